@@ -1,0 +1,21 @@
+"""cellpipe: turn Jupyter notebooks into pipelines that compute what the notebook computes.
+
+The public entry points live in :mod:`cellpipe.api`; they are re-exported here lazily so
+that ``import cellpipe`` stays cheap for the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in {"analyze", "compile_spec", "lint", "render_graph"}:
+        from cellpipe import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cellpipe' has no attribute {name!r}")

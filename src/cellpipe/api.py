@@ -1,0 +1,166 @@
+"""The façade every front end (CLI, magics, server) calls. Returns values; never prints."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
+from cellpipe.core.pipeline import Pipeline, link
+from cellpipe.core.plan import plan_notebook
+from cellpipe.errors import PipelineError, ToolNotFoundError
+
+NotebookLike = Union[str, Path, Notebook, Mapping[str, Any]]
+GRAPH_FORMATS = ("mermaid", "dot", "svg")
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """What ``lint`` found.
+
+    Attributes:
+        pipeline: The analyzed pipeline (steps, edges, parameters, metrics).
+        diagnostics: Findings in notebook order, errors first within a cell.
+        strict: Whether warnings count as errors.
+    """
+
+    pipeline: Pipeline
+    diagnostics: tuple[Diagnostic, ...]
+    strict: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks the pipeline (no errors; no warnings when strict)."""
+        blocking = {"error", "warning"} if self.strict else {"error"}
+        return not any(d.severity in blocking for d in self.diagnostics)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form of ``cellpipe lint --format json``."""
+        return {
+            "notebook": self.pipeline.notebook.path,
+            "ok": self.ok,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "steps": [
+                {
+                    "name": s.name,
+                    "cells": [index for index, _ in s.cells],
+                    "upstream": list(s.upstream),
+                    "reads": dict(s.reads),
+                    "parameters": list(s.parameters),
+                    "writes": list(s.writes),
+                    "settings": dict(s.settings),
+                }
+                for s in self.pipeline.steps
+            ],
+            "parameters": [
+                {"name": p.name, "type": p.type, "default": p.default}
+                for p in self.pipeline.parameters
+            ],
+            "metrics": [name for name, _ in self.pipeline.metrics],
+        }
+
+
+def load_notebook(notebook: NotebookLike) -> Notebook:
+    """Accept a path, an nbformat node or dict, or a :class:`Notebook`."""
+    if isinstance(notebook, Notebook):
+        return notebook
+    if isinstance(notebook, (str, Path)):
+        return read_notebook(notebook)
+    return notebook_from_dict(dict(notebook))
+
+
+def analyze(notebook: NotebookLike, *, split: str | None = None) -> Pipeline:
+    """Read, plan and link a notebook. Problems are in ``Pipeline.diagnostics``."""
+    nb = load_notebook(notebook)
+    return link(nb, plan_notebook(nb, split))
+
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def lint(notebook: NotebookLike, *, split: str | None = None, strict: bool = False) -> LintReport:
+    """Analyze a notebook and return its diagnostics, sorted by cell, line and severity."""
+    pipeline = analyze(notebook, split=split)
+    ids = {c.index: c.id for c in pipeline.notebook.cells}
+    ordered = sorted(
+        pipeline.diagnostics,
+        key=lambda d: (
+            d.cell if d.cell is not None else -1,
+            d.line or 0,
+            _SEVERITY_ORDER[d.severity],
+            d.code,
+        ),
+    )
+    with_ids = tuple(
+        d if d.cell is None else _with_cell_id(d, ids.get(d.cell)) for d in ordered
+    )
+    return LintReport(pipeline, with_ids, strict)
+
+
+def _with_cell_id(diagnostic: Diagnostic, cell_id: str | None) -> Diagnostic:
+    from dataclasses import replace
+
+    return replace(diagnostic, cell_id=cell_id)
+
+
+def compile_spec(
+    notebook: NotebookLike, *, split: str | None = None, strict: bool = False
+) -> dict[str, Any]:
+    """Compile a notebook to its PipelineSpec (a JSON-ready dict).
+
+    Raises:
+        PipelineError: lint found errors (or warnings, when ``strict``); its
+            ``diagnostics`` lists them.
+    """
+    report = lint(notebook, split=split, strict=strict)
+    if not report.ok:
+        blocking = [
+            d for d in report.diagnostics
+            if d.severity == "error" or (strict and d.severity == "warning")
+        ]
+        raise PipelineError(
+            f"the notebook has {len(blocking)} problem(s) to fix before it can be a pipeline",
+            blocking,
+            path=report.pipeline.notebook.path,
+            hint="run `cellpipe lint` on it for the details",
+        )
+    from cellpipe.core.spec import build_spec
+
+    return build_spec(report.pipeline)
+
+
+def render_graph(notebook: NotebookLike, fmt: str = "mermaid", *, split: str | None = None) -> str:
+    """Render the DAG as ``mermaid`` or ``dot`` text, or ``svg`` through graphviz's ``dot``."""
+    from cellpipe.core.graph import to_dot, to_mermaid
+
+    if fmt not in GRAPH_FORMATS:
+        raise ValueError(f"unknown graph format {fmt!r}; use one of {', '.join(GRAPH_FORMATS)}")
+    pipeline = analyze(notebook, split=split)
+    if fmt == "mermaid":
+        return to_mermaid(pipeline)
+    dot = to_dot(pipeline)
+    if fmt == "dot":
+        return dot
+    return dot_to_svg(dot)
+
+
+def dot_to_svg(dot: str) -> str:
+    """Render dot text to SVG with graphviz's ``dot`` program."""
+    program = shutil.which("dot")
+    if program is None:
+        raise ToolNotFoundError(
+            "rendering SVG needs graphviz's `dot` program, which is not installed",
+            hint="install graphviz (apt-get install graphviz, brew install graphviz), "
+            "or use --format dot / --format mermaid",
+        )
+    result = subprocess.run(
+        [program, "-Tsvg"], input=dot, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ToolNotFoundError(f"graphviz's dot failed: {result.stderr.strip()}")
+    return result.stdout

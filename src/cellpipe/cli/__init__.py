@@ -1,0 +1,1 @@
+"""The ``cellpipe`` command line."""

@@ -1,0 +1,194 @@
+"""``cellpipe``: lint, graph and compile notebooks from the shell (and CI).
+
+Every command parses its options, makes one call into :mod:`cellpipe.api`, and prints.
+Errors become a one-line message and exit code 2 (``--verbose`` shows the traceback);
+lint findings exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cellpipe import __version__
+from cellpipe.errors import CellpipeError, PipelineError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPLIT_HELP = (
+    "How to cut a notebook without step tags: 'headings' (markdown H1/H2 sections; the "
+    "default when it has headings), 'cells' (each code cell a step) or 'none' (one step)."
+)
+
+
+def _errors_to_messages(func: F) -> F:
+    """Turn cellpipe errors into one clear line on stderr; tracebacks only with --verbose."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return func(*args, **kwargs)
+        except PipelineError as exc:
+            for diagnostic in exc.diagnostics:
+                click.echo(_format(diagnostic, exc.path), err=True)
+            click.secho(f"error: {exc}", fg="red", err=True)
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            ctx.exit(1)
+        except CellpipeError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            if ctx.obj and ctx.obj.get("verbose"):
+                raise
+            ctx.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _format(diagnostic: Any, path: str | None) -> str:
+    color = {"error": "red", "warning": "yellow", "info": "cyan"}[diagnostic.severity]
+    where = diagnostic.where()
+    head = f"{path}: " if path else ""
+    head += f"{where}: " if where else ""
+    text = f"{head}{click.style(diagnostic.severity, fg=color, bold=True)} {diagnostic.code} " \
+        f"{diagnostic.message}"
+    if diagnostic.hint:
+        text += f"\n    fix: {diagnostic.hint}"
+    return text
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="cellpipe")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Turn a Jupyter notebook into a pipeline that computes what the notebook computes.
+
+    Mark steps with cell tags (step:NAME, after:NAME, parameters, metrics, skip, …) or a
+    `%%step NAME` first line; untagged notebooks are split at their headings.
+
+    \b
+    Examples:
+      cellpipe lint train.ipynb                 check the notebook, with cell and line
+      cellpipe lint train.ipynb --strict        warnings fail too (for CI)
+      cellpipe graph train.ipynb --format svg -o dag.svg
+      cellpipe compile train.ipynb -o train.pipeline.json
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+notebook_argument = click.argument(
+    "notebook", type=click.Path(dir_okay=False, path_type=Path), metavar="NOTEBOOK"
+)
+split_option = click.option(
+    "--split", type=click.Choice(["headings", "cells", "none"]), default=None, help=SPLIT_HELP
+)
+
+
+@main.command()
+@notebook_argument
+@split_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Human text, or JSON for tools.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings, no step summary.")
+@_errors_to_messages
+def lint(notebook: Path, split: str | None, fmt: str, strict: bool, quiet: bool) -> None:
+    """Check NOTEBOOK: steps, data edges, parameters, and every problem with cell and line.
+
+    Exits 1 when there are errors (or warnings, with --strict).
+    """
+    from cellpipe import api
+
+    report = api.lint(notebook, split=split, strict=strict)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_lint(report, quiet)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_lint(report: Any, quiet: bool) -> None:
+    pipeline = report.pipeline
+    path = pipeline.notebook.path
+    shown = [d for d in report.diagnostics if not (quiet and d.severity == "info")]
+    for diagnostic in shown:
+        click.echo(_format(diagnostic, path))
+    if not quiet:
+        if shown:
+            click.echo()
+        params = ", ".join(f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters)
+        click.echo(f"{len(pipeline.steps)} steps (split: {pipeline.split})"
+                   + (f"; parameters: {params}" if params else ""))
+        for step in pipeline.steps:
+            cells = ", ".join(str(i + 1) for i, _ in step.cells)
+            click.echo(f"  {click.style(step.name, bold=True)}  cells {cells}")
+            for upstream in step.upstream:
+                variables = sorted(v for v, p in step.reads.items() if p == upstream)
+                carried = ", ".join(variables) if variables else "(after: tag)"
+                click.echo(f"      ← {upstream}: {carried}")
+            if step.parameters:
+                click.echo(f"      parameters: {', '.join(step.parameters)}")
+        if pipeline.metrics:
+            click.echo(f"metrics: {', '.join(n for n, _ in pipeline.metrics)}")
+    counts = {s: sum(d.severity == s for d in report.diagnostics) for s in ("error", "warning")}
+    verdict = "ok" if report.ok else "failed"
+    click.echo(f"{path}: {verdict} ({counts['error']} errors, {counts['warning']} warnings)")
+
+
+@main.command()
+@notebook_argument
+@split_option
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid",
+              show_default=True, help="Mermaid or dot text, or SVG (needs graphviz's `dot`).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@_errors_to_messages
+def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> None:
+    """Draw NOTEBOOK's pipeline DAG, edges labeled with the variables they carry."""
+    from cellpipe import api
+
+    text = api.render_graph(notebook, fmt, split=split)
+    _write(text, output)
+
+
+@main.command(name="compile")
+@notebook_argument
+@split_option
+@click.option("--target", type=click.Choice(["spec"]), default="spec", show_default=True,
+              help="What to compile to: 'spec' is cellpipe's PipelineSpec JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")
+@_errors_to_messages
+def compile_(notebook: Path, split: str | None, target: str, output: Path | None,
+             strict: bool) -> None:
+    """Compile NOTEBOOK to a pipeline (refuses when lint finds errors)."""
+    from cellpipe import api
+    from cellpipe.core.spec import spec_to_json
+
+    spec = api.compile_spec(notebook, split=split, strict=strict)
+    _write(spec_to_json(spec), output)
+    if output is not None:
+        click.echo(f"wrote {output} ({len(spec['steps'])} steps)", err=True)
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from cellpipe.core.atomic import write_text_atomic
+
+    write_text_atomic(output, text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,552 @@
+"""Static analysis of one cell: what it reads, writes, mutates, imports and defines, in order.
+
+Each cell is transformed from IPython syntax to Python (only when it is not plain Python,
+so plain notebooks never import IPython), parsed once, and reduced to a list of
+:class:`Event` in execution order. Linking (:mod:`cellpipe.core.pipeline`) replays those
+events per step against what earlier steps bound: one pass over the notebook, no
+re-parsing per pair of steps.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from cellpipe.core.scopes import ScopeSummary, is_mutating_call, root_name, summarize_scope
+
+_PIP_LINE = re.compile(r"^(\s*)[!%]\s*(?:pip3?|conda|mamba|uv\s+pip)\s+install\b(.*)$")
+# Cell magics whose body is Python run in the user namespace.
+_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+_CELL_MAGIC = re.compile(r"^\s*%%(\w+)([^\n]*)(?:\n|$)")
+# Line magics that configure the session rather than compute: replayed in later steps.
+_SETUP_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "env", "autoreload",
+                 "precision"}
+# Calls that configure libraries (display options, warnings, plotting style, seeds).
+_SETUP_CALLS = re.compile(
+    r"^(warnings\.(filterwarnings|simplefilter)|\w+\.set_option|np\.set_printoptions|"
+    r"numpy\.set_printoptions|plt\.style\.use|matplotlib\.(use|rcParams\.update)|"
+    r"plt\.rcParams\.update|sns\.set(_theme|_style|_context|_palette)?|seaborn\.set\w*|"
+    r"logging\.basicConfig|(np|numpy)\.random\.seed|random\.seed|torch\.manual_seed|"
+    r"tf\.random\.set_seed|tensorflow\.random\.set_seed|pd\.options\.\w+|set_config)$"
+)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A function or class defined at the top level of a cell.
+
+    Attributes:
+        name: The bound name.
+        source: Its source (with decorators), ready to be replayed.
+        scope: What it reads, writes and mutates when called.
+        cell: Index of the defining cell.
+        line: Line of the definition in that cell.
+    """
+
+    name: str
+    source: str
+    scope: ScopeSummary
+    cell: int
+    line: int
+
+
+@dataclass(frozen=True)
+class Import:
+    """An import statement binding ``names``; ``source`` replays it."""
+
+    names: tuple[str, ...]
+    source: str
+    cell: int
+    line: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One effect of a cell's top-level code on the notebook's names, in order.
+
+    ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``dynamic``,
+    ``star``. ``store`` events carry ``binding``: ``value``, or an :class:`Import` /
+    :class:`Definition`; ``definite`` is False where the store may not happen (a branch,
+    a loop body); ``alias`` is True where the stored value may be shared with other
+    names (``d = df``, a loop variable). ``mutate`` events carry ``alias`` when the
+    change goes through a container's element (``d[0]["x"] = …``). ``call`` events list
+    the root names of positional arguments.
+    """
+
+    kind: str
+    name: str
+    line: int
+    definite: bool = True
+    alias: bool = False
+    binding: object = None
+    args: tuple[str | None, ...] = ()
+
+
+@dataclass
+class CellCode:
+    """A code cell after transformation and scanning.
+
+    Attributes:
+        index: Cell index in the notebook.
+        python: The cell's code as Python (IPython syntax transformed, installs removed).
+        events: Top-level effects in execution order.
+        setup: Statements that configure the session (replayed in later steps), each with
+            the global names it reads.
+        requirements: Packages named by ``!pip install`` lines.
+        source: The cell as a step runs it: IPython syntax kept, install lines blanked.
+        only_shared: True when the cell holds only imports, definitions and setup.
+        syntax_error: (message, line) when the cell cannot be parsed.
+        notes: (code, message, line) findings for lint.
+    """
+
+    index: int
+    python: str
+    source: str = ""
+    line_offset: int = 0
+    events: list[Event] = field(default_factory=list)
+    setup: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    only_shared: bool = True
+    syntax_error: tuple[str, int] | None = None
+    notes: list[tuple[str, str, int]] = field(default_factory=list)
+    tree: ast.Module | None = None
+
+
+def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, int]]]:
+    """Blank ``!pip install`` lines: steps must not reach the network at run time.
+
+    Returns:
+        (source with install lines replaced by ``pass``, packages named, notes).
+    """
+    notes: list[tuple[str, str, int]] = []
+    packages: list[str] = []
+    lines = source.split("\n")
+    for number, text in enumerate(lines, start=1):
+        match = _PIP_LINE.match(text)
+        if match:
+            args = [a for a in match.group(2).split() if not a.startswith("-")]
+            packages.extend(args)
+            lines[number - 1] = f"{match.group(1)}pass  # cellpipe: install line not run in steps"
+            notes.append(
+                (
+                    "CP305",
+                    f"'{text.strip()}' is environment setup: it is not run inside steps; "
+                    f"{', '.join(args) or 'its packages'} join the step images' requirements",
+                    number,
+                )
+            )
+    return "\n".join(lines), packages, notes
+
+
+def to_python(source: str) -> str:
+    """Turn a cell's IPython source into Python with the same line numbers.
+
+    Plain Python is returned as is, so notebooks without magics never import IPython.
+    """
+    text = source
+    try:
+        ast.parse(text)
+        return text
+    except SyntaxError:
+        pass
+    magic = _CELL_MAGIC.match(text)
+    if magic and magic.group(1) in _PYTHON_CELL_MAGICS:
+        # Keep the body analyzable; the header line becomes a no-op with the same numbering.
+        body = text[magic.end() :]
+        header = "pass  # %%" + magic.group(1) + magic.group(2)
+        if magic.group(1) == "capture" and magic.group(2).split():
+            target = [w for w in magic.group(2).split() if not w.startswith("-")]
+            if target and target[0].isidentifier():
+                header = f"{target[0]} = None  # %%capture {target[0]}"
+        return header + "\n" + to_python(body)
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transformed: str = TransformerManager().transform_cell(text)
+    return transformed.rstrip("\n")
+
+
+def scan_cell(index: int, source: str, line_offset: int = 0) -> CellCode:
+    """Transform, parse and scan one code cell."""
+    runnable, packages, notes = blank_installs(source)
+    python = to_python(runnable)
+    code = CellCode(
+        index=index, python=python, source=runnable, line_offset=line_offset,
+        requirements=packages,
+    )
+    code.notes.extend((c, m, ln + line_offset) for c, m, ln in notes)
+    try:
+        tree = ast.parse(python)
+    except SyntaxError as exc:
+        code.syntax_error = (exc.msg, (exc.lineno or 1) + line_offset)
+        code.only_shared = False
+        return code
+    code.tree = tree
+    _Scanner(code, python, line_offset).scan(tree)
+    return code
+
+
+def _names_in_template(text: str) -> set[str]:
+    """Names IPython expands in shell lines and magics: ``$name`` and ``{expr}``."""
+    names = set(re.findall(r"(?<!\$)\$([A-Za-z_]\w*)", text))
+    for expr in re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", text):
+        try:
+            tree = ast.parse(expr.strip(), mode="eval")
+        except SyntaxError:
+            continue
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return names
+
+
+class _Scanner:
+    """Turn a module's top-level statements into events, in execution order."""
+
+    def __init__(self, code: CellCode, python: str, offset: int) -> None:
+        self.code = code
+        self.lines = python.split("\n")
+        self.offset = offset
+        self.definite = True
+
+    def emit(self, kind: str, name: str, node: ast.AST, **extra: object) -> None:
+        line = getattr(node, "lineno", 1) + self.offset
+        self.code.events.append(
+            Event(kind, name, line, definite=self.definite and extra.pop("definite", True), **extra)  # type: ignore[arg-type]
+        )
+
+    def scan(self, tree: ast.Module) -> None:
+        for stmt in tree.body:
+            shared = self.statement_is_shared(stmt)
+            if not shared:
+                self.code.only_shared = False
+            self.stmt(stmt)
+
+    # -- classification -------------------------------------------------------------
+
+    def statement_is_shared(self, stmt: ast.stmt) -> bool:
+        """Imports, definitions, docstrings and session setup are not computation."""
+        if self._shared(stmt, defined=set()):
+            if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef,
+                                     ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Expr))\
+                    or self.is_setup(stmt):
+                self.code.setup.append((ast.unparse(stmt), _free_names(stmt)))
+            return True
+        return False
+
+    def _shared(self, stmt: ast.stmt, defined: set[str]) -> bool:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(stmt.name)
+            return True
+        if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass)):
+            return True
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            return True
+        if self.is_setup(stmt):
+            return True
+        if isinstance(stmt, ast.Delete):  # del of a helper defined just above
+            return all(isinstance(t, ast.Name) and t.id in defined for t in stmt.targets)
+        if isinstance(stmt, (ast.If, ast.Try)):  # e.g. try: import x / except: …
+            bodies = [stmt.body, stmt.orelse]
+            if isinstance(stmt, ast.Try):
+                bodies += [h.body for h in stmt.handlers] + [stmt.finalbody]
+            return all(self._shared(s, defined) for body in bodies for s in body)
+        return False
+
+    @staticmethod
+    def is_setup(stmt: ast.stmt) -> bool:
+        call = None
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            call = stmt.value
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                dotted = ast.unparse(target.value if isinstance(target, ast.Subscript) else target)
+                return bool(
+                    re.match(r"^(pd\.options\.|os\.environ|plt\.rcParams|matplotlib\.rcParams)", dotted)
+                )
+            return False
+        if call is None:
+            return False
+        func = ast.unparse(call.func)
+        if func == "get_ipython().run_line_magic" and call.args:
+            first = call.args[0]
+            return isinstance(first, ast.Constant) and first.value in _SETUP_MAGICS
+        if func.startswith("get_ipython().") and func.split(".")[1] in (
+            "register_magic_function", "register_magics", "extension_manager", "magics_manager"
+        ):
+            return True
+        return bool(_SETUP_CALLS.match(func))
+
+    # -- statements -----------------------------------------------------------------
+
+    def block(self, body: list[ast.stmt], definite: bool) -> None:
+        saved = self.definite
+        self.definite = saved and definite
+        for stmt in body:
+            self.stmt(stmt)
+        self.definite = saved
+
+    def definite_in_all(self, branches: list[list[ast.stmt]]) -> set[str]:
+        """Names stored (at this level) on every branch: those stores are definite."""
+        sets = []
+        for body in branches:
+            names: set[str] = set()
+            for stmt in body:
+                for node in ast.walk(stmt):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                        names.add(node.id)
+                    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                        names.add(node.name)
+                    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                        names.update(a.asname or a.name.split(".")[0] for a in node.names)
+            sets.append(names)
+        return set.intersection(*sets) if sets else set()
+
+    def stmt(self, stmt: ast.stmt) -> None:  # noqa: C901 - one dispatch over statement kinds
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = min([d.lineno for d in stmt.decorator_list] + [stmt.lineno])
+            source = "\n".join(self.lines[start - 1 : stmt.end_lineno])
+            scope = summarize_scope(stmt)
+            for what, line in scope.dynamic:
+                self.dynamic(what, line + self.offset)
+            definition = Definition(stmt.name, source, scope, self.code.index, stmt.lineno + self.offset)
+            self.emit("store", stmt.name, stmt, binding=definition)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names = []
+            for alias in stmt.names:
+                if alias.name == "*":
+                    self.emit("star", getattr(stmt, "module", "") or "", stmt)
+                else:
+                    names.append(alias.asname or alias.name.split(".")[0])
+            if names:
+                imp = Import(tuple(names), ast.unparse(stmt), self.code.index, stmt.lineno + self.offset)
+                for name in names:
+                    self.emit("store", name, stmt, binding=imp)
+        elif isinstance(stmt, ast.Assign):
+            self.expr(stmt.value)
+            alias = _is_alias_value(stmt.value)
+            for target in stmt.targets:
+                self.target(target, alias)
+        elif isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self.expr(stmt.value)
+                self.target(stmt.target, _is_alias_value(stmt.value))
+            if stmt.simple == 0 or stmt.value is not None:
+                self.expr(stmt.annotation)
+        elif isinstance(stmt, ast.AugAssign):
+            self.expr(stmt.value)
+            if isinstance(stmt.target, ast.Name):
+                self.emit("load", stmt.target.id, stmt)
+                self.emit("store", stmt.target.id, stmt)
+            else:
+                self.mutation_target(stmt.target)
+        elif isinstance(stmt, ast.Delete):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    self.emit("del", target.id, target)
+                elif isinstance(target, (ast.Tuple, ast.List)):
+                    for elt in target.elts:
+                        if isinstance(elt, ast.Name):
+                            self.emit("del", elt.id, elt)
+                else:
+                    self.mutation_target(target)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+            self.expr(stmt.iter)
+            saved = self.definite
+            self.definite = False
+            self.target(stmt.target, True)
+            self.definite = saved
+            self.block(stmt.body, False)
+            self.block(stmt.orelse, False)
+        elif isinstance(stmt, ast.While):
+            self.expr(stmt.test)
+            self.block(stmt.body, False)
+            self.block(stmt.orelse, False)
+        elif isinstance(stmt, ast.If):
+            self.expr(stmt.test)
+            self.block(stmt.body, False)
+            self.block(stmt.orelse, False)
+            self.confirm(stmt, self.definite_in_all([stmt.body, stmt.orelse]))
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                self.expr(item.context_expr)
+                if item.optional_vars is not None:
+                    self.target(item.optional_vars, True)
+            self.block(stmt.body, True)
+        elif isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            self.block(stmt.body, False)
+            for handler in stmt.handlers:
+                if handler.type is not None:
+                    self.expr(handler.type)
+                if handler.name:
+                    self.emit("store", handler.name, handler, definite=False)
+                self.block(handler.body, False)
+            self.block(stmt.orelse, False)
+            self.block(stmt.finalbody, True)
+            branches = [stmt.body + stmt.orelse] + [h.body for h in stmt.handlers]
+            self.confirm(stmt, self.definite_in_all(branches))
+        elif isinstance(stmt, ast.Match):
+            self.expr(stmt.subject)
+            for case in stmt.pattern and [] or stmt.cases:
+                saved = self.definite
+                self.definite = False
+                for node in ast.walk(case.pattern):
+                    name = getattr(node, "name", None) or getattr(node, "rest", None)
+                    if isinstance(name, str):
+                        self.emit("store", name, case.pattern)
+                    if isinstance(node, ast.expr):
+                        self.expr(node)
+                if case.guard is not None:
+                    self.expr(case.guard)
+                self.definite = saved
+                self.block(case.body, False)
+        elif isinstance(stmt, ast.Expr):
+            self.expr(stmt.value)
+        elif isinstance(stmt, (ast.Global, ast.Nonlocal, ast.Pass, ast.Break, ast.Continue)):
+            pass
+        else:  # Return, Raise, Assert, … : just the names they read
+            for child in ast.iter_child_nodes(stmt):
+                if isinstance(child, ast.expr):
+                    self.expr(child)
+
+    def confirm(self, stmt: ast.stmt, names: set[str]) -> None:
+        """Mark stores made on every branch of ``stmt`` as definite."""
+        if not self.definite:
+            return
+        for name in sorted(names):
+            self.emit("store", name, stmt, binding="confirm")
+
+    def target(self, target: ast.expr, alias: bool) -> None:
+        if isinstance(target, ast.Name):
+            self.emit("store", target.id, target, alias=alias)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self.target(elt, alias)
+        elif isinstance(target, ast.Starred):
+            self.target(target.value, alias)
+        else:
+            self.mutation_target(target)
+
+    def mutation_target(self, target: ast.expr) -> None:
+        """``x[i] = …``, ``x.a = …``, ``del x[i]``, ``x.a += …``: x changes in place."""
+        if isinstance(target, ast.Subscript):
+            self.expr(target.slice)
+        inner = target.value if isinstance(target, (ast.Subscript, ast.Attribute)) else target
+        self.expr(inner)
+        name = root_name(target)
+        if name:
+            self.emit("mutate", name, target, alias=_through_element(inner))
+        elif _is_globals_call(inner):
+            self.dynamic("globals", target.lineno + self.offset)
+
+    # -- expressions ----------------------------------------------------------------
+
+    def expr(self, node: ast.expr) -> None:
+        """Emit loads (and stores of walrus targets, and mutations of calls) in order."""
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                self.emit("load", node.id, node)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            # A lambda's body may run at once (df.apply(lambda …)): treat its globals as read here.
+            scope = summarize_scope(node)
+            for name in sorted(scope.free):
+                self.emit("load", name, node)
+            for name in sorted(scope.global_mutations):
+                self.emit("mutate", name, node, alias=False)
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                    self.emit("store", sub.target.id, sub)
+            return
+        if isinstance(node, ast.NamedExpr):
+            self.expr(node.value)
+            self.emit("store", node.target.id, node.target, definite=False)
+            return
+        if isinstance(node, ast.Call):
+            self.expr(node.func)
+            for arg in node.args:
+                self.expr(arg)
+            for kw in node.keywords:
+                self.expr(kw.value)
+            self.call(node)
+            return
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                self.expr(child)
+            elif isinstance(child, ast.comprehension):  # pragma: no cover - handled above
+                self.expr(child.iter)
+
+    def call(self, node: ast.Call) -> None:
+        func = node.func
+        mutated = is_mutating_call(node)
+        if mutated:
+            obj = func.value if isinstance(func, ast.Attribute) else node.args[0]
+            self.emit("mutate", mutated, node, alias=_through_element(obj))
+        if isinstance(func, ast.Name):
+            if func.id in ("exec", "eval"):
+                self.dynamic(func.id, node.lineno + self.offset)
+            self.emit(
+                "call", func.id, node,
+                args=tuple(root_name(a) if not isinstance(a, ast.Starred) else None for a in node.args),
+            )
+        elif isinstance(func, ast.Attribute) and _is_globals_call(func.value):
+            if func.attr in ("update", "__setitem__", "setdefault", "pop", "__delitem__"):
+                self.dynamic("globals", node.lineno + self.offset)
+        # IPython expands $name and {expr} in shell lines and line magics.
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("system", "getoutput", "run_line_magic")
+            and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name)
+            and func.value.func.id == "get_ipython"
+        ):
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    for name in sorted(_names_in_template(arg.value)):
+                        self.emit("load", name, node)
+
+    def dynamic(self, what: str, line: int) -> None:
+        self.code.events.append(Event("dynamic", what, line))
+
+
+def _free_names(stmt: ast.stmt) -> tuple[str, ...]:
+    """Global names a statement reads when replayed on its own (its defs' globals too)."""
+    probe = CellCode(index=-1, python="")
+    _Scanner(probe, "", 0).stmt(stmt)
+    stored = {e.name for e in probe.events if e.kind == "store"}
+    names = {e.name for e in probe.events if e.kind == "load"}
+    for event in probe.events:
+        if isinstance(event.binding, Definition):
+            names |= event.binding.scope.free
+    return tuple(sorted(names - stored))
+
+
+def _is_alias_value(value: ast.expr) -> bool:
+    """True when assigning ``value`` may share an object with another name."""
+    if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Starred)):
+        return True
+    if isinstance(value, (ast.Tuple, ast.List)):
+        return any(_is_alias_value(e) for e in value.elts)
+    return False
+
+
+def _through_element(obj: ast.expr) -> bool:
+    """True when the changed object was reached through indexing a container (``d[0]``)."""
+    while isinstance(obj, ast.Attribute):
+        obj = obj.value
+    return isinstance(obj, ast.Subscript) and isinstance(
+        obj.value, (ast.Name, ast.Subscript)
+    ) and not _looks_like_column(obj)
+
+
+def _looks_like_column(obj: ast.Subscript) -> bool:
+    # df["col"].fillna(…, inplace=True) changes df's column: the root is df, not an alias.
+    return isinstance(obj.slice, ast.Constant) and isinstance(obj.slice.value, str)
+
+
+def _is_globals_call(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("globals", "vars", "locals")
+        and not node.args
+    )

@@ -1,0 +1,426 @@
+"""Grouping cells into steps; finding the parameters and metrics cells.
+
+Tagged notebooks: a ``step:`` tag or ``%%step`` header starts (or continues) a step,
+untagged cells join the step above, cells with the same step name anywhere form one step
+(Kale's rule). Cells above the first step form a step of their own unless they hold only
+imports, definitions and setup. Untagged notebooks are split at markdown H1/H2 headings,
+at every code cell, or not at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cellpipe.core.analysis import CellCode, scan_cell
+from cellpipe.core.annotations import CellAnnotation, normalize_step_name, parse_cell
+from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.notebook import Notebook
+
+Split = Literal["tags", "headings", "cells", "none"]
+SPLITS: tuple[str, ...] = ("headings", "cells", "none")
+_HEADING = re.compile(r"^\s{0,3}(#{1,2})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A hyperparameter from the parameters cell.
+
+    Attributes:
+        name: Variable name.
+        type: ``int``, ``float``, ``str``, ``bool``, ``list``, ``dict`` or ``none``.
+        default: The notebook's value (JSON-compatible).
+        cell: Index of the parameters cell.
+        line: Line of the assignment.
+    """
+
+    name: str
+    type: str
+    default: Any
+    cell: int
+    line: int
+
+
+@dataclass
+class StepPlan:
+    """A step before analysis: its cells in order and its annotations."""
+
+    name: str
+    cells: list[CellCode] = field(default_factory=list)
+    cell_ids: list[str] = field(default_factory=list)
+    after: list[tuple[str, int]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    metrics_cells: list[int] = field(default_factory=list)
+    first_cell: int = 0
+
+
+@dataclass
+class Plan:
+    """The notebook cut into steps.
+
+    Attributes:
+        split: How it was cut.
+        units: Steps and shared cells in notebook order: a :class:`StepPlan`, or a
+            ``CellCode`` whose imports, definitions and setup every later step may use.
+        parameters: The parameters, in order.
+        metrics: Metric names with the step that reports them.
+        diagnostics: Problems found while planning.
+    """
+
+    split: str
+    units: list[StepPlan | CellCode]
+    parameters: list[Parameter]
+    metrics: list[tuple[str, str]]
+    diagnostics: list[Diagnostic]
+    parameter_cells: list[int] = field(default_factory=list)
+
+    @property
+    def steps(self) -> list[StepPlan]:
+        """The steps in order."""
+        return [u for u in self.units if isinstance(u, StepPlan)]
+
+
+def plan_notebook(notebook: Notebook, split: str | None = None) -> Plan:
+    """Cut a notebook into steps; see the module docstring for the rules."""
+    diagnostics: list[Diagnostic] = []
+    annotations: dict[int, CellAnnotation] = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            annotations[cell.index] = parse_cell(cell.tags, cell.source, cell.index, diagnostics)
+    tagged = any(a.step for a in annotations.values())
+    if tagged:
+        if split and split != "tags":
+            diagnostics.append(
+                Diagnostic(
+                    "info", "CP109",
+                    f"--split {split} ignored: the notebook marks its steps with tags or %%step",
+                )
+            )
+        mode = "tags"
+    elif split in SPLITS:
+        mode = split
+    elif split not in (None, "tags", "auto"):
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    else:
+        has_heading = any(
+            c.cell_type == "markdown" and _HEADING.search(c.source) for c in notebook.cells
+        )
+        mode = "headings" if has_heading else "none"
+    return _Planner(notebook, annotations, diagnostics, mode).run()
+
+
+class _Planner:
+    def __init__(
+        self,
+        notebook: Notebook,
+        annotations: dict[int, CellAnnotation],
+        diagnostics: list[Diagnostic],
+        mode: str,
+    ) -> None:
+        self.notebook = notebook
+        self.annotations = annotations
+        self.diagnostics = diagnostics
+        self.mode = mode
+        self.units: list[StepPlan | CellCode] = []
+        self.steps: dict[str, StepPlan] = {}
+        self.parameters: list[Parameter] = []
+        self.parameter_cells: list[int] = []
+        self.metrics: list[tuple[str, str]] = []
+        self.used_names: set[str] = set()
+
+    def run(self) -> Plan:
+        current: StepPlan | None = None
+        pending: list[CellCode] = []  # untagged cells not yet given to a step
+        section: str | None = None  # heading-split: name of the current section
+        for cell in self.notebook.cells:
+            if cell.cell_type == "markdown":
+                match = _HEADING.search(cell.source) if self.mode == "headings" else None
+                if match:
+                    self.flush(pending, current)
+                    pending, current = [], None
+                    section = _heading_name(match.group(2))
+                    self._section_name = section
+                continue
+            if cell.cell_type != "code":
+                continue
+            note = self.annotations[cell.index]
+            if note.role == "skip":
+                continue
+            if note.role == "parameters":
+                self.read_parameters(cell.index, note)
+                continue
+            code = scan_cell(cell.index, note.body, note.body_line_offset)
+            if note.role == "metrics":
+                owner = current or (self.steps.get(section) if section else None)
+                self.read_metrics(code, owner, pending)
+                if owner is None and pending:
+                    pending.append(code)
+                elif owner is not None:
+                    self.add_cell(owner, code, cell.id)
+                    owner.metrics_cells.append(cell.index)
+                else:
+                    self.diagnostics.append(
+                        Diagnostic(
+                            "error", "CP110", "the metrics cell is above every step",
+                            cell=cell.index, hint="move it below the step that computes the metrics",
+                        )
+                    )
+                continue
+            if self.mode == "tags":
+                if note.step:
+                    step = self.steps.get(note.step)
+                    if step is None:
+                        self.flush(pending, None)
+                        pending = []
+                        step = self.new_step(note.step, cell.index)
+                    current = step
+                elif current is None:
+                    pending.append(code)
+                    continue
+                self.add_cell(current, code, cell.id, note)
+            elif self.mode == "cells":
+                if code.only_shared or not code.python.strip():
+                    self.units.append(code)
+                    continue
+                current = self.new_step(self.unique(f"cell-{cell.index + 1}"), cell.index)
+                self.add_cell(current, code, cell.id, note)
+            else:  # headings or none: collect, decide at the next heading
+                pending.append(code)
+        self.flush(pending, current)
+        self.check_steps()
+        return Plan(
+            self.mode, self.units, self.parameters, self.metrics, self.diagnostics,
+            self.parameter_cells,
+        )
+
+    # -- building steps -------------------------------------------------------------
+
+    def flush_name(self) -> str:
+        if self.mode == "none":
+            return self.unique(normalize_step_name(self.notebook.name) or "main")
+        return self.unique("setup" if not self.steps else "main")
+
+    def flush(self, pending: list[CellCode], current: StepPlan | None) -> None:
+        """Give pending cells to a step: the current one, a section's, or a new one."""
+        if not pending:
+            return
+        if current is not None and self.mode == "tags":
+            for code in pending:
+                self.add_cell(current, code, self.notebook.cells[code.index].id)
+            return
+        if all(c.only_shared or c.syntax_error is None and not c.python.strip() for c in pending):
+            self.units.extend(pending)  # imports, definitions, setup: shared, not a step
+            return
+        name = self._section_name if self.mode == "headings" else None
+        step = self.new_step(self.unique(name) if name else self.flush_name(), pending[0].index)
+        for code in pending:
+            self.add_cell(step, code, self.notebook.cells[code.index].id)
+
+    _section_name: str | None = None
+
+    def new_step(self, name: str, first_cell: int) -> StepPlan:
+        step = StepPlan(name=name, first_cell=first_cell)
+        self.steps[name] = step
+        self.used_names.add(name)
+        self.units.append(step)
+        return step
+
+    def unique(self, name: str) -> str:
+        candidate, n = name, 2
+        while candidate in self.used_names:
+            candidate, n = f"{name}-{n}", n + 1
+        return candidate
+
+    def add_cell(
+        self, step: StepPlan, code: CellCode, cell_id: str, note: CellAnnotation | None = None
+    ) -> None:
+        step.cells.append(code)
+        step.cell_ids.append(cell_id)
+        if note is None:
+            return
+        step.after.extend((a, code.index) for a in note.after)
+        for key, value in note.settings.items():
+            if key in step.settings and step.settings[key] != value:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "error", "CP108",
+                        f"step {step.name!r} sets {key} to {step.settings[key]!r} and to {value!r}",
+                        cell=code.index, step=step.name, hint=f"keep one {key} setting per step",
+                    )
+                )
+            step.settings[key] = value
+
+    def check_steps(self) -> None:
+        by_dns: dict[str, str] = {}
+        for step in self.steps.values():
+            dns = step.name.replace("_", "-")
+            if dns in by_dns and by_dns[dns] != step.name:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "error", "CP106",
+                        f"steps {by_dns[dns]!r} and {step.name!r} have the same cluster name {dns!r}",
+                        cell=step.first_cell, step=step.name,
+                        hint="rename one of them: '-' and '_' are the same on Kubernetes",
+                    )
+                )
+            by_dns[dns] = step.name
+            if not any(c.python.strip() for c in step.cells):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "error", "CP107", f"step {step.name!r} has no code",
+                        cell=step.first_cell, step=step.name,
+                        hint="add code to the step, or remove its tag",
+                    )
+                )
+
+    # -- parameters and metrics -----------------------------------------------------
+
+    def read_parameters(self, index: int, note: CellAnnotation) -> None:
+        self.parameter_cells.append(index)
+        seen = {p.name for p in self.parameters}
+        try:
+            tree = ast.parse(note.body)
+        except SyntaxError as exc:
+            self.diagnostics.append(
+                Diagnostic(
+                    "error", "CP201", f"the parameters cell is not valid Python: {exc.msg}",
+                    cell=index, line=(exc.lineno or 1) + note.body_line_offset,
+                    hint="the parameters cell holds literal assignments only, e.g. lr = 0.1",
+                )
+            )
+            return
+        for stmt in tree.body:
+            line = stmt.lineno + note.body_line_offset
+            for param in _parameters_of(stmt, index, line, self.diagnostics):
+                if param.name in seen:
+                    self.diagnostics.append(
+                        Diagnostic(
+                            "warning", "CP204", f"parameter {param.name!r} is defined twice",
+                            cell=index, line=line, variable=param.name,
+                            hint="the last value wins; keep one assignment",
+                        )
+                    )
+                    self.parameters = [p for p in self.parameters if p.name != param.name]
+                seen.add(param.name)
+                self.parameters.append(param)
+
+    def read_metrics(
+        self, code: CellCode, owner: StepPlan | None, pending: list[CellCode]
+    ) -> None:
+        names: list[str] = []
+        tree = code.tree
+        if tree is not None:
+            for stmt in tree.body:
+                if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    for target in targets:
+                        names.extend(
+                            n.id for n in ast.walk(target) if isinstance(n, ast.Name)
+                        )
+                elif isinstance(stmt, ast.Expr):
+                    value = stmt.value
+                    if isinstance(value, ast.Name):
+                        names.append(value.id)
+                    elif isinstance(value, ast.Tuple):
+                        names.extend(e.id for e in value.elts if isinstance(e, ast.Name))
+                    elif (
+                        isinstance(value, ast.Call)
+                        and isinstance(value.func, ast.Name)
+                        and value.func.id == "print"
+                    ):
+                        names.extend(a.id for a in value.args if isinstance(a, ast.Name))
+        if not names:
+            self.diagnostics.append(
+                Diagnostic(
+                    "warning", "CP211", "the metrics cell names no metric",
+                    cell=code.index,
+                    hint="assign metrics (acc = …), end with a name, or print(name) per metric",
+                )
+            )
+        step_name = owner.name if owner else "?"
+        for name in dict.fromkeys(names):
+            self.metrics.append((name, step_name))
+
+
+def _heading_name(text: str) -> str:
+    text = re.sub(r"^[\d.\s]+", "", re.sub(r"[`*_\[\]()]", " ", text))
+    return normalize_step_name(text)[:40].strip("-_") or "section"
+
+
+_TYPES = {int: "int", float: "float", str: "str", bool: "bool", list: "list", dict: "dict",
+          type(None): "none"}
+
+
+def _parameters_of(
+    stmt: ast.stmt, cell: int, line: int, diagnostics: list[Diagnostic]
+) -> list[Parameter]:
+    """Read one statement of the parameters cell as parameters, or report why not."""
+    hint = "the parameters cell holds literal assignments only, e.g. lr = 0.1 or n: int = 3"
+    annotation: str | None = None
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return []  # a docstring or a bare string comment
+    if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+        names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+        value_node = stmt.value
+    elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
+        names = [stmt.target.id]
+        value_node = stmt.value
+        annotation = ast.unparse(stmt.annotation)
+    else:
+        diagnostics.append(
+            Diagnostic("error", "CP201", f"'{ast.unparse(stmt)[:60]}' is not a parameter assignment",
+                       cell=cell, line=line, hint=hint)
+        )
+        return []
+    try:
+        value = ast.literal_eval(value_node)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        diagnostics.append(
+            Diagnostic(
+                "error", "CP201",
+                f"parameter {names[0]!r} = {ast.unparse(value_node)[:60]} is not a literal",
+                cell=cell, line=line, variable=names[0],
+                hint="compute derived values in a step; parameters must be literals",
+            )
+        )
+        return []
+    problem = _json_problem(value)
+    if problem:
+        diagnostics.append(
+            Diagnostic("error", "CP202", f"parameter {names[0]!r}: {problem}", cell=cell,
+                       line=line, variable=names[0], hint="use int, float, str, bool, None, "
+                       "or lists and dicts (string keys) of those")
+        )
+        return []
+    kind = _TYPES[type(value)]
+    if annotation is not None:
+        wanted = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
+                  "dict": "dict", "None": "none"}.get(annotation.split("[")[0])
+        if wanted == "float" and kind == "int":
+            value, kind = float(value), "float"
+        elif wanted is not None and wanted != kind:
+            diagnostics.append(
+                Diagnostic(
+                    "error", "CP202",
+                    f"parameter {names[0]!r} is annotated {annotation} but its value is a {kind}",
+                    cell=cell, line=line, variable=names[0], hint="make the value match the annotation",
+                )
+            )
+            return []
+    return [Parameter(name, kind, value, cell, line) for name in names]
+
+
+def _json_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return None
+    if isinstance(value, float):
+        return None if value == value and abs(value) != float("inf") else "NaN/inf is not JSON"
+    if isinstance(value, list):
+        return next((p for p in map(_json_problem, value) if p), None)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            return "dict keys must be strings"
+        return next((p for p in map(_json_problem, value.values()) if p), None)
+    return f"{type(value).__name__} values are not supported (parameters travel as JSON)"

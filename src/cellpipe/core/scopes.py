@@ -1,0 +1,313 @@
+"""Name scoping of code that runs later: functions, lambdas, classes, comprehensions.
+
+A function body does not run where it is defined; what matters is which global names it
+will read, write or mutate when called. :func:`summarize_scope` answers that for any
+scope node, following Python's rules (locals are decided per scope; ``global`` and
+``nonlocal``; comprehension variables are local; class bodies are invisible to methods).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+# Methods that change their receiver in place. Deliberately broad: a false positive costs
+# an extra export, a miss breaks the contract.
+MUTATING_METHODS = frozenset(
+    {
+        "append", "extend", "insert", "remove", "pop", "popitem", "clear", "update",
+        "setdefault", "sort", "reverse", "add", "discard", "difference_update",
+        "intersection_update", "symmetric_difference_update", "appendleft", "extendleft",
+        "popleft", "rotate", "fit", "partial_fit", "fit_transform", "fit_predict",
+        "set_params", "set_output", "resize", "fill", "itemset", "setflags", "put", "sort_index",
+        "__setitem__", "__delitem__", "write", "writelines", "seek", "truncate",
+        "load_state_dict", "train", "eval", "step", "zero_grad", "requires_grad_",
+        "set_index_inplace", "set_axis_inplace", "insert_column", "compile", "build",
+    }
+)
+# Functions that change their first argument in place (``np.random.shuffle(x)``).
+MUTATING_FUNCTIONS = frozenset({"shuffle", "copyto", "setattr", "delattr", "heappush",
+                                "heappop", "heapify", "heapreplace", "heappushpop", "place",
+                                "putmask", "fill_diagonal"})
+
+
+def root_name(node: ast.expr) -> str | None:
+    """Return ``x`` for ``x``, ``x.a.b``, ``x[0].c``, ``x.f().g`` is not a root (None)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def is_mutating_call(call: ast.Call) -> str | None:
+    """Return the name a call changes in place, or None.
+
+    ``x.append(1)``, ``df.fillna(0, inplace=True)``, ``t.add_(1)`` (the trailing-underscore
+    convention of in-place tensor methods), ``np.random.shuffle(x)``.
+    """
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        attr = func.attr
+        inplace = any(
+            kw.arg == "inplace" and not (isinstance(kw.value, ast.Constant) and not kw.value.value)
+            for kw in call.keywords
+        )
+        if (
+            attr in MUTATING_METHODS
+            or inplace
+            or (attr.endswith("_") and not attr.endswith("__") and not attr.startswith("_"))
+        ):
+            return root_name(func.value)
+        if attr in MUTATING_FUNCTIONS and call.args:
+            return root_name(call.args[0])
+    elif isinstance(func, ast.Name) and func.id in MUTATING_FUNCTIONS and call.args:
+        return root_name(call.args[0])
+    return None
+
+
+@dataclass
+class ScopeSummary:
+    """What a scope does to global names when it runs.
+
+    Attributes:
+        free: Global names it may read (including names of other functions it calls).
+        global_writes: Global names it rebinds (``global x; x = …``).
+        global_mutations: Global names it changes in place.
+        param_mutations: Positions of parameters it changes in place (functions only).
+        dynamic: Lines using exec/eval/globals() inside the scope.
+    """
+
+    free: set[str] = field(default_factory=set)
+    global_writes: set[str] = field(default_factory=set)
+    global_mutations: set[str] = field(default_factory=set)
+    param_mutations: set[int] = field(default_factory=set)
+    dynamic: list[tuple[str, int]] = field(default_factory=list)
+
+
+_SCOPE_NODES = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+    ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+)
+
+
+def summarize_scope(node: ast.AST) -> ScopeSummary:
+    """Summarize a function, lambda, class or comprehension as seen from the module.
+
+    The names a scope reads that are not its own (nor an enclosing function's) are global
+    reads; ``global`` declarations make writes global.
+    """
+    summary = ScopeSummary()
+    free, writes, mutations, params = _analyze(node, enclosing_locals=frozenset(), summary=summary)
+    # Decorators, defaults and base classes are evaluated where the definition runs.
+    definition_time = _Collector()
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        definition_time._defn(node)
+    elif isinstance(node, ast.Lambda):
+        definition_time.visit_Lambda(node)
+    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        definition_time.visit(node.generators[0].iter)
+    free |= definition_time.loads
+    summary.free = free
+    summary.global_writes = writes
+    summary.global_mutations = mutations
+    summary.param_mutations = params
+    return summary
+
+
+def _params(args: ast.arguments) -> list[str]:
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    rest = [a.arg for a in args.kwonlyargs]
+    if args.vararg:
+        rest.append(args.vararg.arg)
+    if args.kwarg:
+        rest.append(args.kwarg.arg)
+    return names + rest
+
+
+class _Collector(ast.NodeVisitor):
+    """Collect one scope's bindings, loads, declarations and nested scopes (not their insides)."""
+
+    def __init__(self) -> None:
+        self.bound: set[str] = set()
+        self.loads: set[str] = set()
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+        self.mutated: set[str] = set()
+        self.nested: list[ast.AST] = []
+        self.dynamic: list[tuple[str, int]] = []
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.loads.add(node.id)
+        else:
+            self.bound.add(node.id)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.globals.update(node.names)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.nonlocals.update(node.names)
+
+    def _defn(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        self.bound.add(node.name)
+        for deco in node.decorator_list:
+            self.visit(deco)
+        if isinstance(node, ast.ClassDef):
+            for base in (*node.bases, *(k.value for k in node.keywords)):
+                self.visit(base)
+        else:
+            for default in (*node.args.defaults, *(d for d in node.args.kw_defaults if d)):
+                self.visit(default)
+        self.nested.append(node)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _defn
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for default in (*node.args.defaults, *(d for d in node.args.kw_defaults if d)):
+            self.visit(default)
+        self.nested.append(node)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp) -> None:
+        # The first iterable is evaluated in the enclosing scope.
+        self.visit(node.generators[0].iter)
+        self.nested.append(node)
+        # Walrus targets inside a comprehension bind in the enclosing scope.
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                self.bound.add(sub.target.id)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name != "*":
+                self.bound.add(alias.asname or alias.name.split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.name:
+            self.bound.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self.bound.add(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self.bound.add(node.rest)
+        self.generic_visit(node)
+
+    def _store_target(self, target: ast.expr) -> None:
+        if isinstance(target, (ast.Attribute, ast.Subscript)):
+            name = root_name(target)
+            if name:
+                self.mutated.add(name)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            for sub in ast.walk(target):
+                if isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(
+                    sub.ctx, ast.Store
+                ):
+                    self._store_target(sub)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._store_target(node.target)
+        if isinstance(node.target, ast.Name):
+            self.loads.add(node.target.id)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            self._store_target(target)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = is_mutating_call(node)
+        if name:
+            self.mutated.add(name)
+        if isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval", "globals"):
+            self.dynamic.append((node.func.id, node.lineno))
+        self.generic_visit(node)
+
+
+def _analyze(
+    node: ast.AST, enclosing_locals: frozenset[str], summary: ScopeSummary
+) -> tuple[set[str], set[str], set[str], set[int]]:
+    """Return (free names, global writes, global mutations, mutated parameter positions)."""
+    collector = _Collector()
+    params: list[str] = []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        params = _params(node.args)
+        collector.bound.update(params)
+        for arg in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs,
+                    node.args.vararg, node.args.kwarg):
+            if arg is not None and arg.annotation is not None and not isinstance(node, ast.Lambda):
+                collector.visit(arg.annotation)
+        if not isinstance(node, ast.Lambda) and node.returns is not None:
+            collector.visit(node.returns)
+        body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+    elif isinstance(node, ast.ClassDef):
+        body = list(node.body)
+    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+        for i, gen in enumerate(node.generators):
+            for sub in ast.walk(gen.target):
+                if isinstance(sub, ast.Name):
+                    collector.bound.add(sub.id)
+            if i > 0:
+                collector.visit(gen.iter)
+            for cond in gen.ifs:
+                collector.visit(cond)
+        if isinstance(node, ast.DictComp):
+            body = [node.key, node.value]
+        else:
+            body = [node.elt]
+        # Walrus targets belong to the enclosing scope, not the comprehension.
+        walrus = {
+            sub.target.id
+            for sub in ast.walk(node)
+            if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name)
+        }
+        for stmt in body:
+            collector.visit(stmt)
+        collector.bound -= walrus
+        body = []
+    else:  # pragma: no cover - callers pass scope nodes only
+        raise TypeError(node)
+    for stmt in body:
+        collector.visit(stmt)
+    summary.dynamic.extend(collector.dynamic)
+
+    is_class = isinstance(node, ast.ClassDef)
+    declared_global = collector.globals
+    local = (collector.bound - declared_global) - collector.nonlocals
+    # Names visible from nested function scopes: this scope's locals (not a class's).
+    visible_to_nested = enclosing_locals | (frozenset() if is_class else frozenset(local))
+
+    free: set[str] = set()
+    for name in collector.loads:
+        if name in declared_global or (name not in local and name not in enclosing_locals):
+            free.add(name)
+    if is_class:
+        # Class-body names read before being assigned there come from outside.
+        free |= {n for n in collector.loads if n in local and n not in enclosing_locals} - local
+    writes = {n for n in collector.bound if n in declared_global}
+    mutations = {
+        n for n in collector.mutated
+        if n in declared_global or (n not in local and n not in enclosing_locals)
+    }
+    param_mutations = {i for i, p in enumerate(params) if p in collector.mutated and p in local}
+
+    for child in collector.nested:
+        child_free, child_writes, child_mut, _ = _analyze(child, visible_to_nested, summary)
+        free |= {n for n in child_free if n in declared_global or n not in local or is_class}
+        writes |= child_writes
+        mutations |= {n for n in child_mut if n in declared_global or n not in local}
+    return free, writes, mutations, param_mutations

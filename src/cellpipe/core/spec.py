@@ -1,0 +1,175 @@
+"""PipelineSpec: the versioned, deterministic JSON every engine and target consumes.
+
+The same notebook gives byte-identical JSON: keys are written in a fixed order, lists are
+in notebook order or sorted, nothing depends on time, paths outside the notebook, or
+hash seeds. The spec is checked against the JSON Schema shipped beside this module
+where it is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from cellpipe.core.pipeline import Pipeline, Step
+from cellpipe.errors import SpecError
+
+SPEC_VERSION = "1"
+SCHEMA_FILE = "pipeline-spec.v1.schema.json"
+# The runtime puts the run's parameter values (parsed JSON) under this global name.
+PARAMETERS_GLOBAL = "__cellpipe_parameters__"
+
+
+def build_spec(pipeline: Pipeline) -> dict[str, Any]:
+    """Turn a linked pipeline into its spec (a JSON-ready dict), validated."""
+    notebook = pipeline.notebook
+    defaults = {p.name: p.default for p in pipeline.parameters}
+    kale = notebook.metadata.get("kubeflow_notebook") or {}
+    experiment = kale.get("experiment") or {}
+    spec: dict[str, Any] = {
+        "version": SPEC_VERSION,
+        "notebook": {
+            "path": notebook.path,
+            "name": notebook.name,
+            "sha256": _notebook_digest(pipeline),
+        },
+        "pipeline": {
+            "name": str(kale.get("pipeline_name") or _dns(notebook.name)),
+            "description": str(kale.get("pipeline_description") or ""),
+            "experiment": str(experiment.get("name") or "") if isinstance(experiment, dict) else "",
+            "base_image": str(kale.get("docker_image") or ""),
+            "volumes": list(kale.get("volumes") or []),
+        },
+        "split": pipeline.split,
+        "parameters": [
+            {"name": p.name, "type": p.type, "default": p.default, "cell": p.cell, "line": p.line}
+            for p in pipeline.parameters
+        ],
+        "metrics": [{"name": name, "step": step} for name, step in pipeline.metrics],
+        "steps": [_step(step, defaults) for step in pipeline.steps],
+        "edges": [
+            {"from": e.source, "to": e.target, "variables": list(e.variables), "explicit": e.explicit}
+            for e in pipeline.edges
+        ],
+    }
+    validate_spec(spec)
+    return spec
+
+
+def _step(step: Step, defaults: dict[str, Any]) -> dict[str, Any]:
+    code, code_map = step_code(step, defaults)
+    return {
+        "name": step.name,
+        "upstream": list(step.upstream),
+        "reads": dict(step.reads),
+        "parameters": list(step.parameters),
+        "writes": list(step.writes),
+        "mutates": list(step.mutates),
+        "cells": [
+            {"index": index, "id": cell_id, "source": source, "metrics": index in step.metrics_cells}
+            for (index, cell_id), source in zip(step.cells, step.sources)
+        ],
+        "imports": list(step.imports),
+        "definitions": list(step.definitions),
+        "setup": list(step.setup),
+        "settings": dict(step.settings),
+        "requirements": list(step.requirements),
+        "metrics": list(step.metrics),
+        "dynamic": step.dynamic,
+        "code": code,
+        "code_map": code_map,
+    }
+
+
+def step_code(step: Step, defaults: dict[str, Any]) -> tuple[str, list[dict[str, int]]]:
+    """Generate the step's standalone code and where each cell starts in it.
+
+    Order: replayed imports, session setup, replayed definitions, parameter bindings,
+    then the step's cells. Parameter values are never pasted into the code: they are read
+    from the run's JSON data, with the notebook's own literal as the default.
+
+    Returns:
+        (code, code_map) where code_map lists ``{"cell", "start", "lines"}`` (1-based
+        start line of each cell in the code), so errors can point back to the notebook.
+    """
+    parts: list[str] = [f"# cellpipe step {step.name!r}: generated from the notebook; do not edit"]
+    if step.imports:
+        parts.append("# imports replayed from earlier cells\n" + "\n".join(step.imports))
+    if step.setup:
+        parts.append("# session setup replayed from earlier cells\n" + "\n".join(step.setup))
+    if step.definitions:
+        parts.append("# definitions replayed from earlier cells\n" + "\n\n".join(step.definitions))
+    if step.parameters:
+        lines = [
+            "# parameters: the run's values (JSON data) or the notebook's defaults",
+            f"_cellpipe_values = globals().get({PARAMETERS_GLOBAL!r}, {{}})",
+        ]
+        lines += [
+            f"{name} = _cellpipe_values.get({name!r}, {defaults[name]!r})"
+            for name in step.parameters
+            if name in defaults
+        ]
+        lines.append("del _cellpipe_values")
+        parts.append("\n".join(lines))
+    code = "\n\n".join(parts) + "\n\n"
+    code_map = []
+    line = code.count("\n") + 1
+    for (index, _), source in zip(step.cells, step.sources):
+        header = f"# cell {index + 1}\n"
+        body = source.rstrip("\n") + "\n"
+        code += header
+        line += 1
+        code_map.append({"cell": index, "start": line, "lines": body.count("\n")})
+        code += body + "\n"
+        line += body.count("\n") + 1
+    return code.rstrip("\n") + "\n", code_map
+
+
+def spec_to_json(spec: dict[str, Any]) -> str:
+    """Serialize a spec deterministically (2-space indent, insertion order, final newline)."""
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
+
+
+@lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the current spec version (shipped in the package)."""
+    text = resources.files("cellpipe.core").joinpath("schema", SCHEMA_FILE).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_spec(spec: Any) -> None:
+    """Check a spec against the schema.
+
+    Raises:
+        SpecError: naming the first offending field, e.g. ``steps[2].upstream``.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(spec))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise SpecError(
+            f"pipeline spec{where or ''} is invalid: {error.message}",
+            hint="specs are written by cellpipe; regenerate it with `cellpipe compile`",
+        )
+    if spec.get("version") != SPEC_VERSION:  # pragma: no cover - the schema pins it
+        raise SpecError(f"spec version {spec.get('version')!r} is not {SPEC_VERSION!r}")
+
+
+def _notebook_digest(pipeline: Pipeline) -> str:
+    """Digest of the cells that matter (source, type, tags): stable across saves and outputs."""
+    digest = hashlib.sha256()
+    for cell in pipeline.notebook.cells:
+        digest.update(json.dumps([cell.cell_type, cell.source, list(cell.tags)]).encode())
+    return digest.hexdigest()
+
+
+def _dns(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "pipeline"
