@@ -266,7 +266,7 @@ class _Planner:
                     )
                 )
             by_dns[dns] = step.name
-            if not any(c.python.strip() for c in step.cells):
+            if not any(c.tree is None or c.tree.body for c in step.cells):
                 self.diagnostics.append(
                     Diagnostic(
                         "error", "CP107", f"step {step.name!r} has no code",

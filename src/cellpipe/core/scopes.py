@@ -74,6 +74,11 @@ class ScopeSummary:
         global_mutations: Global names it changes in place.
         param_mutations: Positions of parameters it changes in place (functions only).
         dynamic: Lines using exec/eval/globals() inside the scope.
+        params: Parameter names, positional ones first (functions only).
+        positional: How many of ``params`` can be passed by position.
+        param_passes: ``(callee, slot, index)``: parameter ``index`` is passed to the
+            global function ``callee`` at ``slot`` (a position or a keyword), so the
+            callee may change it in place; linking resolves ``callee``.
     """
 
     free: set[str] = field(default_factory=set)
@@ -81,6 +86,9 @@ class ScopeSummary:
     global_mutations: set[str] = field(default_factory=set)
     param_mutations: set[int] = field(default_factory=set)
     dynamic: list[tuple[str, int]] = field(default_factory=list)
+    params: tuple[str, ...] = ()
+    positional: int = 0
+    param_passes: set[tuple[str, int | str, int]] = field(default_factory=set)
 
 
 _SCOPE_NODES = (
@@ -110,7 +118,37 @@ def summarize_scope(node: ast.AST) -> ScopeSummary:
     summary.global_writes = writes
     summary.global_mutations = mutations
     summary.param_mutations = params
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        summary.params = tuple(_params(node.args))
+        summary.positional = len(node.args.posonlyargs) + len(node.args.args)
+        summary.param_passes = _param_passes(node, summary.params)
     return summary
+
+
+def _param_passes(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, params: tuple[str, ...]
+) -> set[tuple[str, int | str, int]]:
+    """Where a function passes its own parameters to other global functions by name."""
+    collector = _Collector()
+    collector.bound.update(params)
+    for stmt in [node.body] if isinstance(node, ast.Lambda) else node.body:
+        collector.visit(stmt)
+    local = collector.bound - collector.globals - collector.nonlocals
+    passes: set[tuple[str, int | str, int]] = set()
+    for call in collector.calls:
+        if not isinstance(call.func, ast.Name) or call.func.id in local:
+            continue
+        slots: list[tuple[int | str, ast.expr]] = []
+        for position, arg in enumerate(call.args):
+            if isinstance(arg, ast.Starred):
+                break  # later positions are unknown
+            slots.append((position, arg))
+        slots += [(kw.arg, kw.value) for kw in call.keywords if kw.arg is not None]
+        for slot, value in slots:
+            name = root_name(value)
+            if name is not None and name in params:
+                passes.add((call.func.id, slot, params.index(name)))
+    return passes
 
 
 def _params(args: ast.arguments) -> list[str]:
@@ -134,6 +172,7 @@ class _Collector(ast.NodeVisitor):
         self.mutated: set[str] = set()
         self.nested: list[ast.AST] = []
         self.dynamic: list[tuple[str, int]] = []
+        self.calls: list[ast.Call] = []
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):
@@ -235,6 +274,7 @@ class _Collector(ast.NodeVisitor):
             self.mutated.add(name)
         if isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval", "globals"):
             self.dynamic.append((node.func.id, node.lineno))
+        self.calls.append(node)
         self.generic_visit(node)
 
 
@@ -296,8 +336,14 @@ def _analyze(
         if name in declared_global or (name not in local and name not in enclosing_locals):
             free.add(name)
     if is_class:
-        # Class-body names read before being assigned there come from outside.
-        free |= {n for n in collector.loads if n in local and n not in enclosing_locals} - local
+        # A class-body name read before the body binds it is looked up in the globals
+        # (``class C: x = x + 1``); decided statement by statement.
+        seen: set[str] = set()
+        for stmt in body:
+            part = _Collector()
+            part.visit(stmt)
+            free |= (part.loads - seen) & local
+            seen |= part.bound
     writes = {n for n in collector.bound if n in declared_global}
     mutations = {
         n for n in collector.mutated

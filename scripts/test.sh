@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what the tests need and run every check: lint, types, import layers, tests.
+# Usage: bash scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+# graphviz's `dot` renders `cellpipe graph --format svg`; install it so that path is tested.
+if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing graphviz (apt)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
+    || echo "warning: could not install graphviz; the SVG test checks the clear error instead"
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+echo "== installing cellpipe[test] into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== ruff"
+ruff check src tests benchmarks sample_notebooks
+echo "== mypy (strict, src/)"
+mypy
+echo "== import layers"
+lint-imports
+echo "== pytest"
+set +e
+python -m pytest -p no:cacheprovider "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+if [ "$status" -eq 5 ]; then
+  echo "error: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,44 @@
+"""Shared test helpers: notebooks are built in memory with nbformat.v4.new_*."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_notebooks"
+
+
+def make_nb(*cells: Any, metadata: dict[str, Any] | None = None) -> nbformat.NotebookNode:
+    """Build a notebook from cells given as source strings, ``(tags, source)`` pairs,
+    or ``("md", text)`` for markdown."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update(
+        {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    if metadata:
+        nb.metadata.update(metadata)
+    for index, cell in enumerate(cells):
+        if isinstance(cell, str):
+            new = nbformat.v4.new_code_cell(cell)
+        elif cell[0] == "md":
+            new = nbformat.v4.new_markdown_cell(cell[1])
+        else:
+            tags, source = cell
+            tags = [tags] if isinstance(tags, str) else list(tags)
+            new = nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {})
+        new["id"] = f"c{index:02d}"
+        nb.cells.append(new)
+    return nb
+
+
+@pytest.fixture
+def nb_builder():
+    return make_nb
+
+
+def sample_paths() -> list[Path]:
+    return sorted(SAMPLES.glob("*.ipynb"))
