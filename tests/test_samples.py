@@ -32,8 +32,9 @@ print(_json.dumps({
 def test_sample_runs_and_lint_claims_hold(path):
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     output = nb.cells[-1].outputs[-1]["text"]
     found = json.loads(output.strip().splitlines()[-1])

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from cellpipe.core.diagnostics import Diagnostic
 from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
@@ -15,7 +15,7 @@ from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import plan_notebook
 from cellpipe.errors import PipelineError, ToolNotFoundError
 
-NotebookLike = Union[str, Path, Notebook, Mapping[str, Any]]
+NotebookLike = str | Path | Notebook | Mapping[str, Any]
 GRAPH_FORMATS = ("mermaid", "dot", "svg")
 
 
@@ -96,9 +96,7 @@ def lint(notebook: NotebookLike, *, split: str | None = None, strict: bool = Fal
             d.code,
         ),
     )
-    with_ids = tuple(
-        d if d.cell is None else _with_cell_id(d, ids.get(d.cell)) for d in ordered
-    )
+    with_ids = tuple(d if d.cell is None else _with_cell_id(d, ids.get(d.cell)) for d in ordered)
     return LintReport(pipeline, with_ids, strict)
 
 
@@ -120,7 +118,8 @@ def compile_spec(
     report = lint(notebook, split=split, strict=strict)
     if not report.ok:
         blocking = [
-            d for d in report.diagnostics
+            d
+            for d in report.diagnostics
             if d.severity == "error" or (strict and d.severity == "warning")
         ]
         raise PipelineError(

@@ -95,7 +95,9 @@ class PipelineError(CellpipeError):
         return (_rebuild_pipeline, (self.message, self.diagnostics, self._fields()))
 
 
-def _rebuild_pipeline(message: str, diagnostics: list[Any], fields: dict[str, Any]) -> PipelineError:
+def _rebuild_pipeline(
+    message: str, diagnostics: list[Any], fields: dict[str, Any]
+) -> PipelineError:
     return PipelineError(message, diagnostics, **fields)
 
 

@@ -64,7 +64,12 @@ def test_lint_json_shape(run, tmp_path):
     assert set(data) >= {"diagnostics", "steps"}
     diagnostic = data["diagnostics"][0]
     assert {k: diagnostic[k] for k in ("severity", "code", "cell", "line", "step")} == {
-        "severity": "error", "code": "CP301", "cell": 1, "line": 1, "step": "b"}
+        "severity": "error",
+        "code": "CP301",
+        "cell": 1,
+        "line": 1,
+        "step": "b",
+    }
     assert "message" in diagnostic
     assert [s["name"] for s in data["steps"]] == ["a", "b"]
     assert data["steps"][1]["reads"] == {"x": "a"}
@@ -88,8 +93,9 @@ def test_graph_mermaid_and_dot(run):
 
 def test_graph_svg_uses_graphviz_or_says_how_to_get_it(run, tmp_path):
     out = tmp_path / "dag.svg"
-    result = CliRunner().invoke(main, ["graph", str(SAMPLES / "kale_style.ipynb"), "--format",
-                                       "svg", "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["graph", str(SAMPLES / "kale_style.ipynb"), "--format", "svg", "-o", str(out)]
+    )
     if shutil.which("dot"):
         assert result.exit_code == 0, result.output
         assert "<svg" in out.read_text()
@@ -100,8 +106,9 @@ def test_graph_svg_uses_graphviz_or_says_how_to_get_it(run, tmp_path):
 
 def test_graph_svg_without_dot_is_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    result = CliRunner().invoke(main, ["graph", str(SAMPLES / "kale_style.ipynb"), "--format",
-                                       "svg"])
+    result = CliRunner().invoke(
+        main, ["graph", str(SAMPLES / "kale_style.ipynb"), "--format", "svg"]
+    )
     assert result.exit_code == 2
     assert "error: rendering SVG needs graphviz's `dot` program" in result.output
     assert "Traceback" not in result.output
@@ -142,10 +149,14 @@ def test_split_option(run, tmp_path):
 
 
 def test_console_script_runs_as_a_new_process(tmp_path):
-    exe = shutil.which("cellpipe", path=os.path.dirname(sys.executable) + os.pathsep
-                       + os.environ.get("PATH", ""))
+    exe = shutil.which(
+        "cellpipe", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    )
     command = [exe] if exe else [sys.executable, "-m", "cellpipe.cli.main"]
-    result = subprocess.run([*command, "lint", "-q", str(SAMPLES / "untagged_sections.ipynb")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*command, "lint", "-q", str(SAMPLES / "untagged_sections.ipynb")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "untagged_sections.ipynb: ok" in result.stdout

@@ -20,8 +20,13 @@ def test_step_and_after_tags():
 
 @pytest.mark.parametrize(
     ("tag", "role"),
-    [("parameters", "parameters"), ("metrics", "metrics"), ("skip", "skip"),
-     ("pipeline-parameters", "parameters"), ("pipeline-metrics", "metrics")],
+    [
+        ("parameters", "parameters"),
+        ("metrics", "metrics"),
+        ("skip", "skip"),
+        ("pipeline-parameters", "parameters"),
+        ("pipeline-metrics", "metrics"),
+    ],
 )
 def test_role_tags_and_kale_aliases(tag, role):
     assert parse([tag])[0].role == role
@@ -35,23 +40,56 @@ def test_kale_block_and_prev_including_old_multi_form():
 
 
 def test_kale_limits_and_accepted_tags():
-    note, diags = parse(["block:a", "limit:nvidia.com/gpu:2", "limit:memory:2Gi", "imports",
-                         "functions", "hide-input"])
+    note, diags = parse(
+        [
+            "block:a",
+            "limit:nvidia.com/gpu:2",
+            "limit:memory:2Gi",
+            "imports",
+            "functions",
+            "hide-input",
+        ]
+    )
     assert note.settings == {"gpu": 2, "memory": "2Gi"}
     assert diags == []
 
 
 def test_settings_are_typed():
-    note, diags = parse(["step:a", "image:reg.local/team/img:1.2", "gpu:1", "cpu:500m",
-                         "memory:512Mi", "retries:3", "timeout:30m", "cache:off"])
+    note, diags = parse(
+        [
+            "step:a",
+            "image:reg.local/team/img:1.2",
+            "gpu:1",
+            "cpu:500m",
+            "memory:512Mi",
+            "retries:3",
+            "timeout:30m",
+            "cache:off",
+        ]
+    )
     assert diags == []
-    assert note.settings == {"image": "reg.local/team/img:1.2", "gpu": 1, "cpu": "500m",
-                             "memory": "512Mi", "retries": 3, "timeout": 1800, "cache": False}
+    assert note.settings == {
+        "image": "reg.local/team/img:1.2",
+        "gpu": 1,
+        "cpu": "500m",
+        "memory": "512Mi",
+        "retries": 3,
+        "timeout": 1800,
+        "cache": False,
+    }
 
 
 @pytest.mark.parametrize(
-    "tag", ["gpu:one", "cpu:2Gi", "memory:lots", "retries:-1", "timeout:soon", "cache:maybe",
-            "memory:100m"],
+    "tag",
+    [
+        "gpu:one",
+        "cpu:2Gi",
+        "memory:lots",
+        "retries:-1",
+        "timeout:soon",
+        "cache:maybe",
+        "memory:100m",
+    ],
 )
 def test_bad_settings_are_errors_with_a_fix(tag):
     _, diags = parse(["step:a", tag])
@@ -88,9 +126,13 @@ def test_step_header_skip():
 
 @pytest.mark.parametrize(
     ("header", "fragment"),
-    [("%%step a --gpus 1", "no option '--gpus'"), ("%%step a --after", "needs at least one"),
-     ("%%step a b", "one step name"), ("%%step a --gpu", "needs a value"),
-     ("%%step a --retries x", "whole number")],
+    [
+        ("%%step a --gpus 1", "no option '--gpus'"),
+        ("%%step a --after", "needs at least one"),
+        ("%%step a b", "one step name"),
+        ("%%step a --gpu", "needs a value"),
+        ("%%step a --retries x", "whole number"),
+    ],
 )
 def test_bad_headers_point_at_line_one(header, fragment):
     _, diags = parse(source=header + "\nx = 1\n")

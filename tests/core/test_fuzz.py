@@ -43,9 +43,22 @@ TAGS = st.lists(
         STEPS.map(lambda s: f"block:{s}"),
         STEPS.map(lambda s: f"after:{s}"),
         STEPS.map(lambda s: f"prev:{s}:{s}"),
-        st.sampled_from(["parameters", "metrics", "skip", "pipeline-metrics", "gpu:1", "gpu:x",
-                         "memory:1Gi", "timeout:abc", "cache:off", "limit:nvidia.com/gpu:1",
-                         "image:", "imports"]),
+        st.sampled_from(
+            [
+                "parameters",
+                "metrics",
+                "skip",
+                "pipeline-metrics",
+                "gpu:1",
+                "gpu:x",
+                "memory:1Gi",
+                "timeout:abc",
+                "cache:off",
+                "limit:nvidia.com/gpu:1",
+                "image:",
+                "imports",
+            ]
+        ),
         st.text(min_size=1, max_size=12).filter(lambda t: "," not in t),  # nbformat's rule
     ),
     max_size=3,
@@ -61,15 +74,21 @@ HEADER = st.one_of(
 
 CELLS = st.lists(
     st.one_of(
-        st.tuples(TAGS, st.builds(lambda h, body: h + "\n".join(body), HEADER,
-                                  st.lists(FRAGMENTS, max_size=4))),
+        st.tuples(
+            TAGS,
+            st.builds(lambda h, body: h + "\n".join(body), HEADER, st.lists(FRAGMENTS, max_size=4)),
+        ),
         st.tuples(st.just("md"), st.sampled_from(["# Title", "## Part two", "text"])),
     ),
     max_size=8,
 )
 
 
-@settings(max_examples=int(__import__("os").environ.get("CELLPIPE_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("CELLPIPE_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(cells=CELLS, split=st.sampled_from([None, "headings", "cells", "none"]))
 def test_lint_never_crashes(cells, split):
     nb = make_nb(*cells)

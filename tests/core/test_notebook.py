@@ -35,8 +35,17 @@ def test_old_nbformat_versions_are_upgraded(tmp_path):
         "nbformat_minor": 0,
         "metadata": {"name": "old"},
         "worksheets": [
-            {"cells": [{"cell_type": "code", "input": "x = 1", "language": "python",
-                        "outputs": [], "metadata": {"tags": ["step:one"]}}]}
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "input": "x = 1",
+                        "language": "python",
+                        "outputs": [],
+                        "metadata": {"tags": ["step:one"]},
+                    }
+                ]
+            }
         ],
     }
     notebook = read_notebook(write(tmp_path, "old.ipynb", json.dumps(v3)))
@@ -79,5 +88,11 @@ def test_errors_survive_pickling_with_their_fields():
     error = NotebookReadError("boom", path="a.ipynb", cell=3, line=2, step="s", hint="fix it")
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, CellpipeError)
-    assert (copy.path, copy.cell, copy.line, copy.step, copy.hint) == ("a.ipynb", 3, 2, "s", "fix it")
+    assert (copy.path, copy.cell, copy.line, copy.step, copy.hint) == (
+        "a.ipynb",
+        3,
+        2,
+        "s",
+        "fix it",
+    )
     assert str(copy) == str(error) == "a.ipynb, cell 4, line 2, step 's': boom (fix it)"

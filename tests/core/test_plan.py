@@ -22,8 +22,11 @@ def test_untagged_cells_join_the_step_above():
 
 
 def test_cells_above_first_step_with_only_imports_and_defs_are_not_a_step():
-    nb = make_nb("import math\n\ndef f(v):\n    return math.sqrt(v)", "%matplotlib inline",
-                 ("step:a", "x = f(4)"))
+    nb = make_nb(
+        "import math\n\ndef f(v):\n    return math.sqrt(v)",
+        "%matplotlib inline",
+        ("step:a", "x = f(4)"),
+    )
     pipeline = api.analyze(nb)
     assert [s.name for s in pipeline.steps] == ["a"]
     step = pipeline.step("a")
@@ -40,8 +43,9 @@ def test_cells_above_first_step_with_computation_are_a_step():
 
 
 def test_same_step_name_anywhere_is_one_step():
-    nb = make_nb(("block:load", "df = [1]"), ("block:other", "n = len(df)"),
-                 ("block:load", "df2 = df + [2]"))
+    nb = make_nb(
+        ("block:load", "df = [1]"), ("block:other", "n = len(df)"), ("block:load", "df2 = df + [2]")
+    )
     assert steps(nb) == [("load", [0, 2]), ("other", [1])]
 
 
@@ -51,8 +55,16 @@ def test_skip_cells_are_left_out():
 
 
 def test_split_headings_is_the_default_without_tags():
-    nb = make_nb(("md", "# Study"), "import math", ("md", "## Load the data"), "x = [1, 2]",
-                 ("md", "### detail (not a split)"), "y = len(x)", ("md", "## 2. Fit"), "z = y + 1")
+    nb = make_nb(
+        ("md", "# Study"),
+        "import math",
+        ("md", "## Load the data"),
+        "x = [1, 2]",
+        ("md", "### detail (not a split)"),
+        "y = len(x)",
+        ("md", "## 2. Fit"),
+        "z = y + 1",
+    )
     assert steps(nb) == [("load-the-data", [3, 5]), ("fit", [7])]
 
 
@@ -69,23 +81,37 @@ def test_split_is_ignored_with_tags():
 
 def test_parameters_are_typed_literals():
     nb = make_nb(
-        ("parameters", "lr = 0.1\nepochs = 3\nshift = -2.5\nname = 'run'\nflag = True\n"
-                       "nothing = None\nlayers = [64, 32]\nopts = {'a': 1}\nalpha: float = 1\n"),
+        (
+            "parameters",
+            "lr = 0.1\nepochs = 3\nshift = -2.5\nname = 'run'\nflag = True\n"
+            "nothing = None\nlayers = [64, 32]\nopts = {'a': 1}\nalpha: float = 1\n",
+        ),
         ("step:a", "x = lr * epochs"),
     )
     params = {p.name: (p.type, p.default) for p in api.analyze(nb).parameters}
     assert params == {
-        "lr": ("float", 0.1), "epochs": ("int", 3), "shift": ("float", -2.5),
-        "name": ("str", "run"), "flag": ("bool", True), "nothing": ("none", None),
-        "layers": ("list", [64, 32]), "opts": ("dict", {"a": 1}), "alpha": ("float", 1.0),
+        "lr": ("float", 0.1),
+        "epochs": ("int", 3),
+        "shift": ("float", -2.5),
+        "name": ("str", "run"),
+        "flag": ("bool", True),
+        "nothing": ("none", None),
+        "layers": ("list", [64, 32]),
+        "opts": ("dict", {"a": 1}),
+        "alpha": ("float", 1.0),
     }
     assert api.analyze(nb).step("a").parameters == ("epochs", "lr")
 
 
 @pytest.mark.parametrize(
     ("source", "code", "line"),
-    [("lr = 0.1\nn = compute()", "CP201", 2), ("import os", "CP201", 1),
-     ("t = (1, 2)", "CP202", 1), ("n: int = 'x'", "CP202", 1), ("x = {1: 2}", "CP202", 1)],
+    [
+        ("lr = 0.1\nn = compute()", "CP201", 2),
+        ("import os", "CP201", 1),
+        ("t = (1, 2)", "CP202", 1),
+        ("n: int = 'x'", "CP202", 1),
+        ("x = {1: 2}", "CP202", 1),
+    ],
 )
 def test_non_literal_parameters_are_errors_with_cell_and_line(source, code, line):
     nb = make_nb("import math", ("parameters", source), ("step:a", "y = 1"))
@@ -95,9 +121,11 @@ def test_non_literal_parameters_are_errors_with_cell_and_line(source, code, line
 
 
 def test_metrics_cell_names_assignments_bare_names_and_prints():
-    nb = make_nb(("step:a", "acc = 0.9\nloss = 0.1\nf1 = 0.8"),
-                 ("metrics", "score = acc\nloss"),
-                 ("pipeline-metrics", "print(f1)"))
+    nb = make_nb(
+        ("step:a", "acc = 0.9\nloss = 0.1\nf1 = 0.8"),
+        ("metrics", "score = acc\nloss"),
+        ("pipeline-metrics", "print(f1)"),
+    )
     pipeline = api.analyze(nb)
     assert pipeline.metrics == (("score", "a"), ("loss", "a"), ("f1", "a"))
     assert [i for i, _ in pipeline.step("a").cells] == [0, 1, 2]

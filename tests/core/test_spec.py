@@ -49,7 +49,9 @@ def test_compile_is_byte_identical_across_processes_and_hash_seeds(tmp_path):
         out = tmp_path / f"spec-{seed}.json"
         subprocess.run(
             [sys.executable, "-m", "cellpipe.cli.main", "compile", str(path), "-o", str(out)],
-            check=True, env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
         )
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
@@ -74,8 +76,9 @@ def test_spec_fields_for_a_small_pipeline():
     assert roots["reads"] == {"xs": "load"}
     assert roots["writes"] == ["roots"]
     assert roots["settings"] == {"gpu": 1, "retries": 2}
-    assert roots["cells"] == [{"index": 3, "id": "c03", "source": roots["cells"][0]["source"],
-                               "metrics": False}]
+    assert roots["cells"] == [
+        {"index": 3, "id": "c03", "source": roots["cells"][0]["source"], "metrics": False}
+    ]
     assert spec["edges"] == [
         {"from": "load", "to": "roots", "variables": ["xs"], "explicit": False},
         {"from": "roots", "to": "total", "variables": ["roots"], "explicit": False},
@@ -89,8 +92,12 @@ def test_spec_fields_for_a_small_pipeline():
 
 
 def test_generated_code_runs_standalone_with_injected_values():
-    nb = make_nb("import math", ("parameters", "k = 2"), ("step:a", "xs = [1, 4]"),
-                 ("step:b", "out = [math.sqrt(x) * k for x in xs]"))
+    nb = make_nb(
+        "import math",
+        ("parameters", "k = 2"),
+        ("step:a", "xs = [1, 4]"),
+        ("step:b", "out = [math.sqrt(x) * k for x in xs]"),
+    )
     spec = api.compile_spec(nb)
     code = spec["steps"][1]["code"]
     namespace = {"xs": [1, 4], "__cellpipe_parameters__": {"k": 10}}

@@ -56,8 +56,10 @@ def _format(diagnostic: Any, path: str | None) -> str:
     where = diagnostic.where()
     head = f"{path}: " if path else ""
     head += f"{where}: " if where else ""
-    text = f"{head}{click.style(diagnostic.severity, fg=color, bold=True)} {diagnostic.code} " \
+    text = (
+        f"{head}{click.style(diagnostic.severity, fg=color, bold=True)} {diagnostic.code} "
         f"{diagnostic.message}"
+    )
     if diagnostic.hint:
         text += f"\n    fix: {diagnostic.hint}"
     return text
@@ -68,7 +70,7 @@ def _format(diagnostic: Any, path: str | None) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
-    """Turn a Jupyter notebook into a pipeline that computes what the notebook computes.
+    r"""Turn a Jupyter notebook into a pipeline that computes what the notebook computes.
 
     Mark steps with cell tags (step:NAME, after:NAME, parameters, metrics, skip, …) or a
     `%%step NAME` first line; untagged notebooks are split at their headings.
@@ -95,8 +97,14 @@ split_option = click.option(
 @main.command()
 @notebook_argument
 @split_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Human text, or JSON for tools.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Human text, or JSON for tools.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings, no step summary.")
 @_errors_to_messages
@@ -126,8 +134,10 @@ def _print_lint(report: Any, quiet: bool) -> None:
         if shown:
             click.echo()
         params = ", ".join(f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters)
-        click.echo(f"{len(pipeline.steps)} steps (split: {pipeline.split})"
-                   + (f"; parameters: {params}" if params else ""))
+        click.echo(
+            f"{len(pipeline.steps)} steps (split: {pipeline.split})"
+            + (f"; parameters: {params}" if params else "")
+        )
         for step in pipeline.steps:
             cells = ", ".join(str(i + 1) for i, _ in step.cells)
             click.echo(f"  {click.style(step.name, bold=True)}  cells {cells}")
@@ -147,10 +157,20 @@ def _print_lint(report: Any, quiet: bool) -> None:
 @main.command()
 @notebook_argument
 @split_option
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid",
-              show_default=True, help="Mermaid or dot text, or SVG (needs graphviz's `dot`).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid or dot text, or SVG (needs graphviz's `dot`).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
 @_errors_to_messages
 def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> None:
     """Draw NOTEBOOK's pipeline DAG, edges labeled with the variables they carry."""
@@ -163,14 +183,24 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
 @main.command(name="compile")
 @notebook_argument
 @split_option
-@click.option("--target", type=click.Choice(["spec"]), default="spec", show_default=True,
-              help="What to compile to: 'spec' is cellpipe's PipelineSpec JSON.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of stdout.")
+@click.option(
+    "--target",
+    type=click.Choice(["spec"]),
+    default="spec",
+    show_default=True,
+    help="What to compile to: 'spec' is cellpipe's PipelineSpec JSON.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
 @click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")
 @_errors_to_messages
-def compile_(notebook: Path, split: str | None, target: str, output: Path | None,
-             strict: bool) -> None:
+def compile_(
+    notebook: Path, split: str | None, target: str, output: Path | None, strict: bool
+) -> None:
     """Compile NOTEBOOK to a pipeline (refuses when lint finds errors)."""
     from cellpipe import api
     from cellpipe.core.spec import spec_to_json

@@ -18,6 +18,8 @@ from cellpipe.core.scopes import ScopeSummary, is_mutating_call, root_name, summ
 _PIP_LINE = re.compile(r"^(\s*)[!%]\s*(?:pip3?|conda|mamba|uv\s+pip)\s+install\b(.*)$")
 # Cell magics whose body is Python run in the user namespace.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+# Line magics whose argument is Python run in the user namespace (``%timeit f(x)``).
+_PYTHON_LINE_MAGICS = {"time", "timeit", "prun"}
 _CELL_MAGIC = re.compile(r"^\s*%%(\w+)([^\n]*)(?:\n|$)")
 # Line magics that configure the session rather than compute: replayed in later steps.
 _SETUP_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "env", "autoreload",
@@ -71,7 +73,8 @@ class Event:
     a loop body); ``alias`` is True where the stored value may be shared with other
     names (``d = df``, a loop variable). ``mutate`` events carry ``alias`` when the
     change goes through a container's element (``d[0]["x"] = …``). ``call`` events list
-    the root names of positional arguments.
+    the root names of positional arguments (up to the first ``*args``) and of keyword
+    arguments. ``star`` events carry the :class:`Import` to replay.
     """
 
     kind: str
@@ -81,6 +84,7 @@ class Event:
     alias: bool = False
     binding: object = None
     args: tuple[str | None, ...] = ()
+    keywords: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass
@@ -301,20 +305,22 @@ class _Scanner:
             sets.append(names)
         return set.intersection(*sets) if sets else set()
 
-    def stmt(self, stmt: ast.stmt) -> None:  # noqa: C901 - one dispatch over statement kinds
+    def stmt(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             start = min([d.lineno for d in stmt.decorator_list] + [stmt.lineno])
             source = "\n".join(self.lines[start - 1 : stmt.end_lineno])
             scope = summarize_scope(stmt)
-            for what, line in scope.dynamic:
-                self.dynamic(what, line + self.offset)
+            # exec/eval/globals() in a body act where it is called: linking reports them
+            # in the steps that use the definition.
+            scope.dynamic[:] = [(what, line + self.offset) for what, line in scope.dynamic]
             definition = Definition(stmt.name, source, scope, self.code.index, stmt.lineno + self.offset)
             self.emit("store", stmt.name, stmt, binding=definition)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             names = []
             for alias in stmt.names:
                 if alias.name == "*":
-                    self.emit("star", getattr(stmt, "module", "") or "", stmt)
+                    star = Import((), ast.unparse(stmt), self.code.index, stmt.lineno + self.offset)
+                    self.emit("star", getattr(stmt, "module", "") or "", stmt, binding=star)
                 else:
                     names.append(alias.asname or alias.name.split(".")[0])
             if names:
@@ -386,7 +392,7 @@ class _Scanner:
             self.confirm(stmt, self.definite_in_all(branches))
         elif isinstance(stmt, ast.Match):
             self.expr(stmt.subject)
-            for case in stmt.pattern and [] or stmt.cases:
+            for case in (stmt.pattern and []) or stmt.cases:
                 saved = self.definite
                 self.definite = False
                 for node in ast.walk(case.pattern):
@@ -449,13 +455,15 @@ class _Scanner:
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             # A lambda's body may run at once (df.apply(lambda …)): treat its globals as read here.
             scope = summarize_scope(node)
-            for name in sorted(scope.free):
+            for what, line in scope.dynamic:
+                self.dynamic(what, line + self.offset)
+            walrus, read_first = _walrus_targets(node)
+            for name in sorted((scope.free - walrus) | read_first):
                 self.emit("load", name, node)
             for name in sorted(scope.global_mutations):
                 self.emit("mutate", name, node, alias=False)
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-                    self.emit("store", sub.target.id, sub)
+            for name in sorted(walrus):  # bound here, unless the comprehension is empty
+                self.emit("store", name, node, definite=False)
             return
         if isinstance(node, ast.NamedExpr):
             self.expr(node.value)
@@ -484,10 +492,13 @@ class _Scanner:
         if isinstance(func, ast.Name):
             if func.id in ("exec", "eval"):
                 self.dynamic(func.id, node.lineno + self.offset)
-            self.emit(
-                "call", func.id, node,
-                args=tuple(root_name(a) if not isinstance(a, ast.Starred) else None for a in node.args),
-            )
+            positional = []
+            for arg in node.args:
+                if isinstance(arg, ast.Starred):
+                    break  # later positions are unknown
+                positional.append(root_name(arg))
+            keywords = tuple((kw.arg, root_name(kw.value)) for kw in node.keywords if kw.arg)
+            self.emit("call", func.id, node, args=tuple(positional), keywords=keywords)
         elif isinstance(func, ast.Attribute) and _is_globals_call(func.value):
             if func.attr in ("update", "__setitem__", "setdefault", "pop", "__delitem__"):
                 self.dynamic("globals", node.lineno + self.offset)
@@ -503,6 +514,10 @@ class _Scanner:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     for name in sorted(_names_in_template(arg.value)):
                         self.emit("load", name, node)
+            magic = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            if func.attr == "run_line_magic" and len(magic) == 2 and magic[0] in _PYTHON_LINE_MAGICS:
+                for stmt in _magic_statements(str(magic[1]), node.lineno):
+                    self.stmt(stmt)
 
     def dynamic(self, what: str, line: int) -> None:
         self.code.events.append(Event("dynamic", what, line))
@@ -518,6 +533,46 @@ def _free_names(stmt: ast.stmt) -> tuple[str, ...]:
         if isinstance(event.binding, Definition):
             names |= event.binding.scope.free
     return tuple(sorted(names - stored))
+
+
+def _walrus_targets(node: ast.expr) -> tuple[set[str], set[str]]:
+    """Names a comprehension's ``:=`` binds in the enclosing scope, and those it reads first.
+
+    ``[y for x in xs if (y := f(x))]`` binds y; ``[t := t + x for x in xs]`` binds t and
+    reads the t that was there before. A lambda's walrus targets stay in the lambda.
+    """
+    if isinstance(node, ast.Lambda):
+        return set(), set()
+    targets: set[str] = set()
+    read_first: set[str] = set()
+    stack: list[ast.AST] = [node]
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+            targets.add(sub.target.id)
+            if any(
+                isinstance(n, ast.Name) and n.id == sub.target.id and isinstance(n.ctx, ast.Load)
+                for n in ast.walk(sub.value)
+            ):
+                read_first.add(sub.target.id)
+        stack.extend(c for c in ast.iter_child_nodes(sub) if not isinstance(c, ast.Lambda))
+    return targets, read_first
+
+
+def _magic_statements(argument: str, line: int) -> list[ast.stmt]:
+    """The Python code of ``%time``/``%timeit``/``%prun`` (after their options), at ``line``."""
+    words = argument.split()
+    for skip in range(len(words) + 1):
+        if skip and not words[0].startswith("-"):
+            break
+        code = argument.split(maxsplit=skip)[skip] if skip < len(words) else ""
+        try:
+            tree = ast.parse(code.strip())
+        except SyntaxError:
+            continue
+        ast.increment_lineno(tree, line - 1)
+        return tree.body
+    return []
 
 
 def _is_alias_value(value: ast.expr) -> bool:

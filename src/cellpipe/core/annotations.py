@@ -216,7 +216,11 @@ def _kale_limit(value: str, tag: str, set_setting: Any, report: Any) -> None:
     elif resource in ("memory", "cpu"):
         set_setting(resource, amount, f"tag {tag!r}")
     else:
-        report("CP102", f"tag {tag!r} limits an unknown resource {resource!r}", "use gpu, cpu or memory")
+        report(
+            "CP102",
+            f"tag {tag!r} limits an unknown resource {resource!r}",
+            "use gpu, cpu or memory",
+        )
 
 
 def _parse_header(
@@ -227,8 +231,10 @@ def _parse_header(
     except ValueError as exc:
         report("CP103", f"%%step header cannot be split into words: {exc}", None, line)
         return
-    usage = "%%step NAME [--after A B] [--gpu N] [--cpu N] [--memory SIZE] [--image REF] " \
+    usage = (
+        "%%step NAME [--after A B] [--gpu N] [--cpu N] [--memory SIZE] [--image REF] "
         "[--retries N] [--timeout S] [--cache off] [--skip]"
+    )
     i = 0
     positional: list[str] = []
     while i < len(words):

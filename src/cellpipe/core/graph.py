@@ -25,6 +25,7 @@ def to_mermaid(pipeline: Pipeline) -> str:
 
 def to_dot(pipeline: Pipeline) -> str:
     """Render the DAG as Graphviz dot."""
+
     def quote(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

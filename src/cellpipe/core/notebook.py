@@ -94,9 +94,9 @@ def notebook_from_dict(raw: Any, path: str = "<memory>") -> Notebook:
 
     try:
         major = int(raw.get("nbformat", 4))
-        node = nbformat.from_dict(raw)
+        node = nbformat.from_dict(raw)  # type: ignore[no-untyped-call]
         if major != 4:
-            node = nbformat.convert(node, 4)
+            node = nbformat.convert(node, 4)  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise NotebookReadError(
             f"cannot be read as a notebook: {exc}", path=path, hint="open and re-save it in Jupyter"
@@ -127,7 +127,7 @@ def notebook_from_dict(raw: Any, path: str = "<memory>") -> Notebook:
 
 def _check_python(metadata: Mapping[str, Any], path: str) -> None:
     kernelspec = metadata.get("kernelspec") or {}
-    language = (kernelspec.get("language") or (metadata.get("language_info") or {}).get("name"))
+    language = kernelspec.get("language") or (metadata.get("language_info") or {}).get("name")
     if language and str(language).lower() not in {"python", "python3", "ipython"}:
         name = kernelspec.get("display_name") or kernelspec.get("name") or language
         raise NotebookReadError(

@@ -131,7 +131,7 @@ class _Linker:
         }
         self.param_cell = plan.parameter_cells[0] if plan.parameter_cells else None
         self.setup: list[tuple[str, tuple[str, ...]]] = []
-        self.star_imports: list[str] = []
+        self.star_imports: list[Import] = []
         self.dynamic_producers: list[str] = []
         self.rng_users: list[tuple[str, int, int]] = []
         self.steps: list[Step] = []
@@ -169,7 +169,8 @@ class _Linker:
                 self.star(event, code, None)
 
     def star(self, event: Event, code: CellCode, step: str | None) -> None:
-        self.star_imports.append(f"from {event.name} import *")
+        if isinstance(event.binding, Import):
+            self.star_imports.append(event.binding)
         self.diagnostics.append(
             Diagnostic(
                 "warning", "CP302",
@@ -251,7 +252,7 @@ class _Linker:
         try:
             graphlib.TopologicalSorter(graph).prepare()
         except graphlib.CycleError as exc:
-            loop = list(reversed(exc.args[1]))
+            loop = list(exc.args[1])  # each step feeds the next: edge direction
             self.diagnostics.append(
                 Diagnostic(
                     "error", "CP401",
@@ -328,6 +329,7 @@ class _StepAnalyzer:
     unprovable: tuple[int, int] | None = None
     dynamic: bool = False
     expanding: set[int] = field(default_factory=set)
+    dynamic_definitions: set[int] = field(default_factory=set)
     setup: list[str] = field(default_factory=list)
 
     @property
@@ -350,19 +352,23 @@ class _StepAnalyzer:
         elif kind == "call":
             self.call(event, code)
         elif kind == "dynamic":
-            self.dynamic = True
-            what = "exec/eval" if event.name in ("exec", "eval") else "globals()"
-            self.linker.diagnostics.append(
-                Diagnostic(
-                    "warning", "CP303" if event.name in ("exec", "eval") else "CP304",
-                    f"{what} hides which names this line reads and writes: step {self.name!r} "
-                    "receives every value earlier steps produced and exports all it ends with",
-                    cell=code.index, line=event.line, step=self.name,
-                    hint="assign variables by name so the analyzer can follow them",
-                )
-            )
+            self.mark_dynamic(event.name, code.index, event.line)
         elif kind == "star":
             self.linker.star(event, code, self.name)
+
+    def mark_dynamic(self, what: str, cell: int, line: int) -> None:
+        """exec/eval/globals() at ``cell``/``line`` runs in this step: names are unknown."""
+        self.dynamic = True
+        shown = "exec/eval" if what in ("exec", "eval") else "globals()"
+        self.linker.diagnostics.append(
+            Diagnostic(
+                "warning", "CP303" if what in ("exec", "eval") else "CP304",
+                f"{shown} hides which names this line reads and writes: step {self.name!r} "
+                "receives every value earlier steps produced and exports all it ends with",
+                cell=cell, line=line, step=self.name,
+                hint="assign variables by name so the analyzer can follow them",
+            )
+        )
 
     def replay_setup(self) -> None:
         """Session setup from earlier cells runs first in the step; resolve what it reads.
@@ -390,6 +396,9 @@ class _StepAnalyzer:
                 if name in self.deleted and local is None:
                     self.undefined(name, cell, line, deleted=True)
                 return
+            # Assumed to come from a star import: replay them all (they are cheap).
+            for star in self.linker.star_imports:
+                self.imports.setdefault(id(star), star)
             if self.linker.dynamic_producers:
                 self.reads.setdefault(name, (self.linker.dynamic_producers[-1], cell, line))
             elif not self.linker.star_imports:
@@ -411,6 +420,10 @@ class _StepAnalyzer:
         if key in self.expanding:
             return
         self.expanding.add(key)
+        if definition.scope.dynamic and key not in self.dynamic_definitions:
+            self.dynamic_definitions.add(key)
+            for what, dynamic_line in definition.scope.dynamic:
+                self.mark_dynamic(what, definition.cell, dynamic_line)
         try:
             for free in sorted(definition.scope.free):
                 if free != definition.name:
@@ -457,12 +470,42 @@ class _StepAnalyzer:
         if alias and self.unprovable is None:
             self.unprovable = (cell, line)
 
+    def definition_of(self, name: str) -> Definition | None:
+        """The notebook function or class ``name`` is bound to here, if any."""
+        target = self.local.get(name) or self.linker.bindings.get(name)
+        return target.obj if target is not None and isinstance(target.obj, Definition) else None
+
     def call(self, event: Event, code: CellCode) -> None:
-        target = self.local.get(event.name) or self.linker.bindings.get(event.name)
-        if target is not None and isinstance(target.obj, Definition):
-            for position in sorted(target.obj.scope.param_mutations):
-                if position < len(event.args) and event.args[position]:
-                    self.mutate(event.args[position] or "", code.index, event.line, alias=False)
+        definition = self.definition_of(event.name)
+        if definition is None:
+            return
+        scope = definition.scope
+        keywords = dict(event.keywords)
+        for index in sorted(self.mutated_params(definition, frozenset())):
+            if index < scope.positional and index < len(event.args):
+                name = event.args[index]
+            else:
+                name = keywords.get(scope.params[index]) if index < len(scope.params) else None
+            if name:
+                self.mutate(name, code.index, event.line, alias=False)
+
+    def mutated_params(self, definition: Definition, seen: frozenset[int]) -> set[int]:
+        """Parameters a function changes in place, itself or through functions it calls."""
+        scope = definition.scope
+        found = set(scope.param_mutations)
+        for callee_name, slot, index in sorted(scope.param_passes, key=repr):
+            callee = self.definition_of(callee_name)
+            if index in found or callee is None or id(callee) in seen:
+                continue
+            params = callee.scope.params
+            if isinstance(slot, int):
+                position = slot if slot < callee.scope.positional else None
+            else:
+                position = params.index(slot) if slot in params else None
+            changed = self.mutated_params(callee, seen | {id(definition)})
+            if position is not None and position in changed:
+                found.add(index)
+        return found
 
     def undefined(self, name: str, cell: int, line: int, deleted: bool = False) -> None:
         known = set(self.linker.bindings) | set(self.local)

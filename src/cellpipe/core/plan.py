@@ -210,7 +210,7 @@ class _Planner:
             for code in pending:
                 self.add_cell(current, code, self.notebook.cells[code.index].id)
             return
-        if all(c.only_shared or c.syntax_error is None and not c.python.strip() for c in pending):
+        if all(c.only_shared or (c.syntax_error is None and not c.python.strip()) for c in pending):
             self.units.extend(pending)  # imports, definitions, setup: shared, not a step
             return
         name = self._section_name if self.mode == "headings" else None

@@ -51,7 +51,12 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
         "metrics": [{"name": name, "step": step} for name, step in pipeline.metrics],
         "steps": [_step(step, defaults) for step in pipeline.steps],
         "edges": [
-            {"from": e.source, "to": e.target, "variables": list(e.variables), "explicit": e.explicit}
+            {
+                "from": e.source,
+                "to": e.target,
+                "variables": list(e.variables),
+                "explicit": e.explicit,
+            }
             for e in pipeline.edges
         ],
     }
@@ -69,8 +74,13 @@ def _step(step: Step, defaults: dict[str, Any]) -> dict[str, Any]:
         "writes": list(step.writes),
         "mutates": list(step.mutates),
         "cells": [
-            {"index": index, "id": cell_id, "source": source, "metrics": index in step.metrics_cells}
-            for (index, cell_id), source in zip(step.cells, step.sources)
+            {
+                "index": index,
+                "id": cell_id,
+                "source": source,
+                "metrics": index in step.metrics_cells,
+            }
+            for (index, cell_id), source in zip(step.cells, step.sources, strict=True)
         ],
         "imports": list(step.imports),
         "definitions": list(step.definitions),
@@ -117,7 +127,7 @@ def step_code(step: Step, defaults: dict[str, Any]) -> tuple[str, list[dict[str,
     code = "\n\n".join(parts) + "\n\n"
     code_map = []
     line = code.count("\n") + 1
-    for (index, _), source in zip(step.cells, step.sources):
+    for (index, _), source in zip(step.cells, step.sources, strict=True):
         header = f"# cell {index + 1}\n"
         body = source.rstrip("\n") + "\n"
         code += header
