@@ -50,3 +50,16 @@ def test_sample_runs_and_lint_claims_hold(path):
     if pipeline.split == "tags":
         assert metrics, "the tagged sample notebooks report metrics"
     assert metrics <= numbers_, f"metrics that are not numbers: {metrics - numbers_}"
+
+
+def test_sample_notebooks_match_their_generator(tmp_path):
+    """The committed notebooks are exactly what make_samples.py writes (no hand edits)."""
+    import runpy
+    import shutil
+
+    from tests.conftest import SAMPLES
+
+    shutil.copy(SAMPLES / "make_samples.py", tmp_path / "make_samples.py")
+    runpy.run_path(str(tmp_path / "make_samples.py"), run_name="__main__")
+    for path in sample_paths():
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 from cellpipe.core.scopes import ScopeSummary, is_mutating_call, root_name, summarize_scope
 
@@ -166,7 +167,7 @@ def to_python(source: str) -> str:
         return header + "\n" + to_python(body)
     from IPython.core.inputtransformer2 import TransformerManager
 
-    transformed: str = TransformerManager().transform_cell(text)
+    transformed: str = TransformerManager().transform_cell(text)  # type: ignore[no-untyped-call]
     return transformed.rstrip("\n")
 
 
@@ -249,6 +250,10 @@ class _Scanner:
         if isinstance(stmt, ast.Delete):  # del of a helper defined just above
             return all(isinstance(t, ast.Name) and t.id in defined for t in stmt.targets)
         if isinstance(stmt, (ast.If, ast.Try)):  # e.g. try: import x / except: …
+            if isinstance(stmt, ast.If) and any(
+                isinstance(n, ast.NamedExpr) for n in ast.walk(stmt.test)
+            ):
+                return False  # the test binds a name: computation
             bodies = [stmt.body, stmt.orelse]
             if isinstance(stmt, ast.Try):
                 bodies += [h.body for h in stmt.handlers] + [stmt.finalbody]
@@ -265,7 +270,9 @@ class _Scanner:
             if isinstance(target, (ast.Attribute, ast.Subscript)):
                 dotted = ast.unparse(target.value if isinstance(target, ast.Subscript) else target)
                 return bool(
-                    re.match(r"^(pd\.options\.|os\.environ|plt\.rcParams|matplotlib\.rcParams)", dotted)
+                    re.match(
+                        r"^(pd\.options\.|os\.environ|plt\.rcParams|matplotlib\.rcParams)", dotted
+                    )
                 )
             return False
         if call is None:
@@ -313,7 +320,8 @@ class _Scanner:
             # exec/eval/globals() in a body act where it is called: linking reports them
             # in the steps that use the definition.
             scope.dynamic[:] = [(what, line + self.offset) for what, line in scope.dynamic]
-            definition = Definition(stmt.name, source, scope, self.code.index, stmt.lineno + self.offset)
+            line = stmt.lineno + self.offset
+            definition = Definition(stmt.name, source, scope, self.code.index, line)
             self.emit("store", stmt.name, stmt, binding=definition)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
             names = []
@@ -324,14 +332,15 @@ class _Scanner:
                 else:
                     names.append(alias.asname or alias.name.split(".")[0])
             if names:
-                imp = Import(tuple(names), ast.unparse(stmt), self.code.index, stmt.lineno + self.offset)
+                line = stmt.lineno + self.offset
+                imp = Import(tuple(names), ast.unparse(stmt), self.code.index, line)
                 for name in names:
                     self.emit("store", name, stmt, binding=imp)
         elif isinstance(stmt, ast.Assign):
             self.expr(stmt.value)
-            alias = _is_alias_value(stmt.value)
+            shared = _is_alias_value(stmt.value)
             for target in stmt.targets:
-                self.target(target, alias)
+                self.target(target, shared)
         elif isinstance(stmt, ast.AnnAssign):
             if stmt.value is not None:
                 self.expr(stmt.value)
@@ -379,26 +388,27 @@ class _Scanner:
                     self.target(item.optional_vars, True)
             self.block(stmt.body, True)
         elif isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-            self.block(stmt.body, False)
-            for handler in stmt.handlers:
+            try_stmt = cast(ast.Try, stmt)  # TryStar (3.11+) has the same fields
+            self.block(try_stmt.body, False)
+            for handler in try_stmt.handlers:
                 if handler.type is not None:
                     self.expr(handler.type)
                 if handler.name:
                     self.emit("store", handler.name, handler, definite=False)
                 self.block(handler.body, False)
-            self.block(stmt.orelse, False)
-            self.block(stmt.finalbody, True)
-            branches = [stmt.body + stmt.orelse] + [h.body for h in stmt.handlers]
+            self.block(try_stmt.orelse, False)
+            self.block(try_stmt.finalbody, True)
+            branches = [try_stmt.body + try_stmt.orelse] + [h.body for h in try_stmt.handlers]
             self.confirm(stmt, self.definite_in_all(branches))
         elif isinstance(stmt, ast.Match):
             self.expr(stmt.subject)
-            for case in (stmt.pattern and []) or stmt.cases:
+            for case in stmt.cases:
                 saved = self.definite
                 self.definite = False
                 for node in ast.walk(case.pattern):
-                    name = getattr(node, "name", None) or getattr(node, "rest", None)
-                    if isinstance(name, str):
-                        self.emit("store", name, case.pattern)
+                    bound = getattr(node, "name", None) or getattr(node, "rest", None)
+                    if isinstance(bound, str):
+                        self.emit("store", bound, case.pattern)
                     if isinstance(node, ast.expr):
                         self.expr(node)
                 if case.guard is not None:
@@ -452,7 +462,9 @@ class _Scanner:
             if isinstance(node.ctx, ast.Load):
                 self.emit("load", node.id, node)
             return
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        if isinstance(
+            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+        ):
             # A lambda's body may run at once (df.apply(lambda …)): treat its globals as read here.
             scope = summarize_scope(node)
             for what, line in scope.dynamic:
@@ -499,9 +511,12 @@ class _Scanner:
                 positional.append(root_name(arg))
             keywords = tuple((kw.arg, root_name(kw.value)) for kw in node.keywords if kw.arg)
             self.emit("call", func.id, node, args=tuple(positional), keywords=keywords)
-        elif isinstance(func, ast.Attribute) and _is_globals_call(func.value):
-            if func.attr in ("update", "__setitem__", "setdefault", "pop", "__delitem__"):
-                self.dynamic("globals", node.lineno + self.offset)
+        elif (
+            isinstance(func, ast.Attribute)
+            and _is_globals_call(func.value)
+            and func.attr in ("update", "__setitem__", "setdefault", "pop", "__delitem__")
+        ):
+            self.dynamic("globals", node.lineno + self.offset)
         # IPython expands $name and {expr} in shell lines and line magics.
         if (
             isinstance(func, ast.Attribute)
@@ -515,7 +530,8 @@ class _Scanner:
                     for name in sorted(_names_in_template(arg.value)):
                         self.emit("load", name, node)
             magic = [a.value for a in node.args if isinstance(a, ast.Constant)]
-            if func.attr == "run_line_magic" and len(magic) == 2 and magic[0] in _PYTHON_LINE_MAGICS:
+            python_magic = len(magic) == 2 and magic[0] in _PYTHON_LINE_MAGICS
+            if func.attr == "run_line_magic" and python_magic:
                 for stmt in _magic_statements(str(magic[1]), node.lineno):
                     self.stmt(stmt)
 

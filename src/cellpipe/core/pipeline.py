@@ -220,7 +220,8 @@ class _Linker:
                     self.diagnostics.append(
                         Diagnostic(
                             "error", "CP105",
-                            f"step {plan.name!r} runs after {upstream!r}, but there is no such step",
+                            f"step {plan.name!r} runs after {upstream!r}, "
+                            "but there is no such step",
                             cell=cell, step=plan.name,
                             hint=suggestion or f"steps are: {', '.join(order)}",
                         )
@@ -240,7 +241,9 @@ class _Linker:
                         )
                     )
         keys = sorted(set(data) | explicit, key=lambda k: (order[k[1]], order[k[0]]))
-        return [Edge(s, t, tuple(sorted(data.get((s, t), ()))), (s, t) in explicit) for s, t in keys]
+        return [
+            Edge(s, t, tuple(sorted(data.get((s, t), ()))), (s, t) in explicit) for s, t in keys
+        ]
 
     def plan_of(self, name: str) -> StepPlan:
         return next(p for p in self.plan.steps if p.name == name)
@@ -272,7 +275,8 @@ class _Linker:
         ]
 
     def check_rng(self) -> None:
-        users = sorted({step for step, _, _ in self.rng_users}, key=[s.name for s in self.steps].index)
+        names = [s.name for s in self.steps]
+        users = sorted({step for step, _, _ in self.rng_users}, key=names.index)
         if len(users) > 1:
             step, cell, line = next(u for u in self.rng_users if u[0] == users[1])
             self.diagnostics.append(
@@ -527,14 +531,17 @@ class _StepAnalyzer:
         linker = self.linker
         if self.unprovable is not None:
             cell, line = self.unprovable
-            values = [n for n, b in linker.bindings.items() if n in self.reads and b.kind == "value"]
+            values = [
+                n for n, b in linker.bindings.items() if n in self.reads and b.kind == "value"
+            ]
             for name in values:
                 self.mutated.setdefault(name, None)
             if values:
                 linker.diagnostics.append(
                     Diagnostic(
                         "info", "CP306",
-                        f"step {self.name!r} changes an object that may be shared with other names; "
+                        f"step {self.name!r} changes an object that may be shared with other "
+                        "names; "
                         f"every value it read ({', '.join(sorted(values))}) is exported again",
                         cell=cell, line=line, step=self.name,
                         hint="copy before changing (d = d.copy()) to keep the exports small",
@@ -586,7 +593,7 @@ class _StepAnalyzer:
         metrics = tuple(n for n, s in linker.plan.metrics if s == self.name)
         return Step(
             name=self.name,
-            cells=tuple(zip([c.index for c in self.plan.cells], self.plan.cell_ids)),
+            cells=tuple(zip([c.index for c in self.plan.cells], self.plan.cell_ids, strict=True)),
             sources=tuple(c.source for c in self.plan.cells),
             upstream=(),
             reads={n: p for n, (p, _, _) in sorted(self.reads.items())},

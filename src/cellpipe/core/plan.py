@@ -164,7 +164,8 @@ class _Planner:
                     self.diagnostics.append(
                         Diagnostic(
                             "error", "CP110", "the metrics cell is above every step",
-                            cell=cell.index, hint="move it below the step that computes the metrics",
+                            cell=cell.index,
+                            hint="move it below the step that computes the metrics",
                         )
                     )
                 continue
@@ -260,7 +261,8 @@ class _Planner:
                 self.diagnostics.append(
                     Diagnostic(
                         "error", "CP106",
-                        f"steps {by_dns[dns]!r} and {step.name!r} have the same cluster name {dns!r}",
+                        f"steps {by_dns[dns]!r} and {step.name!r} have the same cluster name "
+                        f"{dns!r}",
                         cell=step.first_cell, step=step.name,
                         hint="rename one of them: '-' and '_' are the same on Kubernetes",
                     )
@@ -370,8 +372,10 @@ def _parameters_of(
         annotation = ast.unparse(stmt.annotation)
     else:
         diagnostics.append(
-            Diagnostic("error", "CP201", f"'{ast.unparse(stmt)[:60]}' is not a parameter assignment",
-                       cell=cell, line=line, hint=hint)
+            Diagnostic(
+                "error", "CP201", f"'{ast.unparse(stmt)[:60]}' is not a parameter assignment",
+                cell=cell, line=line, hint=hint,
+            )
         )
         return []
     try:
@@ -405,7 +409,8 @@ def _parameters_of(
                 Diagnostic(
                     "error", "CP202",
                     f"parameter {names[0]!r} is annotated {annotation} but its value is a {kind}",
-                    cell=cell, line=line, variable=names[0], hint="make the value match the annotation",
+                    cell=cell, line=line, variable=names[0],
+                    hint="make the value match the annotation",
                 )
             )
             return []

@@ -205,7 +205,9 @@ class _Collector(ast.NodeVisitor):
             self.visit(default)
         self.nested.append(node)
 
-    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp) -> None:
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+    ) -> None:
         # The first iterable is evaluated in the enclosing scope.
         self.visit(node.generators[0].iter)
         self.nested.append(node)
@@ -305,10 +307,7 @@ def _analyze(
                 collector.visit(gen.iter)
             for cond in gen.ifs:
                 collector.visit(cond)
-        if isinstance(node, ast.DictComp):
-            body = [node.key, node.value]
-        else:
-            body = [node.elt]
+        body = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
         # Walrus targets belong to the enclosing scope, not the comprehension.
         walrus = {
             sub.target.id
