@@ -129,6 +129,34 @@ def fanout_notebook(n: int) -> Any:
     return v4.new_notebook(cells=cells)
 
 
+def deep_calls_notebook(depth: int, steps: int = 200) -> Any:
+    """Helpers f0..f{depth-1}, each calling the previous two; ``steps`` steps call the last.
+
+    The call graph has exponentially many paths; a walk per path (not per function) would
+    take minutes here, so this shape shows the per-step memo of definitions at work.
+    """
+    lines = ["GAIN = 2", ""]
+    for k in range(depth):
+        calls = " + ".join(f"g{j}(v - 1)" for j in (k - 1, k - 2) if j >= 0) or "GAIN"
+        lines += [f"def g{k}(v):", f"    return v if v < 1 else {calls}", ""]
+    cells = [v4.new_code_cell("\n".join(lines))]
+    cells.append(_step("x_0 = 1", "s0"))
+    for i in range(1, steps):
+        cells.append(_step(f"x_{i} = g{depth - 1}(x_{i - 1} % 3)", f"s{i}"))
+    return v4.new_notebook(cells=cells)
+
+
+def bench_deep_calls(depths: list[int]) -> None:
+    print("\n== notebook functions calling each other: 200 steps calling the deepest of K "
+          "helpers (each calls the previous two) ==")
+    print(f"{'K':>4} {'best s':>8}")
+    for depth in depths:
+        nb = deep_calls_notebook(depth)
+        clean_spec(nb, f"deep/{depth}")
+        best = best_of(api.compile_spec, 3, lambda nb=nb: copy.deepcopy(nb))
+        print(f"{depth:>4} {best:>8.3f}")
+
+
 SHAPES: dict[str, Callable[[int], Any]] = {
     "chain": lambda n: chain_notebook(n),
     "chain+fn": lambda n: chain_notebook(n, functions=True),
@@ -268,6 +296,7 @@ def main() -> None:
     print(f"cellpipe benchmark: python {platform.python_version()}, {platform.platform()}, "
           f"{os.cpu_count()} cores")
     bench_compile(sizes, max(1, args.repeat), with_file=not args.no_file)
+    bench_deep_calls([10, 20, 30, 60])
     if not args.no_cli:
         bench_cli()
 

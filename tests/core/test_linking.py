@@ -334,3 +334,53 @@ def test_compile_spec_carries_the_linked_edges():
         ("a", "c", [], True),
     ]
     assert spec["steps"][1]["reads"] == {"x": "a"}
+
+
+def test_read_before_a_later_step_assigns_it_says_where():
+    """Kale-merged cells: the second 'load' cell reads what step 'other' (between) makes."""
+    from cellpipe import api
+    from tests.conftest import make_nb
+
+    nb = make_nb(("block:load", "a = 1"), ("block:other", "b = a + 1"), ("block:load", "c = b"))
+    [found] = [d for d in api.analyze(nb).diagnostics if d.code == "CP301"]
+    assert found.cell == 2 and found.step == "load" and found.variable == "b"
+    expected = "'b' is read in step 'load' before step 'other' (from cell 2) assigns it"
+    assert found.message == expected
+    assert found.hint.startswith("move this cell below cell 2")
+
+
+def test_deep_call_graph_replays_every_definition_once():
+    """40 helpers each calling the previous two: all replayed, each once, GAIN read once."""
+    from cellpipe import api
+    from tests.conftest import make_nb
+
+    lines = []
+    for k in range(40):
+        calls = " + ".join(f"g{j}(v - 1)" for j in (k - 1, k - 2) if j >= 0) or "GAIN"
+        lines += [f"def g{k}(v):", f"    return v if v < 1 else {calls}", ""]
+    nb = make_nb("\n".join(lines), ("step:gain", "GAIN = 2"), ("step:use", "x = g39(3)"))
+    step = api.analyze(nb).step("use")
+    assert step.reads == {"GAIN": "gain"}
+    assert [d.split("(")[0] for d in step.definitions] == [f"def g{k}" for k in range(40)]
+
+
+def test_global_random_state_across_steps_warns_and_seed_is_replayed_where_used():
+    from cellpipe import api
+    from tests.conftest import make_nb
+
+    nb = make_nb(
+        "import numpy as np\nnp.random.seed(0)",
+        ("step:a", "x = np.random.rand(3)"),
+        ("step:b", "y = x * 2"),
+        ("step:c", "z = np.random.normal(size=3) + y"),
+    )
+    pipeline = api.analyze(nb)
+    [warning] = [d for d in pipeline.diagnostics if d.code == "CP308"]
+    assert warning.severity == "warning" and warning.step == "c"
+    assert (warning.cell, warning.line) == (3, 1)
+    assert pipeline.step("a").setup == ("np.random.seed(0)",)
+    assert pipeline.step("b").setup == ()
+    # one step drawing random numbers is exactly reproduced by the replayed seed: no warning
+    single = make_nb("import numpy as np\nnp.random.seed(0)", ("step:a", "x = np.random.rand(3)"),
+                     ("step:b", "y = x * 2"))
+    assert "CP308" not in [d.code for d in api.analyze(single).diagnostics]

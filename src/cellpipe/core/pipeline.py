@@ -8,10 +8,11 @@ a definition is replayed in the step, a parameter is bound from the run's values
 
 from __future__ import annotations
 
+import ast
 import builtins
 import graphlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cellpipe.core.analysis import CellCode, Definition, Event, Import
@@ -25,7 +26,7 @@ _AMBIENT = frozenset(dir(builtins)) | {
     "quit", "__name__", "__file__", "__builtins__",
 }
 # Modules whose global random state makes a step's values depend on earlier steps' draws.
-_GLOBAL_RNG = ("np.random.", "numpy.random.", "random.")
+_GLOBAL_RNG = frozenset({"np.random", "numpy.random", "random"})
 _RNG_SAFE = {"seed", "default_rng", "RandomState", "Generator", "SeedSequence", "PCG64",
              "get_state", "set_state", "Random"}
 
@@ -146,6 +147,7 @@ class _Linker:
         edges = self.edges()
         self.check_cycles(edges)
         self.check_rng()
+        self.explain_late_definitions()
         return Pipeline(
             notebook=self.notebook,
             split=self.plan.split,
@@ -155,6 +157,25 @@ class _Linker:
             metrics=tuple(self.plan.metrics),
             diagnostics=tuple(self.diagnostics),
         )
+
+    def explain_late_definitions(self) -> None:
+        """A name read before the step that makes it: say which step, and where it is."""
+        first_writer: dict[str, Step] = {}
+        for step in self.steps:
+            for name in step.writes:
+                first_writer.setdefault(name, step)
+        for i, diagnostic in enumerate(self.diagnostics):
+            writer = first_writer.get(diagnostic.variable or "")
+            if diagnostic.code != "CP301" or writer is None or writer.name == diagnostic.step:
+                continue
+            cell = writer.cells[0][0]
+            self.diagnostics[i] = replace(
+                diagnostic,
+                message=f"{diagnostic.variable!r} is read in step {diagnostic.step!r} before "
+                f"step {writer.name!r} (from cell {cell + 1}) assigns it",
+                hint=f"move this cell below cell {cell + 1}, or make it part of a step that "
+                f"runs after {writer.name!r}",
+            )
 
     # -- shared cells ---------------------------------------------------------------
 
@@ -292,8 +313,6 @@ class _Linker:
 
 
 def _replace(step: Step, **changes: Any) -> Step:
-    from dataclasses import replace
-
     return replace(step, **changes)
 
 
@@ -333,6 +352,8 @@ class _StepAnalyzer:
     unprovable: tuple[int, int] | None = None
     dynamic: bool = False
     expanding: set[int] = field(default_factory=set)
+    expanded: set[int] = field(default_factory=set)
+    param_mutation_cache: dict[int, set[int]] = field(default_factory=dict)
     dynamic_definitions: set[int] = field(default_factory=set)
     setup: list[str] = field(default_factory=list)
 
@@ -421,9 +442,13 @@ class _StepAnalyzer:
     def expand(self, definition: Definition, cell: int, line: int) -> None:
         """A reference to a notebook function: its globals are read, its effects happen."""
         key = id(definition)
-        if key in self.expanding:
+        # Once per step: a second reference reads nothing new (names the step assigned in
+        # between are local, which only removes reads), and without this the walk is
+        # exponential in the depth of the call graph.
+        if key in self.expanding or key in self.expanded:
             return
         self.expanding.add(key)
+        self.expanded.add(key)
         if definition.scope.dynamic and key not in self.dynamic_definitions:
             self.dynamic_definitions.add(key)
             for what, dynamic_line in definition.scope.dynamic:
@@ -494,7 +519,14 @@ class _StepAnalyzer:
                 self.mutate(name, code.index, event.line, alias=False)
 
     def mutated_params(self, definition: Definition, seen: frozenset[int]) -> set[int]:
-        """Parameters a function changes in place, itself or through functions it calls."""
+        """Parameters a function changes in place, itself or through functions it calls.
+
+        Memoized per step so shared callees are walked once; inside a cycle of mutually
+        recursive functions the answer is what the walk found before closing the cycle.
+        """
+        cached = self.param_mutation_cache.get(id(definition))
+        if cached is not None:
+            return cached
         scope = definition.scope
         found = set(scope.param_mutations)
         for callee_name, slot, index in sorted(scope.param_passes, key=repr):
@@ -509,6 +541,7 @@ class _StepAnalyzer:
             changed = self.mutated_params(callee, seen | {id(definition)})
             if position is not None and position in changed:
                 found.add(index)
+        self.param_mutation_cache[id(definition)] = found
         return found
 
     def undefined(self, name: str, cell: int, line: int, deleted: bool = False) -> None:
@@ -623,15 +656,27 @@ def _is_seed(statement: str) -> bool:
 
 
 def _rng_call(code: CellCode) -> int:
-    """Line of the first draw from a global random state in the cell, or 0."""
-    import ast
+    """Line of the first draw from a global random state in the cell, or 0 (cached)."""
+    if code.rng_line is None:
+        code.rng_line = 0
+        for node in ast.walk(code.tree) if code.tree is not None else ():
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr not in _RNG_SAFE
+                and _dotted(node.func.value) in _GLOBAL_RNG
+            ):
+                code.rng_line = node.lineno + code.line_offset
+                break
+    return code.rng_line
 
-    if code.tree is None:
-        return 0
-    for node in ast.walk(code.tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            dotted = ast.unparse(node.func)
-            if dotted.startswith(_GLOBAL_RNG) and node.func.attr not in _RNG_SAFE:
-                return node.lineno + code.line_offset
-    return 0
+
+def _dotted(node: ast.expr) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
 
