@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +79,26 @@ def load_notebook(notebook: NotebookLike) -> Notebook:
 def analyze(notebook: NotebookLike, *, split: str | None = None) -> Pipeline:
     """Read, plan and link a notebook. Problems are in ``Pipeline.diagnostics``."""
     nb = load_notebook(notebook)
-    return link(nb, plan_notebook(nb, split))
+    with _collector_paused():
+        return link(nb, plan_notebook(nb, split))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a notebook is analyzed.
+
+    Analysis keeps every cell's syntax tree alive and makes no cyclic garbage; with the
+    collector on, its full passes rescan that growing heap and per-cell time rises with
+    notebook size (measured: 519 µs/cell at 2000 cells paused vs 691 running; see
+    benchmarks/README.md). Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
