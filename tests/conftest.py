@@ -13,8 +13,8 @@ SAMPLES = ROOT / "sample_notebooks"
 
 
 def make_nb(*cells: Any, metadata: dict[str, Any] | None = None) -> nbformat.NotebookNode:
-    """Build a notebook from cells given as source strings, ``(tags, source)`` pairs,
-    or ``("md", text)`` for markdown."""
+    """Build a notebook from cells given as source strings, ``(tags, source)`` pairs
+    (tags: one tag, a list, or ``""`` for none), or ``("md", text)`` for markdown."""
     nb = nbformat.v4.new_notebook()
     nb.metadata.update(
         {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
@@ -28,7 +28,7 @@ def make_nb(*cells: Any, metadata: dict[str, Any] | None = None) -> nbformat.Not
             new = nbformat.v4.new_markdown_cell(cell[1])
         else:
             tags, source = cell
-            tags = [tags] if isinstance(tags, str) else list(tags)
+            tags = ([tags] if tags else []) if isinstance(tags, str) else list(tags)
             new = nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {})
         new["id"] = f"c{index:02d}"
         nb.cells.append(new)

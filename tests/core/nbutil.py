@@ -9,34 +9,14 @@ import nbformat
 from cellpipe import api
 from cellpipe.core.diagnostics import Diagnostic
 from cellpipe.core.pipeline import Pipeline, Step
+from tests.conftest import make_nb
 
 Cell = Any  # "source" | (tags, source) | ("md", text)
 
 
 def notebook(*cells: Cell) -> nbformat.NotebookNode:
-    """Build a notebook from cells.
-
-    A cell is a source string (untagged code), ``(tags, source)`` where tags is one tag,
-    a list of tags or ``""`` for none, or ``("md", text)`` for markdown.
-    """
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    for index, cell in enumerate(cells):
-        if isinstance(cell, str):
-            new = nbformat.v4.new_code_cell(cell)
-        elif cell[0] == "md":
-            new = nbformat.v4.new_markdown_cell(cell[1])
-        else:
-            tags, source = cell
-            tags = ([tags] if tags else []) if isinstance(tags, str) else list(tags)
-            new = nbformat.v4.new_code_cell(source, metadata={"tags": tags} if tags else {})
-        new["id"] = f"cell{index}"
-        nb.cells.append(new)
-    return nb
+    """Build a notebook from cells (see :func:`tests.conftest.make_nb`)."""
+    return make_nb(*cells)
 
 
 def analyze(*cells: Cell) -> Pipeline:

@@ -89,6 +89,12 @@ def main(ctx: click.Context, verbose: bool) -> None:
 notebook_argument = click.argument(
     "notebook", type=click.Path(dir_okay=False, path_type=Path), metavar="NOTEBOOK"
 )
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
 split_option = click.option(
     "--split", type=click.Choice(["headings", "cells", "none"]), default=None, help=SPLIT_HELP
 )
@@ -165,12 +171,7 @@ def _print_lint(report: Any, quiet: bool) -> None:
     show_default=True,
     help="Mermaid or dot text, or SVG (needs graphviz's `dot`).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of stdout.",
-)
+@output_option
 @_errors_to_messages
 def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> None:
     """Draw NOTEBOOK's pipeline DAG, edges labeled with the variables they carry."""
@@ -190,12 +191,7 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
     show_default=True,
     help="What to compile to: 'spec' is cellpipe's PipelineSpec JSON.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of stdout.",
-)
+@output_option
 @click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")
 @_errors_to_messages
 def compile_(
