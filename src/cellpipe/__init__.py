@@ -10,11 +10,12 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph"]
+__all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph", "run", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"analyze", "compile_spec", "lint", "render_graph"}:
+    if name in {"analyze", "compile_spec", "lint", "render_graph", "run", "sweep", "open_run",
+                "Run"}:
         from cellpipe import api
 
         return getattr(api, name)

@@ -216,5 +216,11 @@ def _write(text: str, output: Path | None) -> None:
     write_text_atomic(output, text)
 
 
+def _register() -> None:
+    from cellpipe.cli import run_commands  # noqa: F401  (registers run, runs, show, logs)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -168,7 +168,7 @@ def to_python(source: str) -> str:
         return header + "\n" + to_python(body)
     from IPython.core.inputtransformer2 import TransformerManager
 
-    transformed: str = TransformerManager().transform_cell(text)  # type: ignore[no-untyped-call]
+    transformed: str = TransformerManager().transform_cell(text)
     return transformed.rstrip("\n")
 
 

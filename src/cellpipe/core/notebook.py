@@ -94,9 +94,9 @@ def notebook_from_dict(raw: Any, path: str = "<memory>") -> Notebook:
 
     try:
         major = int(raw.get("nbformat", 4))
-        node = nbformat.from_dict(raw)  # type: ignore[no-untyped-call]
+        node = nbformat.from_dict(raw)
         if major != 4:
-            node = nbformat.convert(node, 4)  # type: ignore[no-untyped-call]
+            node = nbformat.convert(node, 4)
     except Exception as exc:
         raise NotebookReadError(
             f"cannot be read as a notebook: {exc}", path=path, hint="open and re-save it in Jupyter"

@@ -1,0 +1,271 @@
+"""``cellpipe run``, ``runs``, ``show`` and ``logs``: running notebooks and looking at runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cellpipe.cli.main import _errors_to_messages, main, notebook_argument, split_option
+
+_STATE_STYLE = {
+    "pending": "dim", "running": "yellow", "retrying": "yellow", "succeeded": "green",
+    "cached": "cyan", "failed": "red bold", "skipped": "dim", "blocked": "red",
+    "cancelled": "magenta",
+}
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="-p")
+        parsed[name.strip()] = value
+    return parsed
+
+
+def _read_params_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    import yaml
+
+    from cellpipe.errors import CellpipeError
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CellpipeError(f"cannot read parameters: {exc}", path=str(path)) from exc
+    if not isinstance(data, dict):
+        raise CellpipeError("a parameters file maps names to values", path=str(path),
+                            hint="write one `name: value` per line")
+    return data
+
+
+class _Progress:
+    """A live table of step states (rich), or plain lines when not on a terminal."""
+
+    def __init__(self, steps: list[str], live: bool) -> None:
+        self.steps = steps
+        self.state = {s: ("pending", "") for s in steps}
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
+        self.live = None
+        if live:
+            from rich.live import Live
+
+            self.live = Live(self.render(), refresh_per_second=8, transient=False)
+
+    def render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table.add_column("step")
+        table.add_column("state")
+        table.add_column("elapsed", justify="right")
+        table.add_column("")
+        now = time.monotonic()
+        for step in self.steps:
+            status, message = self.state[step]
+            elapsed = ""
+            if step in self.started:
+                elapsed = f"{self.ended.get(step, now) - self.started[step]:.1f}s"
+            table.add_row(step, f"[{_STATE_STYLE.get(status, '')}]{status}[/]", elapsed,
+                          message[:80])
+        return table
+
+    def __call__(self, event: Any) -> None:
+        if event.status == "running" and event.step not in self.started:
+            self.started[event.step] = time.monotonic()
+        if event.status not in ("running", "retrying"):
+            self.ended[event.step] = time.monotonic()
+        self.state[event.step] = (event.status, event.message)
+        if self.live is not None:
+            self.live.update(self.render())
+        else:
+            suffix = f" ({event.message})" if event.message else ""
+            timing = f" {event.elapsed:.2f}s" if event.elapsed else ""
+            click.echo(f"  {event.step}: {event.status}{timing}{suffix}", err=True)
+
+    def __enter__(self) -> _Progress:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+
+@main.command()
+@notebook_argument
+@click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE",
+              help="Set a parameter (converted to its declared type). With --sweep, "
+              "comma-separated values form a grid.")
+@click.option("-f", "--parameters-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML file of parameter values (papermill's -f).")
+@split_option
+@click.option("--step", "steps", multiple=True, metavar="STEP",
+              help="Run only this step (repeatable); its inputs come from the cache.")
+@click.option("--from", "start", metavar="STEP", help="Run this step and everything after it.")
+@click.option("--to", "stop", metavar="STEP", help="Run this step and everything before it.")
+@click.option("--resume", metavar="RUN", help="Complete a failed or cancelled run in place.")
+@click.option("--workers", type=click.IntRange(min=1), help="Steps at most at once [CPU count].")
+@click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
+@click.option("--sweep", is_flag=True, help="Run the grid of comma-separated -p values.")
+@click.option("--engine", type=click.Choice(["local"]), default="local", show_default=True)
+@_errors_to_messages
+def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
+        split: str | None, steps: tuple[str, ...], start: str | None, stop: str | None,
+        resume: str | None, workers: int | None, no_cache: bool, sweep: bool,
+        engine: str) -> None:
+    r"""Run NOTEBOOK as a pipeline on this machine; exits 1 if a step failed.
+
+    \b
+    Examples:
+      cellpipe run train.ipynb -p lr=0.01 -p epochs=20
+      cellpipe run train.ipynb -f params.yaml --workers 2
+      cellpipe run train.ipynb --from features        # features and what follows
+      cellpipe run train.ipynb --resume 20261124-101500-1a2b3c
+      cellpipe run train.ipynb -p lr=0.1,0.01 -p depth=3,5 --sweep
+    """
+    from cellpipe import api
+
+    values: dict[str, Any] = _read_params_file(parameters_file)
+    raw = _parse_params(params)
+    spec = api.compile_spec(notebook, split=split)
+    names = [s["name"] for s in spec["steps"]]
+    options = {"split": split, "workers": workers, "cache": not no_cache, "step": steps,
+               "start": start, "stop": stop, "resume": resume, "engine": engine}
+    if sweep:
+        grid = {name: [api.convert_parameter(spec, name, v) for v in value.split(",")]
+                for name, value in raw.items()}
+        fixed = {k: v for k, v in values.items() if k not in grid}
+        runs = []
+        for combo in api.sweep_grid(grid):
+            click.echo(f"== {', '.join(f'{k}={v!r}' for k, v in combo.items())}", err=True)
+            with _Progress(names, live=sys.stderr.isatty()) as progress:
+                runs.append(api.run(notebook, {**fixed, **combo}, on_event=progress, **options))
+        _print_runs_table(runs, list(grid))
+        sys.exit(0 if all(r.status == "succeeded" for r in runs) else 1)
+    values.update(raw)
+    with _Progress(names, live=sys.stderr.isatty()) as progress:
+        result = api.run(notebook, values, on_event=progress, **options)
+    _summary(result)
+    sys.exit(0 if result.status == "succeeded" else 1)
+
+
+def _summary(result: Any) -> None:
+    color = {"succeeded": "green", "failed": "red", "cancelled": "magenta"}.get(result.status)
+    click.secho(f"run {result.id} {result.status} in {result.data.get('duration', 0):.2f}s",
+                fg=color, bold=True)
+    for name, state in result.steps.items():
+        if state["status"] == "failed":
+            click.secho(f"  {name}: {state.get('error', {}).get('message', 'failed')}", fg="red")
+            click.echo(f"    log: cellpipe logs {result.id} {name}")
+    if result.metrics:
+        click.echo("metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.metrics.items()))
+    click.echo(f"run directory: {result.path}")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _print_runs_table(runs: list[Any], param_names: list[str] | None = None) -> None:
+    """Runs side by side: the parameters that differ between them, then every metric."""
+    from rich.console import Console
+    from rich.table import Table
+
+    metric_names = sorted({m for r in runs for m in r.metrics})
+    if param_names is None:
+        every = sorted({p for r in runs for p in r.parameters})
+        param_names = [p for p in every
+                       if len({json.dumps(r.parameters.get(p), default=str) for r in runs}) > 1]
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ["run", "notebook", "status", "duration", *param_names, *metric_names]:
+        table.add_column(column, no_wrap=True,
+                         justify="left" if column in ("run", "notebook", "status") else "right")
+    for r in runs:
+        row = [r.id, Path(r.data.get("notebook", "")).name, r.status,
+               f"{r.data.get('duration', 0):.1f}s"]
+        row += [_fmt(r.parameters.get(p, ""))[:24] for p in param_names]
+        row += [_fmt(r.metrics.get(m, "")) for m in metric_names]
+        table.add_row(*row)
+    console = Console()
+    # On a terminal rich fits the width; piped output keeps every column whole.
+    (console if console.is_terminal else Console(width=400)).print(table)
+
+
+def _root(notebook: Path | None, root: Path | None) -> Path:
+    from cellpipe.engines.local.runs import default_root
+
+    return root or default_root(str(notebook) if notebook else None)
+
+
+root_option = click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+                           help="The .cellpipe directory [beside the notebook, or ./.cellpipe].")
+
+
+@main.command()
+@click.argument("notebook", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@root_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@_errors_to_messages
+def runs(notebook: Path | None, root: Path | None, fmt: str) -> None:
+    """List runs with their parameters and metrics side by side (of NOTEBOOK, if given)."""
+    from cellpipe import api
+
+    found = api.list_runs(_root(notebook, root))
+    if notebook is not None:
+        found = [r for r in found if Path(r.data.get("notebook", "")).name == notebook.name]
+    if fmt == "json":
+        click.echo(json.dumps([{"id": r.id, **{k: r.data.get(k) for k in (
+            "notebook", "status", "duration", "parameters", "metrics")}} for r in found],
+            indent=2))
+        return
+    if not found:
+        click.echo("no runs yet: start one with `cellpipe run NOTEBOOK`")
+        return
+    _print_runs_table(found)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@root_option
+@click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
+              help="Find the runs beside this notebook.")
+@_errors_to_messages
+def show(run_id: str, root: Path | None, notebook: Path | None) -> None:
+    """Show a run: status, parameters, metrics, and every step with why it ran."""
+    from cellpipe import api
+
+    result = api.open_run(run_id, _root(notebook, root))
+    _summary(result)
+    click.echo("parameters: " + json.dumps(result.parameters))
+    for name, state in result.steps.items():
+        style = _STATE_STYLE.get(state["status"], "").split()[0] or None
+        line = f"  {name:<24} " + click.style(f"{state['status']:<10}", fg=style if style in (
+            "green", "red", "yellow", "cyan", "magenta") else None)
+        if "duration" in state:
+            line += f" {state['duration']:>7.2f}s"
+        reason = state.get("reason") or state.get("message") or ""
+        click.echo(f"{line}  {reason}")
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("step")
+@root_option
+@click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
+              help="Find the runs beside this notebook.")
+@_errors_to_messages
+def logs(run_id: str, step: str, root: Path | None, notebook: Path | None) -> None:
+    """Print what STEP printed in run RUN (`latest` for the newest run)."""
+    from cellpipe import api
+
+    click.echo(api.open_run(run_id, _root(notebook, root)).log(step), nl=False)

@@ -1,0 +1,1 @@
+"""Engines run a PipelineSpec: ``local`` (processes on this machine), later ``docker``."""

@@ -1,0 +1,435 @@
+"""Running a spec on this machine: one process per step, independent steps in parallel.
+
+Step processes start from a warm interpreter: a fork server that imported IPython, the
+runtime and the notebook's own imports once (``multiprocessing``'s ``forkserver`` with a
+preload list), so a step costs little more than its code. Where fork is not available,
+steps are spawned fresh.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import json
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from cellpipe.core.atomic import write_text_atomic
+from cellpipe.engines.local.cache import StepCache, key_of, step_key_parts
+from cellpipe.engines.local.runs import RunRecord, RunsDirectory
+from cellpipe.errors import CellpipeError
+
+EXIT_NAMES = {0: "succeeded", 1: "failed in the step's code", 2: "failed in cellpipe's runtime"}
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A change of a step's state, for progress displays.
+
+    ``status`` is one of ``running``, ``succeeded``, ``cached``, ``failed``, ``skipped``,
+    ``retrying``, ``cancelled``.
+    """
+
+    run_id: str
+    step: str
+    status: str
+    attempt: int = 1
+    elapsed: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class RunOptions:
+    """How to run.
+
+    Attributes:
+        parameters: Values for the notebook's parameters (already typed).
+        workers: Steps at most at once (default: CPU count).
+        cache: Reuse unchanged steps' results.
+        selected: Only these steps run; the others must come from the cache.
+        resume: Id of a run to complete in place.
+        root: The ``.cellpipe`` directory.
+        notebook_dir: Working directory of the steps.
+        on_event: Called on every step state change.
+    """
+
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    workers: int | None = None
+    cache: bool = True
+    selected: set[str] | None = None
+    resume: str | None = None
+    root: Path = Path(".cellpipe")
+    notebook_dir: Path = Path(".")
+    on_event: Callable[[StepEvent], None] | None = None
+
+
+class LocalEngine:
+    """Runs specs as local processes. ``run`` validates and records; ``_execute`` schedules."""
+
+    name = "local"
+
+    def run(self, spec: Mapping[str, Any], options: RunOptions) -> RunRecord:
+        """Run ``spec``; the returned record's ``data['status']`` says how it ended."""
+        runs = RunsDirectory(options.root)
+        parameters = {p["name"]: p["default"] for p in spec["parameters"]}
+        if options.resume:
+            record = runs.load(options.resume)
+            parameters.update(record.data.get("parameters", {}))
+        parameters.update(options.parameters)
+        if not options.resume:
+            record = runs.create({
+                "notebook": spec["notebook"]["path"],
+                "engine": self.name,
+                "status": "running",
+                "created": time.time(),
+                "parameters": parameters,
+                "steps": {s["name"]: {"status": "pending"} for s in spec["steps"]},
+            })
+        record.data.update({"status": "running", "started": time.time(), "parameters": parameters})
+        record.data.pop("finished", None)
+        write_text_atomic(record.path / "spec.json", json.dumps(spec, indent=1) + "\n")
+        write_text_atomic(record.path / "parameters.json", json.dumps(parameters) + "\n")
+        record.save()
+        try:
+            _Scheduler(spec, record, options, parameters).execute()
+        except BaseException as exc:
+            # Never leave a run "running": Ctrl-C cancels it, anything else fails it.
+            cancelled = isinstance(exc, KeyboardInterrupt)
+            record.data["status"] = "cancelled" if cancelled else "failed"
+            if not cancelled:
+                record.data["error"] = f"{type(exc).__name__}: {exc}"
+            for state in record.data["steps"].values():
+                if state["status"] in ("pending", "running", "retrying"):
+                    state["status"] = "cancelled"
+            _finish(record)
+            raise
+        _finish(record)
+        return record
+
+
+def _finish(record: RunRecord) -> None:
+    steps = record.data["steps"].values()
+    if record.data["status"] != "cancelled":
+        failed = any(s["status"] in ("failed", "blocked") for s in steps)
+        record.data["status"] = "failed" if failed else "succeeded"
+    metrics: dict[str, Any] = {}
+    for state in steps:
+        metrics.update(state.get("metrics", {}))
+    record.data["metrics"] = metrics
+    record.data["finished"] = time.time()
+    record.data["duration"] = round(record.data["finished"] - record.data["started"], 3)
+    record.save()
+
+
+_SERVER_PRELOAD: list[str] | None = None
+
+
+def _context(spec: Mapping[str, Any]) -> Any:
+    """A multiprocessing context whose processes start warm (forkserver) when possible."""
+    global _SERVER_PRELOAD
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    preload = _preload_modules(spec)
+    if preload != _SERVER_PRELOAD:
+        server = getattr(multiprocessing.forkserver, "_forkserver", None)
+        stop = getattr(server, "_stop", None)
+        if _SERVER_PRELOAD is not None and stop is not None:
+            stop()  # a server warmed for another notebook: start a new one
+        context.set_forkserver_preload(preload)
+        _SERVER_PRELOAD = preload
+    return context
+
+
+def _preload_modules(spec: Mapping[str, Any]) -> list[str]:
+    """IPython, the runtime, and every module the notebook imports (imported, never run)."""
+    modules = ["IPython.core.interactiveshell", "IPython.utils.capture",
+               "cellpipe.engines.local.worker", "cellpipe.runtime.execute", "cellpipe.marshal"]
+    for step in spec["steps"]:
+        for statement in step.get("imports", []):
+            modules.extend(_imported_modules(statement))
+        for cell in step["cells"]:
+            try:
+                tree = ast.parse(cell["source"])
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    modules.extend(_imported_modules(ast.unparse(node)))
+    return sorted(dict.fromkeys(modules))
+
+
+def _imported_modules(statement: str) -> list[str]:
+    try:
+        node = ast.parse(statement).body[0]
+    except (SyntaxError, IndexError):
+        return []
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return [node.module]
+    return []
+
+
+@dataclass
+class _Running:
+    process: Any
+    step: str
+    attempt: int
+    started: float
+    deadline: float | None
+
+
+class _Scheduler:
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        record: RunRecord,
+        options: RunOptions,
+        parameters: Mapping[str, Any],
+    ) -> None:
+        self.spec = spec
+        self.record = record
+        self.options = options
+        self.parameters = parameters
+        self.steps = {s["name"]: s for s in spec["steps"]}
+        self.cache = StepCache(options.root)
+        from cellpipe.runtime.execute import environment_fingerprint
+
+        self.fingerprint = environment_fingerprint()
+        self.workers = max(1, options.workers or os.cpu_count() or 1)
+        self.context = _context(spec)
+        self.spec_path = record.path / "spec.json"
+        self.parameters_path = record.path / "parameters.json"
+        self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
+        self.keys: dict[str, str] = {}
+
+    # -- events -----------------------------------------------------------------------
+
+    def emit(self, step: str, status: str, attempt: int = 1, elapsed: float = 0.0,
+             message: str = "") -> None:
+        state = self.record.step(step)
+        state["status"] = status
+        if message:
+            state["message"] = message
+        self.record.save()
+        if self.options.on_event is not None:
+            self.options.on_event(StepEvent(self.record.id, step, status, attempt, elapsed,
+                                            message))
+
+    # -- scheduling -------------------------------------------------------------------
+
+    def execute(self) -> None:
+        graph = {name: set(step["upstream"]) for name, step in self.steps.items()}
+        sorter = graphlib.TopologicalSorter(graph)
+        sorter.prepare()
+        running: dict[int, _Running] = {}
+        queue: list[str] = []
+        try:
+            while True:
+                queue.extend(sorter.get_ready())
+                while queue and len(running) < self.workers:
+                    name = queue.pop(0)
+                    started = self.start(name)
+                    if started is None:
+                        continue
+                    if not isinstance(started, _Running):  # reused without running
+                        sorter.done(name)
+                        queue.extend(sorter.get_ready())
+                        continue
+                    running[started.process.sentinel] = started
+                if not running:
+                    if queue:
+                        continue
+                    break
+                self.wait(running, sorter)
+        except BaseException:
+            for job in running.values():
+                _kill(job.process)
+            raise
+        for name in self.steps:
+            if self.record.step(name)["status"] == "pending":
+                upstream = [u for u in self.steps[name]["upstream"]
+                            if self.record.step(u)["status"] not in ("succeeded", "cached")]
+                message = f"upstream {', '.join(upstream)} did not succeed"
+                self.emit(name, "skipped", message=message)
+
+    def wait(self, running: dict[int, _Running], sorter: graphlib.TopologicalSorter[str]) -> None:
+        deadlines = [j.deadline for j in running.values() if j.deadline is not None]
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        ready = wait(list(running), timeout=timeout)
+        now = time.monotonic()
+        for sentinel in list(running):
+            job = running[sentinel]
+            timed_out = job.deadline is not None and now >= job.deadline and sentinel not in ready
+            if sentinel not in ready and not timed_out:
+                continue
+            del running[sentinel]
+            if timed_out:
+                _kill(job.process)
+                outcome = "timeout"
+            else:
+                job.process.join()
+                outcome = job.process.exitcode
+            if self.finished(job, outcome):
+                sorter.done(job.step)
+            elif job.attempt <= int(self.steps[job.step]["settings"].get("retries", 0)):
+                self.emit(job.step, "retrying", job.attempt, message=f"attempt {job.attempt} "
+                          "failed; trying again")
+                again = self.launch(job.step, job.attempt + 1)
+                running[again.process.sentinel] = again
+
+    # -- one step -----------------------------------------------------------------------
+
+    def start(self, name: str) -> _Running | bool | None:
+        """Reuse a step's results, or launch it. True: reused; None: not run."""
+        step = self.steps[name]
+        state = self.record.step(name)
+        if any(self.record.step(u)["status"] not in ("succeeded", "cached")
+               for u in step["upstream"]):
+            return None  # an upstream failed: left pending, reported as skipped
+        inputs = self.input_hashes(step)
+        parts = step_key_parts(step, inputs, self.parameters, self.fingerprint)
+        key = key_of(parts)
+        self.keys[name] = key
+        if state.get("status") in ("succeeded", "cached") and state.get("key") == key:
+            self.input_stores[name] = state.get("store", str(self.record.artifacts))
+            self.emit(name, state["status"], message="kept from the resumed run")
+            return True
+        cache_on = self.options.cache and step["settings"].get("cache", True)
+        entry = self.cache.lookup(key) if cache_on else None
+        reason = "--no-cache" if not self.options.cache else (
+            "cache:off" if not cache_on else self.cache.why(
+                self.spec["notebook"]["path"], name, parts))
+        if entry is not None:
+            self.reuse(name, key, entry)
+            return True
+        if self.options.selected is not None and name not in self.options.selected:
+            self.emit(name, "blocked", message="not selected and no cached result: run it first "
+                      f"(cellpipe run NOTEBOOK --to {name})")
+            return None
+        state.update({"key": key, "reason": reason})
+        return self.launch(name, 1)
+
+    def input_hashes(self, step: Mapping[str, Any]) -> dict[str, str]:
+        hashes = {}
+        for variable, producer in step["reads"].items():
+            outputs = self.record.step(producer).get("outputs", {})
+            meta = outputs.get(variable)
+            hashes[variable] = meta["sha256"] if meta else "missing"
+        return hashes
+
+    def launch(self, name: str, attempt: int) -> _Running:
+        step = self.steps[name]
+        step_dir = self.record.step_dir(name)
+        step_dir.mkdir(parents=True, exist_ok=True)
+        log = step_dir / "log.txt"
+        if attempt == 1 and log.exists():
+            log.unlink()
+        argv = ["--spec", str(self.spec_path), "--step", name,
+                "--store", str(self.record.artifacts), "--step-dir", str(step_dir),
+                "--parameters", str(self.parameters_path)]
+        for producer in sorted(set(step["reads"].values())):
+            store = self.input_stores.get(producer)
+            if store and store != str(self.record.artifacts):
+                argv += ["--input-store", f"{producer}={store}"]
+        from cellpipe.engines.local.worker import run_child
+
+        process = self.context.Process(
+            target=run_child, args=(argv, str(log), str(self.options.notebook_dir)),
+            name=f"cellpipe-{name}", daemon=False,
+        )
+        process.start()
+        state = self.record.step(name)
+        state.update({"attempts": attempt, "started": time.time()})
+        timeout = step["settings"].get("timeout")
+        self.emit(name, "running", attempt)
+        return _Running(process, name, attempt, time.monotonic(),
+                        time.monotonic() + timeout if timeout else None)
+
+    def finished(self, job: _Running, outcome: int | str | None) -> bool:
+        """Record a step's end; True when it succeeded."""
+        state = self.record.step(job.step)
+        elapsed = time.monotonic() - job.started
+        state.update({"finished": time.time(), "duration": round(elapsed, 3),
+                      "exit_code": outcome if isinstance(outcome, int) else None})
+        result = _read_result(self.record.step_dir(job.step))
+        if outcome == 0 and result.get("status") == "succeeded":
+            outputs = result.get("outputs", {})
+            state.update({"outputs": outputs, "metrics": result.get("metrics", {}),
+                          "store": str(self.record.artifacts)})
+            self.input_stores[job.step] = str(self.record.artifacts)
+            self.cache.record(self.keys[job.step], {
+                "run": self.record.id, "step": job.step, "store": str(self.record.artifacts),
+                "step_dir": str(self.record.step_dir(job.step)), "outputs": outputs,
+                "metrics": result.get("metrics", {}),
+            })
+            self.emit(job.step, "succeeded", job.attempt, elapsed)
+            return True
+        if outcome == "timeout":
+            message = f"timed out after {self.steps[job.step]['settings']['timeout']} s"
+        elif isinstance(outcome, int) and outcome < 0:
+            message = f"killed by signal {signal.Signals(-outcome).name}"
+        else:
+            error = result.get("error") or {}
+            code = outcome if isinstance(outcome, int) else 2
+            message = error.get("message") or EXIT_NAMES.get(code, f"exit code {outcome}")
+            if error.get("cell") is not None:
+                message = f"cell {error['cell'] + 1}" + (
+                    f", line {error['line']}" if error.get("line") else "") + f": {message}"
+        state["error"] = {**(result.get("error") or {}), "message": message}
+        self.emit(job.step, "failed", job.attempt, elapsed, message)
+        return False
+
+    def reuse(self, name: str, key: str, entry: Mapping[str, Any]) -> None:
+        """A cache hit: the results stay where they are; the report and log are copied."""
+        state = self.record.step(name)
+        state.update({"key": key, "outputs": entry.get("outputs", {}),
+                      "metrics": entry.get("metrics", {}), "store": entry["store"],
+                      "reason": f"unchanged: reused results of run {entry['run']}",
+                      "cached_from": entry["run"], "duration": 0.0})
+        self.input_stores[name] = entry["store"]
+        source = Path(entry.get("step_dir", ""))
+        target = self.record.step_dir(name)
+        target.mkdir(parents=True, exist_ok=True)
+        for file in ("log.txt", "report.ipynb", "report.html", "result.json"):
+            if (source / file).exists():
+                shutil.copyfile(source / file, target / file)
+        self.emit(name, "cached", message=state["reason"])
+
+
+def _read_result(step_dir: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((step_dir / "result.json").read_text(encoding="utf-8"))
+        return data
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _kill(process: Any) -> None:
+    if process.is_alive():
+        process.terminate()
+        process.join(2)
+    if process.is_alive():
+        process.kill()
+    process.join()
+
+
+def check_selection(spec: Mapping[str, Any], names: list[str]) -> None:
+    """Raise a clear error for unknown step names in --step/--from/--to."""
+    from cellpipe.core.diagnostics import did_you_mean
+
+    known = [s["name"] for s in spec["steps"]]
+    for name in names:
+        if name not in known:
+            hint = did_you_mean(name, set(known)) or f"steps are: {', '.join(known)}"
+            raise CellpipeError(f"there is no step {name!r}", step=name, hint=hint)

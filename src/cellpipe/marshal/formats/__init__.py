@@ -1,0 +1,1 @@
+"""The formats values are written in; each module imports its library only when used."""

@@ -1,0 +1,99 @@
+"""The sidecar of an artifact: what was saved, in which format, and its checksum."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cellpipe import __version__
+
+#: Version of the sidecar layout, bumped when a field changes meaning.
+SIDECAR_VERSION = 1
+
+_REQUIRED_TEXT = ("step", "name", "type", "format", "sha256", "file")
+
+
+def qualified_name(kind: type) -> str:
+    """Return ``module.QualName`` of a type, the key the format registry uses."""
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+@dataclass(frozen=True)
+class ArtifactMeta:
+    """What the sidecar ``<step>/<name>.meta.json`` says about one saved value.
+
+    Attributes:
+        step: The step that produced the value.
+        name: The variable name.
+        type: Qualified type name of the value, e.g. ``pandas.DataFrame``.
+        format: Format name, e.g. ``json``, ``npy``, ``arrow``, ``parquet``,
+            ``pandas-pickle``, ``joblib``, ``cloudpickle`` or a plugin's format.
+        size: Size of the data file in bytes.
+        sha256: Hex sha256 of the data file.
+        file: Data file name, relative to the step directory.
+        note: Why a fallback format was chosen, if one was.
+        created_by: ``cellpipe <version>`` that wrote the artifact.
+    """
+
+    step: str
+    name: str
+    type: str
+    format: str
+    size: int
+    sha256: str
+    file: str
+    note: str | None = None
+    created_by: str = field(default=f"cellpipe {__version__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the sidecar as a JSON-ready dict (stable key order)."""
+        return {"sidecar_version": SIDECAR_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArtifactMeta:
+        """Build from a sidecar dict.
+
+        Raises:
+            ValueError: A field is missing or has the wrong type.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("the sidecar is not a JSON object")
+        for key in _REQUIRED_TEXT:
+            if not isinstance(data.get(key), str):
+                raise ValueError(f"sidecar field {key!r} is missing or not a string")
+        size = data.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("sidecar field 'size' is missing or not a byte count")
+        note = data.get("note")
+        if note is not None and not isinstance(note, str):
+            raise ValueError("sidecar field 'note' is not a string")
+        created_by = data.get("created_by")
+        return cls(
+            step=data["step"],
+            name=data["name"],
+            type=data["type"],
+            format=data["format"],
+            size=size,
+            sha256=data["sha256"],
+            file=data["file"],
+            note=note,
+            created_by=created_by if isinstance(created_by, str) else "unknown",
+        )
+
+    def to_json(self) -> str:
+        """Return the sidecar text (indented JSON, ends with a newline)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ArtifactMeta:
+        """Parse sidecar text.
+
+        Raises:
+            ValueError: The text is not JSON or not a valid sidecar.
+        """
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"the sidecar is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)

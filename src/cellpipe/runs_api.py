@@ -1,0 +1,224 @@
+"""Running pipelines from Python: ``cellpipe.run(notebook, …) -> Run``.
+
+Kept apart from :mod:`cellpipe.api` (which stays cheap to import for lint and compile);
+``cellpipe.api`` re-exports these names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cellpipe.errors import CellpipeError
+
+
+class ParameterError(CellpipeError):
+    """A parameter value given on the command line or to ``run`` does not fit."""
+
+
+_TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
+
+
+def convert_parameter(spec: Mapping[str, Any], name: str, value: Any) -> Any:
+    """Convert ``value`` (a string from ``-p``, or a Python value) to the declared type."""
+    declared = {p["name"]: p for p in spec["parameters"]}
+    if name not in declared:
+        from cellpipe.core.diagnostics import did_you_mean
+
+        known = ", ".join(declared) or "none"
+        raise ParameterError(
+            f"the notebook has no parameter {name!r}", variable=name,
+            hint=did_you_mean(name, set(declared)) or f"its parameters are: {known}",
+        )
+    kind = declared[name]["type"]
+    if isinstance(value, str) and kind != "str":
+        value = _parse_text(value, kind, name)
+    if kind == "none":
+        return value  # declared None: any JSON value is accepted
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = _TYPE_NAMES[kind]
+    if not isinstance(value, expected) or (kind == "int" and isinstance(value, bool)):
+        raise ParameterError(
+            f"parameter {name!r} is a {kind}, but {value!r} is a {type(value).__name__}",
+            variable=name, hint=f"give a {kind}, like the notebook's {declared[name]['default']!r}",
+        )
+    return value
+
+
+def _parse_text(text: str, kind: str, name: str) -> Any:
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ParameterError(f"parameter {name!r} is a bool; {text!r} is not",
+                             variable=name, hint="use true or false")
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name!r} is an int; {text!r} is not", variable=name,
+                                 hint="give a whole number, e.g. -p {name}=3") from None
+    if kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name!r} is a float; {text!r} is not",
+                                 variable=name, hint=f"give a number, e.g. -p {name}=0.1") from None
+    try:
+        import yaml
+
+        return yaml.safe_load(text)  # lists and dicts: JSON or YAML flow syntax
+    except Exception as exc:
+        raise ParameterError(f"parameter {name!r}: cannot read {text!r} as a {kind}: {exc}",
+                             variable=name) from exc
+
+
+def select_steps(
+    spec: Mapping[str, Any], step: Iterable[str] = (), start: str | None = None,
+    stop: str | None = None,
+) -> set[str] | None:
+    """Which steps to run for ``--step``/``--from``/``--to`` (None: all)."""
+    from cellpipe.engines.local.engine import check_selection
+
+    names = [*step, *(n for n in (start, stop) if n)]
+    if not names:
+        return None
+    check_selection(spec, names)
+    upstream = {s["name"]: set(s["upstream"]) for s in spec["steps"]}
+    downstream: dict[str, set[str]] = {n: set() for n in upstream}
+    for name, parents in upstream.items():
+        for parent in parents:
+            downstream[parent].add(name)
+
+    def closure(start_name: str, edges: Mapping[str, set[str]]) -> set[str]:
+        seen, todo = {start_name}, [start_name]
+        while todo:
+            for nxt in edges[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    selected = set(upstream)
+    if start:
+        selected &= closure(start, downstream)
+    if stop:
+        selected &= closure(stop, upstream)
+    if step:
+        selected = set(step) if not (start or stop) else selected | set(step)
+    return selected
+
+
+@dataclass
+class Run:
+    """A pipeline run: its id, directory, status and metrics; values by name."""
+
+    id: str
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        """``succeeded``, ``failed``, ``cancelled`` (or ``running``)."""
+        return str(self.data["status"])
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The run's metrics, by name."""
+        return dict(self.data.get("metrics", {}))
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The parameter values the run used."""
+        return dict(self.data.get("parameters", {}))
+
+    @property
+    def steps(self) -> dict[str, dict[str, Any]]:
+        """Per step: status, timings, why it ran, outputs, error."""
+        return dict(self.data.get("steps", {}))
+
+    def load(self, name: str) -> Any:
+        """The value ``name`` holds at the end of the notebook (from its last producer)."""
+        from cellpipe.marshal import open_store
+
+        spec = json.loads((self.path / "spec.json").read_text(encoding="utf-8"))
+        for step in reversed(spec["steps"]):
+            state = self.data["steps"].get(step["name"], {})
+            if name in state.get("outputs", {}):
+                return open_store(state["store"]).load(step["name"], name)
+            if name in step["writes"]:
+                raise CellpipeError(
+                    f"{name!r} is made by step {step['name']!r}, which "
+                    f"{state.get('status', 'did not run')} in run {self.id}",
+                    step=step["name"], variable=name,
+                )
+        raise CellpipeError(f"no step of run {self.id} produces {name!r}", variable=name,
+                            hint="only values assigned at the top level of a step are kept")
+
+    def log(self, step: str) -> str:
+        """The step's log (what it printed)."""
+        path = self.path / "steps" / step / "log.txt"
+        if not path.exists():
+            raise CellpipeError(f"step {step!r} has no log in run {self.id}", step=step)
+        return path.read_text(encoding="utf-8", errors="replace")
+
+
+def run(
+    notebook: Any,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    split: str | None = None,
+    engine: str = "local",
+    workers: int | None = None,
+    cache: bool = True,
+    step: Iterable[str] = (),
+    start: str | None = None,
+    stop: str | None = None,
+    resume: str | None = None,
+    root: str | Path | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> Run:
+    """Compile a notebook and run it; returns when the run has ended (see :class:`Run`)."""
+    from cellpipe.api import compile_spec, load_notebook
+    from cellpipe.engines.local import LocalEngine, RunOptions
+    from cellpipe.engines.local.runs import default_root
+
+    if engine != "local":
+        raise CellpipeError(f"unknown engine {engine!r}", hint="use engine='local'")
+    nb = load_notebook(notebook)
+    spec = compile_spec(nb, split=split)
+    values = {k: convert_parameter(spec, k, v) for k, v in (parameters or {}).items()}
+    path = None if nb.path == "<memory>" else nb.path
+    options = RunOptions(
+        parameters=values, workers=workers, cache=cache,
+        selected=select_steps(spec, step, start, stop), resume=resume,
+        root=Path(root) if root else default_root(path),
+        notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
+        on_event=on_event,
+    )
+    record = LocalEngine().run(spec, options)
+    return Run(record.id, record.path, record.data)
+
+
+def sweep(
+    notebook: Any, grid: Mapping[str, list[Any]], **options: Any
+) -> list[Run]:
+    """Run every combination of ``grid``'s values; unchanged upstream steps come from cache."""
+    names = list(grid)
+    return [run(notebook, dict(zip(names, combo, strict=True)), **options)
+            for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def open_run(run_id: str, root: str | Path) -> Run:
+    """Open an existing run."""
+    from cellpipe.engines.local.runs import RunsDirectory
+
+    record = RunsDirectory(root).load(run_id)
+    return Run(record.id, record.path, record.data)

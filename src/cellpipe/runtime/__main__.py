@@ -1,0 +1,52 @@
+r"""``python -m cellpipe.runtime``: run one step of a pipeline spec.
+
+Usage::
+
+    python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
+        --step-dir DIR [--parameters PARAMS.json] [--input-store STEP=DIR ...]
+
+Exits 0 when the step succeeded, 1 when the step's code failed, 2 when cellpipe or its
+surroundings did (see :mod:`cellpipe.runtime.execute`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cellpipe.runtime.execute import EXIT_INFRA, StepRequest, run_step
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the step, return its exit code."""
+    parser = argparse.ArgumentParser(prog="python -m cellpipe.runtime", description=__doc__)
+    parser.add_argument("--spec", required=True, help="the pipeline spec (JSON file)")
+    parser.add_argument("--step", required=True, help="the step to run")
+    parser.add_argument("--store", required=True, help="artifact store: directory or URL")
+    parser.add_argument("--step-dir", required=True, help="where result and report go")
+    parser.add_argument("--parameters", help="JSON file with the run's parameter values")
+    parser.add_argument("--input-store", action="append", default=[], metavar="STEP=STORE",
+                        help="read STEP's artifacts from STORE (reused cached results)")
+    args = parser.parse_args(argv)
+    try:
+        spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+        parameters = (
+            json.loads(Path(args.parameters).read_text(encoding="utf-8"))
+            if args.parameters else {}
+        )
+        from cellpipe.core.spec import validate_spec
+
+        validate_spec(spec)
+    except Exception as exc:
+        print(f"cellpipe: cannot start step {args.step!r}: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    inputs = dict(item.split("=", 1) for item in args.input_store)
+    request = StepRequest(spec=spec, step=args.step, store=args.store, parameters=parameters,
+                          step_dir=args.step_dir, input_stores=inputs)
+    return run_step(request)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
