@@ -173,7 +173,14 @@ def _run(
 def _make_shell() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance()
+    class StepShell(InteractiveShell):  # type: ignore[misc]
+        """IPython as a kernel runs it, minus the kernel: no GUI event loop to start."""
+
+        def enable_gui(self, gui: str | None = None) -> None:
+            # %matplotlib inline (Jupyter's default) draws into outputs; nothing to run.
+            return None
+
+    shell = StepShell.instance()
     shell.colors = "NoColor"
     return shell
 
