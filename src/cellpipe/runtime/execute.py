@@ -173,7 +173,7 @@ def _run(
 def _make_shell() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
 
-    class StepShell(InteractiveShell):  # type: ignore[misc]
+    class StepShell(InteractiveShell):
         """IPython as a kernel runs it, minus the kernel: no GUI event loop to start."""
 
         def enable_gui(self, gui: str | None = None) -> None:

@@ -53,3 +53,25 @@ def render_html(report: Path) -> Path:
     target = report.with_suffix(".html")
     write_text_atomic(target, body)
     return target
+
+
+def _render_from_stdin() -> None:
+    """``python -m cellpipe.runtime.report``: render each report path read from stdin."""
+    import sys
+
+    for line in sys.stdin:
+        path = Path(line.strip())
+        if not line.strip():
+            continue
+        try:
+            render_html(path)
+        except ImportError:
+            print("HTML reports need nbconvert: pip install 'cellpipe[report]'", file=sys.stderr)
+            return
+        except Exception as exc:  # one bad report must not stop the others
+            print(f"{path}: cannot render HTML: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    _render_from_stdin()
+

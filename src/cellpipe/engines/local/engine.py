@@ -9,6 +9,7 @@ steps are spawned fresh.
 from __future__ import annotations
 
 import ast
+import contextlib
 import graphlib
 import json
 import multiprocessing
@@ -16,8 +17,10 @@ import multiprocessing.forkserver
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -100,7 +103,11 @@ class LocalEngine:
         write_text_atomic(record.path / "parameters.json", json.dumps(parameters) + "\n")
         record.save()
         try:
-            _Scheduler(spec, record, options, parameters).execute()
+            renderer = _ReportRenderer(record)
+            try:
+                _Scheduler(spec, record, options, parameters, renderer).execute()
+            finally:
+                renderer.close()
         except BaseException as exc:
             # Never leave a run "running": Ctrl-C cancels it, anything else fails it.
             cancelled = isinstance(exc, KeyboardInterrupt)
@@ -114,6 +121,46 @@ class LocalEngine:
             raise
         _finish(record)
         return record
+
+
+class _ReportRenderer:
+    """Renders step reports to HTML in a helper process while later steps run.
+
+    nbconvert takes about a second to import and warm up, then ~0.06 s per report; done
+    after the run, that would add seconds to every run. A separate process (fed report
+    paths on stdin) overlaps that with the steps without taking the scheduler's GIL.
+    """
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.process: subprocess.Popen[str] | None = None
+
+    def submit(self, step: str) -> None:
+        report = self.record.step_dir(step) / "report.ipynb"
+        if not report.exists():
+            return
+        if self.process is None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cellpipe.runtime.report"], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(f"{report}\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:  # the renderer died: reports stay .ipynb only
+            pass
+
+    def close(self) -> None:
+        if self.process is None:
+            return
+        try:
+            _, errors = self.process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            errors = "rendering the HTML reports took more than 300 s"
+        if errors and errors.strip():
+            self.record.data["notes"] = [line for line in errors.strip().splitlines()[-3:]]
 
 
 def _finish(record: RunRecord) -> None:
@@ -153,7 +200,9 @@ def _context(spec: Mapping[str, Any]) -> Any:
 def _preload_modules(spec: Mapping[str, Any]) -> list[str]:
     """IPython, the runtime, and every module the notebook imports (imported, never run)."""
     modules = ["IPython.core.interactiveshell", "IPython.utils.capture",
-               "cellpipe.engines.local.worker", "cellpipe.runtime.execute", "cellpipe.marshal"]
+               "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
+               "cellpipe.runtime.execute", "cellpipe.runtime.report", "cellpipe.core.spec",
+               "cellpipe.marshal", "nbformat", "jsonschema"]
     for step in spec["steps"]:
         for statement in step.get("imports", []):
             modules.extend(_imported_modules(statement))
@@ -196,8 +245,10 @@ class _Scheduler:
         record: RunRecord,
         options: RunOptions,
         parameters: Mapping[str, Any],
+        renderer: _ReportRenderer | None = None,
     ) -> None:
         self.spec = spec
+        self.renderer = renderer
         self.record = record
         self.options = options
         self.parameters = parameters
@@ -348,7 +399,8 @@ class _Scheduler:
             target=run_child, args=(argv, str(log), str(self.options.notebook_dir)),
             name=f"cellpipe-{name}", daemon=False,
         )
-        process.start()
+        with _main_module_hidden():
+            process.start()
         state = self.record.step(name)
         state.update({"attempts": attempt, "started": time.time()})
         timeout = step["settings"].get("timeout")
@@ -374,6 +426,8 @@ class _Scheduler:
                 "metrics": result.get("metrics", {}),
             })
             self.emit(job.step, "succeeded", job.attempt, elapsed)
+            if self.renderer is not None:
+                self.renderer.submit(job.step)
             return True
         if outcome == "timeout":
             message = f"timed out after {self.steps[job.step]['settings']['timeout']} s"
@@ -388,6 +442,8 @@ class _Scheduler:
                     f", line {error['line']}" if error.get("line") else "") + f": {message}"
         state["error"] = {**(result.get("error") or {}), "message": message}
         self.emit(job.step, "failed", job.attempt, elapsed, message)
+        if self.renderer is not None:
+            self.renderer.submit(job.step)
         return False
 
     def reuse(self, name: str, key: str, entry: Mapping[str, Any]) -> None:
@@ -405,6 +461,29 @@ class _Scheduler:
             if (source / file).exists():
                 shutil.copyfile(source / file, target / file)
         self.emit(name, "cached", message=state["reason"])
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a step process without multiprocessing re-importing the caller's ``__main__``.
+
+    Spawn and forkserver children import the parent's main script (by path or module
+    name) before running the target. A step never needs it; importing it costs time, fails
+    for stdin or a kernel, and would re-run a user's script that calls ``cellpipe.run``
+    without an ``if __name__ == "__main__"`` guard.
+    """
+    main = sys.modules.get("__main__")
+    saved = {key: getattr(main, key) for key in ("__file__", "__spec__") if hasattr(main, key)}
+    try:
+        for key in saved:
+            if key == "__spec__":
+                main.__spec__ = None  # type: ignore[union-attr]
+            else:
+                delattr(main, key)
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(main, key, value)
 
 
 def _read_result(step_dir: Path) -> dict[str, Any]:

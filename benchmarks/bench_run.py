@@ -1,0 +1,122 @@
+"""Benchmark: a notebook run as a pipeline vs the same notebook top to bottom with nbclient.
+
+Prints (never asserts):
+  (a) pipeline time / nbclient time for the sample notebooks and a generated 20-step chain
+      of trivial steps, and the per-step overhead on that chain;
+  (b) a cached rerun / the first run.
+Each pipeline measurement starts a new warm-up server (the forkserver that preloads the
+notebook's modules), so its cost is counted, as on a user's first run.
+
+    python benchmarks/bench_run.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing.forkserver
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from cellpipe import api  # noqa: E402
+from cellpipe.engines.local import engine as local_engine  # noqa: E402
+
+SAMPLES = sorted((ROOT / "sample_notebooks").glob("*.ipynb"))
+
+
+def chain_notebook(path: Path, steps: int = 20) -> Path:
+    cells = [nbformat.v4.new_code_cell("x_0 = 1", metadata={"tags": ["step:s0"]})]
+    for i in range(1, steps):
+        cells.append(nbformat.v4.new_code_cell(f"x_{i} = x_{i - 1} + {i}",
+                                               metadata={"tags": [f"step:s{i}"]}))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def time_nbclient(path: Path) -> float:
+    import nbclient
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    return time.perf_counter() - start
+
+
+def cold_server() -> None:
+    """Forget the warm-up server so the next run pays for starting one."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is not None:
+        stop()
+    local_engine._SERVER_PRELOAD = None
+
+
+def time_pipeline(path: Path, root: Path, *, cold: bool = True) -> tuple[float, object]:
+    if cold:
+        cold_server()
+    start = time.perf_counter()
+    run = api.run(path, root=root)
+    elapsed = time.perf_counter() - start
+    assert run.status == "succeeded", run.steps
+    return elapsed, run
+
+
+def step_seconds(run: object) -> float:
+    return sum(s.get("duration", 0.0) for s in run.steps.values())  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"cellpipe run benchmark: python {platform.python_version()}, "
+          f"{platform.platform()}, {os.cpu_count()} cores; best of {args.repeat}")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        cases = [(p.stem, p) for p in SAMPLES]
+        cases.append(("chain-20 (trivial)", chain_notebook(tmp / "chain20.ipynb")))
+        print("\n(a) first run as a pipeline vs top to bottom with nbclient "
+              "(kernel start included)")
+        print(f"{'notebook':<20} {'steps':>5} {'nbclient s':>10} {'pipeline s':>10} "
+              f"{'ratio':>6} {'per-step overhead s':>20}")
+        reruns = []
+        for label, path in cases:
+            steps = len(api.compile_spec(path)["steps"])
+            nb_times = [time_nbclient(path) for _ in range(args.repeat)]
+            pipe_times, runs = [], []
+            for i in range(args.repeat):
+                root = tmp / f"{path.stem}-{i}" / ".cellpipe"
+                elapsed, run = time_pipeline(path, root)
+                pipe_times.append(elapsed)
+                runs.append((root, run))
+            nb_best, pipe_best = min(nb_times), min(pipe_times)
+            overhead = (pipe_best - nb_best) / steps
+            print(f"{label:<20} {steps:>5} {nb_best:>10.2f} {pipe_best:>10.2f} "
+                  f"{pipe_best / nb_best:>6.2f} {overhead:>20.3f}")
+            root, _ = runs[0]
+            cached = min(time_pipeline(path, root, cold=False)[0] for _ in range(args.repeat))
+            reruns.append((label, pipe_best, cached))
+        print("\n(b) cached rerun (nothing changed) / first run")
+        print(f"{'notebook':<20} {'first s':>8} {'cached s':>9} {'ratio':>6}")
+        for label, first_time, cached in reruns:
+            print(f"{label:<20} {first_time:>8.2f} {cached:>9.3f} {cached / first_time:>6.3f}")
+        print("\ntargets (issue 3): chains <= 1.15, parallel branches < 0.8, per-step overhead "
+              "<= 0.15 s, cached/first <= 0.05")
+    shutil.rmtree(tmp_name, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
