@@ -5,17 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[arrow,report]" scikit-learn pandas matplotlib
 NB=${1:-sample_notebooks/tabular_tags.ipynb}
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== cellpipe lint $NB"
-cellpipe lint "$NB"
+cellpipe lint -q "$NB"
 echo
 echo "== cellpipe graph $NB (mermaid)"
 cellpipe graph "$NB"
-mkdir -p build
-cellpipe compile "$NB" -o "build/$(basename "$NB" .ipynb).pipeline.json"
 echo
-echo "The pipeline spec (steps, data edges, generated step code) is in build/."
-echo "Running it on the local engine arrives with 'cellpipe run' (issue 3)."
+echo "== cellpipe run $NB   (each step a process; independent steps in parallel)"
+cellpipe run "$NB"
+echo
+echo "== cellpipe run $NB -p C=0.5   (only the steps that read C, and what follows, run again)"
+cellpipe run "$NB" -p C=0.5
+echo
+echo "== cellpipe runs $NB"
+cellpipe runs "$NB"

@@ -64,7 +64,7 @@ def _parse_text(text: str, kind: str, name: str) -> Any:
             return int(text)
         except ValueError:
             raise ParameterError(f"parameter {name!r} is an int; {text!r} is not", variable=name,
-                                 hint="give a whole number, e.g. -p {name}=3") from None
+                                 hint=f"give a whole number, e.g. -p {name}=3") from None
     if kind == "float":
         try:
             return float(text)
@@ -183,6 +183,7 @@ def run(
     stop: str | None = None,
     resume: str | None = None,
     root: str | Path | None = None,
+    runtime: str = "ipython",
     on_event: Callable[[Any], None] | None = None,
 ) -> Run:
     """Compile a notebook and run it; returns when the run has ended (see :class:`Run`)."""
@@ -201,7 +202,7 @@ def run(
         selected=select_steps(spec, step, start, stop), resume=resume,
         root=Path(root) if root else default_root(path),
         notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
-        on_event=on_event,
+        on_event=on_event, runtime=runtime,
     )
     record = LocalEngine().run(spec, options)
     return Run(record.id, record.path, record.data)

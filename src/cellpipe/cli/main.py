@@ -223,4 +223,7 @@ def _register() -> None:
 _register()
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # Run as a script this module is a second copy; use the one the commands register on.
+    from cellpipe.cli.main import main as registered
+
+    registered()

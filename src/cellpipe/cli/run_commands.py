@@ -46,6 +46,10 @@ def _read_params_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
+root_option = click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+                           help="The .cellpipe directory [beside the notebook, or ./.cellpipe].")
+
+
 class _Progress:
     """A live table of step states (rich), or plain lines when not on a terminal."""
 
@@ -118,11 +122,15 @@ class _Progress:
 @click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
 @click.option("--sweep", is_flag=True, help="Run the grid of comma-separated -p values.")
 @click.option("--engine", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option("--runtime", type=click.Choice(["ipython", "kernel"]), default="ipython",
+              show_default=True, help="Run each step in an IPython shell in its process, or "
+              "as a notebook in a Jupyter kernel (papermill) for code that needs one.")
+@root_option
 @_errors_to_messages
 def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         split: str | None, steps: tuple[str, ...], start: str | None, stop: str | None,
         resume: str | None, workers: int | None, no_cache: bool, sweep: bool,
-        engine: str) -> None:
+        engine: str, runtime: str, root: Path | None) -> None:
     r"""Run NOTEBOOK as a pipeline on this machine; exits 1 if a step failed.
 
     \b
@@ -140,7 +148,8 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
     spec = api.compile_spec(notebook, split=split)
     names = [s["name"] for s in spec["steps"]]
     options = {"split": split, "workers": workers, "cache": not no_cache, "step": steps,
-               "start": start, "stop": stop, "resume": resume, "engine": engine}
+               "start": start, "stop": stop, "resume": resume, "engine": engine, "runtime": runtime,
+               "root": _root(notebook, root)}
     if sweep:
         grid = {name: [api.convert_parameter(spec, name, v) for v in value.split(",")]
                 for name, value in raw.items()}
@@ -205,10 +214,6 @@ def _root(notebook: Path | None, root: Path | None) -> Path:
     from cellpipe.engines.local.runs import default_root
 
     return root or default_root(str(notebook) if notebook else None)
-
-
-root_option = click.option("--root", type=click.Path(file_okay=False, path_type=Path),
-                           help="The .cellpipe directory [beside the notebook, or ./.cellpipe].")
 
 
 @main.command()

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", required=True, help="artifact store: directory or URL")
     parser.add_argument("--step-dir", required=True, help="where result and report go")
     parser.add_argument("--parameters", help="JSON file with the run's parameter values")
+    parser.add_argument("--runtime", choices=["ipython", "kernel"], default="ipython",
+                        help="an IPython shell in this process (default), or a Jupyter "
+                        "kernel through papermill")
     parser.add_argument("--input-store", action="append", default=[], metavar="STEP=STORE",
                         help="read STEP's artifacts from STORE (reused cached results)")
     args = parser.parse_args(argv)
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INFRA
     inputs = dict(item.split("=", 1) for item in args.input_store)
     request = StepRequest(spec=spec, step=args.step, store=args.store, parameters=parameters,
-                          step_dir=args.step_dir, input_stores=inputs)
+                          step_dir=args.step_dir, input_stores=inputs,
+                          runtime=args.runtime)
     return run_step(request)
 
 

@@ -40,6 +40,8 @@ class StepRequest:
         step_dir: Where the step's result, report and outputs listing are written.
         input_stores: Per producing step, the store to read its artifacts from, when it
             differs from ``store`` (cache hits reuse another run's artifacts).
+        runtime: ``ipython`` (an IPython shell in this process, the default) or ``kernel``
+            (the step as a notebook in a Jupyter kernel, through papermill).
     """
 
     spec: Mapping[str, Any]
@@ -48,6 +50,7 @@ class StepRequest:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     step_dir: str = "."
     input_stores: Mapping[str, str] = field(default_factory=dict)
+    runtime: str = "ipython"
 
 
 @dataclass
@@ -85,7 +88,8 @@ def run_step(request: StepRequest) -> int:
     try:
         from cellpipe.runtime.report import write_report
 
-        write_report(step_dir / "report.ipynb", request, cells)
+        if request.runtime != "kernel":  # papermill's executed notebook is that report
+            write_report(step_dir / "report.ipynb", request, cells)
     except Exception as exc:  # the report must never hide the step's own outcome
         print(f"cellpipe: could not write the report: {exc}", file=sys.stderr)
     write_text_atomic(step_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n")
@@ -106,22 +110,21 @@ def _run(
     cells: list[_CellRun],
     result: dict[str, Any],
 ) -> int:
-    from cellpipe.marshal import MarshalError, open_store
+    if request.runtime == "kernel":
+        from cellpipe.runtime.kernel import run_in_kernel
 
-    store = open_store(request.store)
+        return run_in_kernel(request, step, result)
     shell = _make_shell()
     namespace = shell.user_ns
     namespace[PARAMETERS_GLOBAL] = dict(request.parameters)
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    for variable, producer in step["reads"].items():
-        source = request.input_stores.get(producer)
-        namespace[variable] = (open_store(source) if source else store).load(producer, variable)
+    namespace.update(load_inputs(request, step))
     timings["load_inputs"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    prelude = _prelude(step)
+    prelude = prelude_code(step)
     if prelude.strip():
         outcome = shell.run_cell(prelude, store_history=False, silent=True)
         if not outcome.success:
@@ -144,6 +147,49 @@ def _run(
     timings["execute"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    code = save_outputs(request, step, namespace, result)
+    timings["save_outputs"] = time.perf_counter() - t0
+    result["timings"] = timings
+    return code
+
+
+def load_inputs(request: StepRequest, step: Mapping[str, Any]) -> dict[str, Any]:
+    """Load every value the step reads from the store of the step that produced it.
+
+    Raises:
+        MarshalError: an input is missing or corrupted (cellpipe's side, not the user's).
+    """
+    from cellpipe.marshal import MarshalError, open_store
+
+    store = open_store(request.store)
+    values: dict[str, Any] = {}
+    for variable, producer in step["reads"].items():
+        source = request.input_stores.get(producer)
+        try:
+            values[variable] = (open_store(source) if source else store).load(producer,
+                                                                              variable)
+        except MarshalError as exc:
+            raise type(exc)(
+                f"cannot load input {variable!r} from step {producer!r}: {exc.message}",
+                step=producer, variable=variable, path=exc.path, hint=exc.hint,
+                type_name=exc.type_name,
+            ) from exc
+    return values
+
+
+def save_outputs(
+    request: StepRequest,
+    step: Mapping[str, Any],
+    namespace: Mapping[str, Any],
+    result: dict[str, Any],
+) -> int:
+    """Save what the step leaves for later steps, and its metrics, into ``result``.
+
+    Returns ``EXIT_USER`` when a value cannot be passed on (the user's to fix).
+    """
+    from cellpipe.marshal import MarshalError, open_store
+
+    store = open_store(request.store)
     consumers = _consumers(request.spec, step["name"])
     names = list(step["writes"])
     if step.get("dynamic"):
@@ -157,24 +203,42 @@ def _run(
         try:
             meta = store.save(step["name"], name, namespace[name],
                               consumers=consumers.get(name, ()))
-        except MarshalError as exc:  # the step's value cannot be passed on: the user's to fix
+        except MarshalError as exc:
             result["error"] = _error_dict(exc, kind="user")
             print(f"cellpipe: {exc}", file=sys.stderr)
             return EXIT_USER
         outputs[name] = meta.to_dict()
-    timings["save_outputs"] = time.perf_counter() - t0
     result["outputs"] = outputs
     result["not_produced"] = missing
     result["metrics"] = _metrics(step, namespace)
-    result["timings"] = timings
     return EXIT_OK
 
 
 def _make_shell() -> Any:
+    from IPython.core.displayhook import DisplayHook
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets import Type
+
+    class StepDisplayHook(DisplayHook):
+        """Keeps a cell's result for its ``execute_result``, as a kernel sends it.
+
+        A terminal's ``Out[n]: …`` on stdout would show the result twice in the report.
+        """
+
+        formatted: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+        def write_output_prompt(self) -> None:
+            return None
+
+        def write_format_data(
+            self, format_dict: dict[str, Any], md_dict: dict[str, Any] | None = None
+        ) -> None:
+            self.formatted = (format_dict, md_dict or {})
 
     class StepShell(InteractiveShell):
         """IPython as a kernel runs it, minus the kernel: no GUI event loop to start."""
+
+        displayhook_class = Type(StepDisplayHook)
 
         def enable_gui(self, gui: str | None = None) -> None:
             # %matplotlib inline (Jupyter's default) draws into outputs; nothing to run.
@@ -182,10 +246,30 @@ def _make_shell() -> Any:
 
     shell = StepShell.instance()
     shell.colors = "NoColor"
+    _inline_figures()
     return shell
 
 
-def _prelude(step: Mapping[str, Any]) -> str:
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def _inline_figures() -> None:
+    """Make matplotlib draw into the cell outputs (the report), as Jupyter's kernel does.
+
+    ipykernel sets ``MPLBACKEND`` to the inline backend unless the user chose one; the
+    step does the same. When the warm server already imported matplotlib, it read the
+    variable before it was set here, so the setting goes to ``rcParams`` too (no backend
+    is loaded yet: the server imports modules and runs nothing).
+    """
+    if os.environ.get("MPLBACKEND"):
+        return
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        matplotlib.rcParams["backend"] = INLINE_BACKEND
+
+
+def prelude_code(step: Mapping[str, Any]) -> str:
     """The code before the first cell: replayed imports, setup, definitions, parameters."""
     code_map = step.get("code_map") or []
     if not code_map:
@@ -198,6 +282,7 @@ def _run_cell(shell: Any, index: int, source: str) -> _CellRun:
     from IPython.utils.capture import capture_output
 
     run = _CellRun(index=index, source=source)
+    shell.displayhook.formatted = None
     with capture_output(stdout=True, stderr=True, display=True) as captured:
         outcome = shell.run_cell(source, store_history=True)
     run.execution_count = outcome.execution_count
@@ -212,8 +297,8 @@ def _run_cell(shell: Any, index: int, source: str) -> _CellRun:
         run.outputs.append(
             {"output_type": "display_data", "data": output.data, "metadata": output.metadata or {}}
         )
-    if outcome.result is not None and outcome.success:
-        data, metadata = shell.display_formatter.format(outcome.result)
+    if shell.displayhook.formatted is not None and outcome.success:
+        data, metadata = shell.displayhook.formatted
         run.outputs.append(
             {
                 "output_type": "execute_result",
@@ -308,6 +393,10 @@ def _error_dict(exc: CellpipeError, kind: str) -> dict[str, Any]:
         "line": exc.line,
         "variable": exc.variable,
         "hint": exc.hint,
+        "step": exc.step,
+        "path": exc.path,
+        "type_name": getattr(exc, "type_name", None),
+        "consumers": list(getattr(exc, "consumers", ())),
         "type": type(exc).__name__,
     }
 

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ from cellpipe.engines.local.runs import RunRecord, RunsDirectory
 from cellpipe.errors import CellpipeError
 
 EXIT_NAMES = {0: "succeeded", 1: "failed in the step's code", 2: "failed in cellpipe's runtime"}
+NOT_SELECTED = "not selected (--step/--from/--to)"
+RESULT_FILE = "result.json"
+# What a step's state says about its last attempt; cleared when it is launched again.
+_ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
+                   "metrics", "store", "cached_from")
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class RunOptions:
         root: The ``.cellpipe`` directory.
         notebook_dir: Working directory of the steps.
         on_event: Called on every step state change.
+        runtime: ``ipython`` (default) or ``kernel`` (each step in a Jupyter kernel).
     """
 
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -72,6 +79,7 @@ class RunOptions:
     resume: str | None = None
     root: Path = Path(".cellpipe")
     notebook_dir: Path = Path(".")
+    runtime: str = "ipython"
     on_event: Callable[[StepEvent], None] | None = None
 
 
@@ -87,6 +95,12 @@ class LocalEngine:
         if options.resume:
             record = runs.load(options.resume)
             parameters.update(record.data.get("parameters", {}))
+            # The notebook may have changed since (the fix for the failure): steps follow
+            # the new spec; states of steps it no longer has must not decide the status.
+            old = record.data.get("steps", {})
+            record.data["steps"] = {s["name"]: old.get(s["name"], {"status": "pending"})
+                                    for s in spec["steps"]}
+            record.data.pop("error", None)
         parameters.update(options.parameters)
         if not options.resume:
             record = runs.create({
@@ -178,6 +192,10 @@ def _finish(record: RunRecord) -> None:
 
 
 _SERVER_PRELOAD: list[str] | None = None
+# Runs in threads of one process share the fork server: one run must not stop it (to warm
+# it for another notebook) while another run is handing it a step, nor hide ``__main__``
+# while another restores it. Switching the server and starting a step hold this lock.
+_SERVER_LOCK = threading.Lock()
 
 
 def _context(spec: Mapping[str, Any]) -> Any:
@@ -187,13 +205,14 @@ def _context(spec: Mapping[str, Any]) -> Any:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     preload = _preload_modules(spec)
-    if preload != _SERVER_PRELOAD:
-        server = getattr(multiprocessing.forkserver, "_forkserver", None)
-        stop = getattr(server, "_stop", None)
-        if _SERVER_PRELOAD is not None and stop is not None:
-            stop()  # a server warmed for another notebook: start a new one
-        context.set_forkserver_preload(preload)
-        _SERVER_PRELOAD = preload
+    with _SERVER_LOCK:
+        if preload != _SERVER_PRELOAD:
+            server = getattr(multiprocessing.forkserver, "_forkserver", None)
+            stop = getattr(server, "_stop", None)
+            if _SERVER_PRELOAD is not None and stop is not None:
+                stop()  # a server warmed for another notebook: start a new one
+            context.set_forkserver_preload(preload)
+            _SERVER_PRELOAD = preload
     return context
 
 
@@ -202,7 +221,7 @@ def _preload_modules(spec: Mapping[str, Any]) -> list[str]:
     modules = ["IPython.core.interactiveshell", "IPython.utils.capture",
                "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
                "cellpipe.runtime.execute", "cellpipe.runtime.report", "cellpipe.core.spec",
-               "cellpipe.marshal", "nbformat", "jsonschema"]
+               "cellpipe.marshal", "nbformat", "jsonschema", "cellpipe.runtime.warm"]
     for step in spec["steps"]:
         for statement in step.get("imports", []):
             modules.extend(_imported_modules(statement))
@@ -263,6 +282,7 @@ class _Scheduler:
         self.parameters_path = record.path / "parameters.json"
         self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
         self.keys: dict[str, str] = {}
+        self.needed = _ancestors(self.steps, options.selected or set())
 
     # -- events -----------------------------------------------------------------------
 
@@ -309,10 +329,18 @@ class _Scheduler:
             raise
         for name in self.steps:
             if self.record.step(name)["status"] == "pending":
-                upstream = [u for u in self.steps[name]["upstream"]
-                            if self.record.step(u)["status"] not in ("succeeded", "cached")]
-                message = f"upstream {', '.join(upstream)} did not succeed"
+                if self.unselected(name):
+                    message = NOT_SELECTED
+                else:
+                    upstream = [u for u in self.steps[name]["upstream"]
+                                if self.record.step(u)["status"] not in ("succeeded", "cached")]
+                    message = f"upstream {', '.join(upstream)} did not succeed"
                 self.emit(name, "skipped", message=message)
+
+    def unselected(self, name: str) -> bool:
+        """Whether ``name`` is outside the selection and no selected step needs it."""
+        selected = self.options.selected
+        return selected is not None and name not in selected and name not in self.needed
 
     def wait(self, running: dict[int, _Running], sorter: graphlib.TopologicalSorter[str]) -> None:
         deadlines = [j.deadline for j in running.values() if j.deadline is not None]
@@ -331,20 +359,26 @@ class _Scheduler:
             else:
                 job.process.join()
                 outcome = job.process.exitcode
-            if self.finished(job, outcome):
+            retry = job.attempt <= int(self.steps[job.step]["settings"].get("retries", 0))
+            if self.finished(job, outcome, retry):
                 sorter.done(job.step)
-            elif job.attempt <= int(self.steps[job.step]["settings"].get("retries", 0)):
-                self.emit(job.step, "retrying", job.attempt, message=f"attempt {job.attempt} "
-                          "failed; trying again")
+            elif retry:
                 again = self.launch(job.step, job.attempt + 1)
                 running[again.process.sentinel] = again
 
     # -- one step -----------------------------------------------------------------------
 
     def start(self, name: str) -> _Running | bool | None:
-        """Reuse a step's results, or launch it. True: reused; None: not run."""
+        """Reuse a step's results, or launch it. True: reused; None: not run.
+
+        With a selection (``--step``/``--from``/``--to``) the selected steps always run;
+        the steps they need come from the cache (also with ``--no-cache``, which is about
+        what runs), and the others are skipped.
+        """
         step = self.steps[name]
         state = self.record.step(name)
+        if self.unselected(name):
+            return None  # reported as skipped: not selected
         if any(self.record.step(u)["status"] not in ("succeeded", "cached")
                for u in step["upstream"]):
             return None  # an upstream failed: left pending, reported as skipped
@@ -356,18 +390,27 @@ class _Scheduler:
             self.input_stores[name] = state.get("store", str(self.record.artifacts))
             self.emit(name, state["status"], message="kept from the resumed run")
             return True
-        cache_on = self.options.cache and step["settings"].get("cache", True)
+        if name in self.needed:  # not selected, but a selected step reads its results
+            entry = self.cache.lookup(key)
+            if entry is None:
+                self.emit(name, "blocked", message="not selected and no cached result: run it "
+                          f"first (cellpipe run NOTEBOOK --to {name})")
+                return None
+            self.reuse(name, key, entry)
+            return True
+        cache_on = (self.options.cache and step["settings"].get("cache", True)
+                    and self.options.selected is None)
         entry = self.cache.lookup(key) if cache_on else None
-        reason = "--no-cache" if not self.options.cache else (
-            "cache:off" if not cache_on else self.cache.why(
-                self.spec["notebook"]["path"], name, parts))
+        why = self.cache.why(self.spec["notebook"]["path"], name, parts)
+        if self.options.selected is not None:
+            reason = "selected (--step/--from/--to)"
+        elif not self.options.cache:
+            reason = "--no-cache"
+        else:
+            reason = why if cache_on else "cache:off"
         if entry is not None:
             self.reuse(name, key, entry)
             return True
-        if self.options.selected is not None and name not in self.options.selected:
-            self.emit(name, "blocked", message="not selected and no cached result: run it first "
-                      f"(cellpipe run NOTEBOOK --to {name})")
-            return None
         state.update({"key": key, "reason": reason})
         return self.launch(name, 1)
 
@@ -386,9 +429,14 @@ class _Scheduler:
         log = step_dir / "log.txt"
         if attempt == 1 and log.exists():
             log.unlink()
+        # A result left by an earlier attempt (or run, when resuming) must not be read as
+        # this attempt's, and an earlier failure must not stick to a step that succeeds.
+        (step_dir / RESULT_FILE).unlink(missing_ok=True)
+        for stale in _ATTEMPT_FIELDS:
+            self.record.step(name).pop(stale, None)
         argv = ["--spec", str(self.spec_path), "--step", name,
                 "--store", str(self.record.artifacts), "--step-dir", str(step_dir),
-                "--parameters", str(self.parameters_path)]
+                "--parameters", str(self.parameters_path), "--runtime", self.options.runtime]
         for producer in sorted(set(step["reads"].values())):
             store = self.input_stores.get(producer)
             if store and store != str(self.record.artifacts):
@@ -399,7 +447,7 @@ class _Scheduler:
             target=run_child, args=(argv, str(log), str(self.options.notebook_dir)),
             name=f"cellpipe-{name}", daemon=False,
         )
-        with _main_module_hidden():
+        with _SERVER_LOCK, _main_module_hidden():
             process.start()
         state = self.record.step(name)
         state.update({"attempts": attempt, "started": time.time()})
@@ -408,8 +456,12 @@ class _Scheduler:
         return _Running(process, name, attempt, time.monotonic(),
                         time.monotonic() + timeout if timeout else None)
 
-    def finished(self, job: _Running, outcome: int | str | None) -> bool:
-        """Record a step's end; True when it succeeded."""
+    def finished(self, job: _Running, outcome: int | str | None, retry: bool = False) -> bool:
+        """Record a step's end; True when it succeeded.
+
+        A failed attempt that will be retried is reported as ``retrying``, not ``failed``:
+        the step has not failed yet.
+        """
         state = self.record.step(job.step)
         elapsed = time.monotonic() - job.started
         state.update({"finished": time.time(), "duration": round(elapsed, 3),
@@ -425,6 +477,10 @@ class _Scheduler:
                 "step_dir": str(self.record.step_dir(job.step)), "outputs": outputs,
                 "metrics": result.get("metrics", {}),
             })
+            state.pop("error", None)
+            state.pop("message", None)
+            if job.attempt > 1:
+                state["message"] = f"succeeded on attempt {job.attempt}"
             self.emit(job.step, "succeeded", job.attempt, elapsed)
             if self.renderer is not None:
                 self.renderer.submit(job.step)
@@ -441,6 +497,10 @@ class _Scheduler:
                 message = f"cell {error['cell'] + 1}" + (
                     f", line {error['line']}" if error.get("line") else "") + f": {message}"
         state["error"] = {**(result.get("error") or {}), "message": message}
+        if retry:
+            self.emit(job.step, "retrying", job.attempt, elapsed,
+                      f"attempt {job.attempt} failed ({message}); trying again")
+            return False
         self.emit(job.step, "failed", job.attempt, elapsed, message)
         if self.renderer is not None:
             self.renderer.submit(job.step)
@@ -486,9 +546,21 @@ def _main_module_hidden() -> Iterator[None]:
             setattr(main, key, value)
 
 
+def _ancestors(steps: Mapping[str, Mapping[str, Any]], names: set[str]) -> set[str]:
+    """Every step that ``names`` depend on, directly or not (``names`` themselves excluded)."""
+    found: set[str] = set()
+    todo = [u for name in names for u in steps[name]["upstream"]]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(steps[name]["upstream"])
+    return found - names
+
+
 def _read_result(step_dir: Path) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads((step_dir / "result.json").read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads((step_dir / RESULT_FILE).read_text(encoding="utf-8"))
         return data
     except (OSError, json.JSONDecodeError):
         return {}
