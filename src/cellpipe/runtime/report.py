@@ -59,6 +59,13 @@ def _render_from_stdin() -> None:
     """``python -m cellpipe.runtime.report``: render each report path read from stdin."""
     import sys
 
+    try:  # warm up (imports, templates) before the first report arrives
+        import nbformat
+        from nbconvert import HTMLExporter
+
+        HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
+    except ImportError:
+        pass
     for line in sys.stdin:
         path = Path(line.strip())
         if not line.strip():

@@ -148,17 +148,24 @@ class _ReportRenderer:
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         self.process: subprocess.Popen[str] | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the renderer now, so nbconvert warms up while the first steps run."""
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cellpipe.runtime.report"], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+        except OSError:  # no renderer: reports stay .ipynb only
+            self.process = None
 
     def submit(self, step: str) -> None:
         report = self.record.step_dir(step) / "report.ipynb"
         if not report.exists():
             return
-        if self.process is None:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cellpipe.runtime.report"], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )
-        assert self.process.stdin is not None
+        if self.process is None or self.process.stdin is None:
+            return
         try:
             self.process.stdin.write(f"{report}\n")
             self.process.stdin.flush()
