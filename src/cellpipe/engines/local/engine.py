@@ -148,10 +148,12 @@ class _ReportRenderer:
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         self.process: subprocess.Popen[str] | None = None
-        self.start()
+        self.submitted = 0
 
     def start(self) -> None:
-        """Start the renderer now, so nbconvert warms up while the first steps run."""
+        """Start the renderer (once) when a step launches: it warms up while steps run."""
+        if self.process is not None:
+            return
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cellpipe.runtime.report"], stdin=subprocess.PIPE,
@@ -166,6 +168,7 @@ class _ReportRenderer:
             return
         if self.process is None or self.process.stdin is None:
             return
+        self.submitted += 1
         try:
             self.process.stdin.write(f"{report}\n")
             self.process.stdin.flush()
@@ -174,6 +177,10 @@ class _ReportRenderer:
 
     def close(self) -> None:
         if self.process is None:
+            return
+        if not self.submitted:  # nothing ran (all cached): don't wait for its warm-up
+            self.process.kill()
+            self.process.wait()
             return
         try:
             _, errors = self.process.communicate(timeout=300)
@@ -430,6 +437,8 @@ class _Scheduler:
         return hashes
 
     def launch(self, name: str, attempt: int) -> _Running:
+        if self.renderer is not None:
+            self.renderer.start()
         step = self.steps[name]
         step_dir = self.record.step_dir(name)
         step_dir.mkdir(parents=True, exist_ok=True)
