@@ -162,8 +162,14 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         _print_runs_table(runs, list(grid))
         sys.exit(0 if all(r.status == "succeeded" for r in runs) else 1)
     values.update(raw)
-    with _Progress(names, live=sys.stderr.isatty()) as progress:
-        result = api.run(notebook, values, on_event=progress, **options)
+    try:
+        with _Progress(names, live=sys.stderr.isatty()) as progress:
+            result = api.run(notebook, values, on_event=progress, **options)
+    except KeyboardInterrupt:
+        click.secho("run cancelled: its steps were stopped; finished steps are kept "
+                    "(complete it with --resume RUN; see `cellpipe runs`)", fg="magenta",
+                    err=True)
+        sys.exit(130)
     _summary(result)
     sys.exit(0 if result.status == "succeeded" else 1)
 

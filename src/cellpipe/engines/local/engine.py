@@ -466,7 +466,7 @@ class _Scheduler:
         with _SERVER_LOCK, _main_module_hidden():
             process.start()
         state = self.record.step(name)
-        state.update({"attempts": attempt, "started": time.time()})
+        state.update({"attempts": attempt, "started": time.time(), "pid": process.pid})
         timeout = step["settings"].get("timeout")
         self.emit(name, "running", attempt)
         return _Running(process, name, attempt, time.monotonic(),
