@@ -45,6 +45,22 @@ def chain_notebook(path: Path, steps: int = 20) -> Path:
     return path
 
 
+def branches_notebook(path: Path) -> Path:
+    """One producer, two CPU-bound branches (~1.5 s each), one step joining them."""
+    work = ("total_{b} = 0\nfor i in range(n):\n    total_{b} += (i * {k}) % 7\n")
+    cells = [
+        nbformat.v4.new_code_cell("n = 12_000_000", metadata={"tags": ["step:size"]}),
+        nbformat.v4.new_code_cell(work.format(b="a", k=3), metadata={"tags": ["step:left"]}),
+        nbformat.v4.new_code_cell(work.format(b="b", k=5), metadata={"tags": ["step:right"]}),
+        nbformat.v4.new_code_cell("both = total_a + total_b", metadata={"tags": ["step:join"]}),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
 def time_nbclient(path: Path) -> float:
     import nbclient
 
@@ -88,6 +104,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         cases = [(p.stem, p) for p in SAMPLES]
         cases.append(("chain-20 (trivial)", chain_notebook(tmp / "chain20.ipynb")))
+        cases.append(("2 CPU branches", branches_notebook(tmp / "branches.ipynb")))
         print("\n(a) first run as a pipeline vs top to bottom with nbclient "
               "(kernel start included)")
         print(f"{'notebook':<20} {'steps':>5} {'nbclient s':>10} {'pipeline s':>10} "

@@ -384,3 +384,19 @@ def test_global_random_state_across_steps_warns_and_seed_is_replayed_where_used(
     single = make_nb("import numpy as np\nnp.random.seed(0)", ("step:a", "x = np.random.rand(3)"),
                      ("step:b", "y = x * 2"))
     assert "CP308" not in [d.code for d in api.analyze(single).diagnostics]
+
+
+def test_parallel_branches_reusing_a_loop_variable_stay_independent():
+    """`for i in …` in two branches must not make the second read `i` from the first."""
+    from cellpipe import api
+    from tests.conftest import make_nb
+
+    nb = make_nb(("step:size", "n = 3"),
+                 ("step:left", "a = 0\nfor i in range(n):\n    a += i"),
+                 ("step:right", "b = 0\nfor i in range(n):\n    b += i * 2"),
+                 ("step:after", "last = [7]\nfor j in last:\n    pass\nw = j + i"))
+    pipeline = api.analyze(nb)
+    assert pipeline.step("right").reads == {"n": "size"}
+    assert pipeline.step("right").upstream == ("size",)
+    # after a loop its variable is only maybe rebound: the earlier value is still read
+    assert pipeline.step("after").reads == {"i": "right"}

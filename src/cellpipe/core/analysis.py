@@ -71,8 +71,9 @@ class Event:
     ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``dynamic``,
     ``star``. ``store`` events carry ``binding``: ``value``, or an :class:`Import` /
     :class:`Definition`; ``definite`` is False where the store may not happen (a branch,
-    a loop body); ``alias`` is True where the stored value may be shared with other
-    names (``d = df``, a loop variable). ``mutate`` events carry ``alias`` when the
+    a loop body; a ``demote`` store marks a loop variable as only maybe bound after
+    its loop, a ``confirm`` store marks a name bound on every branch); ``alias`` is True
+    where the stored value may be shared with other names (``d = df``, a loop variable). ``mutate`` events carry ``alias`` when the
     change goes through a container's element (``d[0]["x"] = …``). ``call`` events list
     the root names of positional arguments (up to the first ``*args``) and of keyword
     arguments. ``star`` events carry the :class:`Import` to replay.
@@ -367,12 +368,14 @@ class _Scanner:
                     self.mutation_target(target)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             self.expr(stmt.iter)
-            saved = self.definite
-            self.definite = False
+            # Inside the body the loop variable is certainly bound; after the loop it is
+            # only maybe (an empty iterable leaves the earlier value).
             self.target(stmt.target, True)
-            self.definite = saved
             self.block(stmt.body, False)
             self.block(stmt.orelse, False)
+            for node in ast.walk(stmt.target):
+                if isinstance(node, ast.Name):
+                    self.emit("store", node.id, node, binding="demote")
         elif isinstance(stmt, ast.While):
             self.expr(stmt.test)
             self.block(stmt.body, False)

@@ -471,6 +471,10 @@ class _StepAnalyzer:
             if name in self.local:
                 self.local[name].definite = True
             return
+        if event.binding == "demote":
+            if name in self.local:
+                self.local[name].definite = False
+            return
         if isinstance(event.binding, Import):
             self.local[name] = _Binding("import", self.name, event.binding, event.definite)
             self.writes.pop(name, None)
