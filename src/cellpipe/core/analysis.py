@@ -74,7 +74,8 @@ class Event:
     a loop body; a ``demote`` store marks a loop variable as only maybe bound after
     its loop, a ``confirm`` store marks a name bound on every branch); ``alias`` is True
     where the stored value may be shared with other names (``d = df``, a loop variable).
-    ``mutate`` events carry ``alias`` when the change goes through a container's element (``d[0]["x"] = …``). ``call`` events list
+    ``mutate`` events carry ``alias`` when the change goes through a container's element
+    (``d[0]["x"] = …``). ``call`` events list
     the root names of positional arguments (up to the first ``*args``) and of keyword
     arguments. ``star`` events carry the :class:`Import` to replay.
     """
