@@ -33,16 +33,20 @@ from cellpipe.engines.local import engine as local_engine  # noqa: E402
 SAMPLES = sorted((ROOT / "sample_notebooks").glob("*.ipynb"))
 
 
-def chain_notebook(path: Path, steps: int = 20) -> Path:
-    cells = [nbformat.v4.new_code_cell("x_0 = 1", metadata={"tags": ["step:s0"]})]
-    for i in range(1, steps):
-        cells.append(nbformat.v4.new_code_cell(f"x_{i} = x_{i - 1} + {i}",
-                                               metadata={"tags": [f"step:s{i}"]}))
+def _write(cells: list[object], path: Path) -> Path:
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, path)
     return path
+
+
+def chain_notebook(path: Path, steps: int = 20) -> Path:
+    cells = [nbformat.v4.new_code_cell("x_0 = 1", metadata={"tags": ["step:s0"]})]
+    for i in range(1, steps):
+        cells.append(nbformat.v4.new_code_cell(f"x_{i} = x_{i - 1} + {i}",
+                                               metadata={"tags": [f"step:s{i}"]}))
+    return _write(cells, path)
 
 
 def branches_notebook(path: Path) -> Path:
@@ -54,11 +58,7 @@ def branches_notebook(path: Path) -> Path:
         nbformat.v4.new_code_cell(work.format(b="b", k=5), metadata={"tags": ["step:right"]}),
         nbformat.v4.new_code_cell("both = total_a + total_b", metadata={"tags": ["step:join"]}),
     ]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, path)
-    return path
+    return _write(cells, path)
 
 
 def time_nbclient(path: Path) -> float:

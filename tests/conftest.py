@@ -35,6 +35,13 @@ def make_nb(*cells: Any, metadata: dict[str, Any] | None = None) -> nbformat.Not
     return nb
 
 
+def write_nb(directory: Path, *cells: Any, name: str = "nb.ipynb") -> Path:
+    """Write a notebook built by :func:`make_nb` to ``directory / name``."""
+    path = directory / name
+    nbformat.write(make_nb(*cells), path)
+    return path
+
+
 @pytest.fixture
 def nb_builder():
     return make_nb

@@ -188,20 +188,12 @@ def dot_to_svg(dot: str) -> str:
 
 def __getattr__(name: str) -> Any:
     # Running lives in cellpipe.runs_api, imported on first use so lint/compile stay fast.
-    if name in {"run", "sweep", "open_run", "Run", "convert_parameter", "select_steps"}:
+    if name in {"run", "sweep", "sweep_grid", "open_run", "Run", "convert_parameter",
+                "select_steps"}:
         from cellpipe import runs_api
 
         return getattr(runs_api, name)
     raise AttributeError(f"module 'cellpipe.api' has no attribute {name!r}")
-
-
-def sweep_grid(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
-    """Every combination of a parameter grid, in order."""
-    import itertools
-
-    names = list(grid)
-    return [dict(zip(names, combo, strict=True))
-            for combo in itertools.product(*(grid[n] for n in names))]
 
 
 def list_runs(root: str | Path) -> list[Any]:

@@ -212,8 +212,13 @@ def sweep(
     notebook: Any, grid: Mapping[str, list[Any]], **options: Any
 ) -> list[Run]:
     """Run every combination of ``grid``'s values; unchanged upstream steps come from cache."""
+    return [run(notebook, values, **options) for values in sweep_grid(grid)]
+
+
+def sweep_grid(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of a parameter grid, in order (the last name varies fastest)."""
     names = list(grid)
-    return [run(notebook, dict(zip(names, combo, strict=True)), **options)
+    return [dict(zip(names, combo, strict=True))
             for combo in itertools.product(*(grid[n] for n in names))]
 
 

@@ -8,13 +8,12 @@ import shutil
 import subprocess
 import sys
 
-import nbformat
 import pytest
 from click.testing import CliRunner
 
 from cellpipe import __version__
 from cellpipe.cli.main import main
-from tests.conftest import SAMPLES, make_nb
+from tests.conftest import SAMPLES, write_nb
 
 
 @pytest.fixture
@@ -26,11 +25,6 @@ def run():
 
     return invoke
 
-
-def write_nb(tmp_path, *cells, name="nb.ipynb"):
-    path = tmp_path / name
-    path.write_text(nbformat.writes(make_nb(*cells)), encoding="utf-8")
-    return path
 
 
 def test_version_and_help(run):

@@ -8,13 +8,12 @@ import os
 import subprocess
 import sys
 
-import nbformat
 import pytest
 from click.testing import CliRunner
 
 from cellpipe import api
 from cellpipe.cli.main import main
-from tests.conftest import make_nb
+from tests import conftest
 
 
 @pytest.fixture
@@ -33,9 +32,7 @@ def cli(tmp_path):
 
 
 def write_nb(tmp_path, *cells, name="train.ipynb"):
-    path = tmp_path / name
-    nbformat.write(make_nb(*cells), path)
-    return path
+    return conftest.write_nb(tmp_path, *cells, name=name)
 
 
 @pytest.fixture

@@ -8,22 +8,8 @@ import pytest
 
 from cellpipe import api
 from cellpipe.errors import CellpipeError
-from tests.conftest import make_nb
-
-
-def write_nb(tmp_path, *cells, name="nb.ipynb"):
-    path = tmp_path / name
-    nbformat.write(make_nb(*cells), path)
-    return path
-
-
-def count(path, tag):
-    """Code that appends ``tag`` to ``path``: the file says how often each step ran."""
-    return f"open({str(path)!r}, 'a').write({tag!r})"
-
-
-def run(path, tmp_path, *args, **kwargs):
-    return api.run(path, *args, root=tmp_path / ".cellpipe", **kwargs)
+from tests.conftest import write_nb
+from tests.engines.runutil import count, run
 
 
 def statuses(result):
