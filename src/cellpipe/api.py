@@ -198,7 +198,7 @@ def __getattr__(name: str) -> Any:
 
 def list_runs(root: str | Path) -> list[Any]:
     """Every run under a ``.cellpipe`` directory, oldest first."""
-    from cellpipe.engines.local.runs import RunsDirectory
+    from cellpipe.engines.runs import RunsDirectory
     from cellpipe.runs_api import Run
 
     return [Run(r.id, r.path, r.data) for r in RunsDirectory(root)]

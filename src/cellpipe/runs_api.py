@@ -85,7 +85,7 @@ def select_steps(
     stop: str | None = None,
 ) -> set[str] | None:
     """Which steps to run for ``--step``/``--from``/``--to`` (None: all)."""
-    from cellpipe.engines.local.engine import check_selection
+    from cellpipe.engines.scheduler import check_selection
 
     names = [*step, *(n for n in (start, stop) if n)]
     if not names:
@@ -189,7 +189,7 @@ def run(
     """Compile a notebook and run it; returns when the run has ended (see :class:`Run`)."""
     from cellpipe.api import compile_spec, load_notebook
     from cellpipe.engines.local import LocalEngine, RunOptions
-    from cellpipe.engines.local.runs import default_root
+    from cellpipe.engines.runs import default_root
 
     if engine != "local":
         raise CellpipeError(f"unknown engine {engine!r}", hint="use engine='local'")
@@ -224,7 +224,7 @@ def sweep_grid(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
 
 def open_run(run_id: str, root: str | Path) -> Run:
     """Open an existing run."""
-    from cellpipe.engines.local.runs import RunsDirectory
+    from cellpipe.engines.runs import RunsDirectory
 
     record = RunsDirectory(root).load(run_id)
     return Run(record.id, record.path, record.data)

@@ -217,7 +217,7 @@ def _print_runs_table(runs: list[Any], param_names: list[str] | None = None) -> 
 
 
 def _root(notebook: Path | None, root: Path | None) -> Path:
-    from cellpipe.engines.local.runs import default_root
+    from cellpipe.engines.runs import default_root
 
     return root or default_root(str(notebook) if notebook else None)
 

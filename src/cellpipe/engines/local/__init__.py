@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cellpipe.engines.local.engine import LocalEngine, RunOptions, StepEvent
-from cellpipe.engines.local.runs import RunRecord, RunsDirectory
+from cellpipe.engines.local.engine import LocalEngine
+from cellpipe.engines.runs import RunRecord, RunsDirectory
+from cellpipe.engines.scheduler import RunOptions, StepEvent
 
 __all__ = ["LocalEngine", "RunOptions", "RunRecord", "RunsDirectory", "StepEvent"]

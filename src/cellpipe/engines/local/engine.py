@@ -1,4 +1,4 @@
-"""Running a spec on this machine: one process per step, independent steps in parallel.
+"""The local engine: each step a process on this machine, independent steps in parallel.
 
 Step processes start from a warm interpreter: a fork server that imported IPython, the
 runtime and the notebook's own imports once (``multiprocessing``'s ``forkserver`` with a
@@ -10,199 +10,83 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import graphlib
-import json
 import multiprocessing
 import multiprocessing.forkserver
-import os
-import shutil
-import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from multiprocessing.connection import wait
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cellpipe.core.atomic import write_text_atomic
-from cellpipe.engines.local.cache import StepCache, key_of, step_key_parts
-from cellpipe.engines.local.runs import RunRecord, RunsDirectory
-from cellpipe.errors import CellpipeError
+from cellpipe.engines.scheduler import (
+    Engine,
+    Launcher,
+    RunOptions,
+    StepEvent,
+    StepLaunch,
+    check_selection,
+)
 
-EXIT_NAMES = {0: "succeeded", 1: "failed in the step's code", 2: "failed in cellpipe's runtime"}
-NOT_SELECTED = "not selected (--step/--from/--to)"
-RESULT_FILE = "result.json"
-# What a step's state says about its last attempt; cleared when it is launched again.
-_ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
-                   "metrics", "store", "cached_from")
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """A change of a step's state, for progress displays.
-
-    ``status`` is one of ``running``, ``succeeded``, ``cached``, ``failed``, ``skipped``,
-    ``retrying``, ``cancelled``.
-    """
-
-    run_id: str
-    step: str
-    status: str
-    attempt: int = 1
-    elapsed: float = 0.0
-    message: str = ""
+__all__ = ["LocalEngine", "RunOptions", "StepEvent", "check_selection"]
 
 
-@dataclass
-class RunOptions:
-    """How to run.
-
-    Attributes:
-        parameters: Values for the notebook's parameters (already typed).
-        workers: Steps at most at once (default: CPU count).
-        cache: Reuse unchanged steps' results.
-        selected: Only these steps run; the others must come from the cache.
-        resume: Id of a run to complete in place.
-        root: The ``.cellpipe`` directory.
-        notebook_dir: Working directory of the steps.
-        on_event: Called on every step state change.
-        runtime: ``ipython`` (default) or ``kernel`` (each step in a Jupyter kernel).
-    """
-
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    workers: int | None = None
-    cache: bool = True
-    selected: set[str] | None = None
-    resume: str | None = None
-    root: Path = Path(".cellpipe")
-    notebook_dir: Path = Path(".")
-    runtime: str = "ipython"
-    on_event: Callable[[StepEvent], None] | None = None
-
-
-class LocalEngine:
-    """Runs specs as local processes. ``run`` validates and records; ``_execute`` schedules."""
+class LocalEngine(Engine):
+    """Runs each step as a process forked from a warm server (or spawned)."""
 
     name = "local"
 
-    def run(self, spec: Mapping[str, Any], options: RunOptions) -> RunRecord:
-        """Run ``spec``; the returned record's ``data['status']`` says how it ended."""
-        runs = RunsDirectory(options.root)
-        parameters = {p["name"]: p["default"] for p in spec["parameters"]}
-        if options.resume:
-            record = runs.load(options.resume)
-            parameters.update(record.data.get("parameters", {}))
-            # The notebook may have changed since (the fix for the failure): steps follow
-            # the new spec; states of steps it no longer has must not decide the status.
-            old = record.data.get("steps", {})
-            record.data["steps"] = {s["name"]: old.get(s["name"], {"status": "pending"})
-                                    for s in spec["steps"]}
-            record.data.pop("error", None)
-        parameters.update(options.parameters)
-        if not options.resume:
-            record = runs.create({
-                "notebook": spec["notebook"]["path"],
-                "engine": self.name,
-                "status": "running",
-                "created": time.time(),
-                "parameters": parameters,
-                "steps": {s["name"]: {"status": "pending"} for s in spec["steps"]},
-            })
-        record.data.update({"status": "running", "started": time.time(), "parameters": parameters})
-        record.data.pop("finished", None)
-        write_text_atomic(record.path / "spec.json", json.dumps(spec, indent=1) + "\n")
-        write_text_atomic(record.path / "parameters.json", json.dumps(parameters) + "\n")
-        record.save()
-        try:
-            renderer = _ReportRenderer(record)
-            try:
-                _Scheduler(spec, record, options, parameters, renderer).execute()
-            finally:
-                renderer.close()
-        except BaseException as exc:
-            # Never leave a run "running": Ctrl-C cancels it, anything else fails it.
-            cancelled = isinstance(exc, KeyboardInterrupt)
-            record.data["status"] = "cancelled" if cancelled else "failed"
-            if not cancelled:
-                record.data["error"] = f"{type(exc).__name__}: {exc}"
-            for state in record.data["steps"].values():
-                if state["status"] in ("pending", "running", "retrying"):
-                    state["status"] = "cancelled"
-            _finish(record)
-            raise
-        _finish(record)
-        return record
+    def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
+        return _ProcessLauncher(spec, options)
 
 
-class _ReportRenderer:
-    """Renders step reports to HTML in a helper process while later steps run.
+class _ProcessLauncher:
+    def __init__(self, spec: Mapping[str, Any], options: RunOptions) -> None:
+        from cellpipe.runtime.execute import environment_fingerprint
 
-    nbconvert takes about a second to import and warm up, then ~0.06 s per report; done
-    after the run, that would add seconds to every run. A separate process (fed report
-    paths on stdin) overlaps that with the steps without taking the scheduler's GIL.
-    """
+        self.context = _context(spec)
+        self.options = options
+        self._fingerprint = environment_fingerprint()
 
-    def __init__(self, record: RunRecord) -> None:
-        self.record = record
-        self.process: subprocess.Popen[str] | None = None
-        self.submitted = 0
+    def fingerprint(self, step: str) -> str:
+        return self._fingerprint
 
-    def start(self) -> None:
-        """Start the renderer (once) when a step launches: it warms up while steps run."""
-        if self.process is not None:
-            return
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cellpipe.runtime.report"], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )
-        except OSError:  # no renderer: reports stay .ipynb only
-            self.process = None
+    def start(self, launch: StepLaunch) -> _ProcessHandle:
+        from cellpipe.engines.local.worker import run_child
 
-    def submit(self, step: str) -> None:
-        report = self.record.step_dir(step) / "report.ipynb"
-        if not report.exists():
-            return
-        if self.process is None or self.process.stdin is None:
-            return
-        self.submitted += 1
-        try:
-            self.process.stdin.write(f"{report}\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:  # the renderer died: reports stay .ipynb only
-            pass
-
-    def close(self) -> None:
-        if self.process is None:
-            return
-        if not self.submitted:  # nothing ran (all cached): don't wait for its warm-up
-            self.process.kill()
-            self.process.wait()
-            return
-        try:
-            _, errors = self.process.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            errors = "rendering the HTML reports took more than 300 s"
-        if errors and errors.strip():
-            self.record.data["notes"] = [line for line in errors.strip().splitlines()[-3:]]
+        process = self.context.Process(
+            target=run_child,
+            args=(launch.argv, str(launch.log), str(self.options.notebook_dir)),
+            name=f"cellpipe-{launch.step}", daemon=False,
+        )
+        with _SERVER_LOCK, _main_module_hidden():
+            process.start()
+        return _ProcessHandle(process)
 
 
-def _finish(record: RunRecord) -> None:
-    steps = record.data["steps"].values()
-    if record.data["status"] != "cancelled":
-        failed = any(s["status"] in ("failed", "blocked") for s in steps)
-        record.data["status"] = "failed" if failed else "succeeded"
-    metrics: dict[str, Any] = {}
-    for state in steps:
-        metrics.update(state.get("metrics", {}))
-    record.data["metrics"] = metrics
-    record.data["finished"] = time.time()
-    record.data["duration"] = round(record.data["finished"] - record.data["started"], 3)
-    record.save()
+class _ProcessHandle:
+    """A step process, as the scheduler sees it."""
+
+    failure_message = None
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+
+    @property
+    def sentinel(self) -> Any:
+        return self.process.sentinel
+
+    @property
+    def exitcode(self) -> int | None:
+        code: int | None = self.process.exitcode
+        return code
+
+    def join(self, timeout: float | None = None) -> None:
+        self.process.join(timeout)
+
+    def stop(self) -> None:
+        _kill(self.process)
+
+    def describe(self) -> dict[str, Any]:
+        return {"pid": self.process.pid}
 
 
 _SERVER_PRELOAD: list[str] | None = None
@@ -262,283 +146,6 @@ def _imported_modules(statement: str) -> list[str]:
     return []
 
 
-@dataclass
-class _Running:
-    process: Any
-    step: str
-    attempt: int
-    started: float
-    deadline: float | None
-
-
-class _Scheduler:
-    def __init__(
-        self,
-        spec: Mapping[str, Any],
-        record: RunRecord,
-        options: RunOptions,
-        parameters: Mapping[str, Any],
-        renderer: _ReportRenderer | None = None,
-    ) -> None:
-        self.spec = spec
-        self.renderer = renderer
-        self.record = record
-        self.options = options
-        self.parameters = parameters
-        self.steps = {s["name"]: s for s in spec["steps"]}
-        self.cache = StepCache(options.root)
-        from cellpipe.runtime.execute import environment_fingerprint
-
-        self.fingerprint = environment_fingerprint()
-        self.workers = max(1, options.workers or os.cpu_count() or 1)
-        self.context = _context(spec)
-        self.spec_path = record.path / "spec.json"
-        self.parameters_path = record.path / "parameters.json"
-        self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
-        self.keys: dict[str, str] = {}
-        self.needed = _ancestors(self.steps, options.selected or set())
-
-    # -- events -----------------------------------------------------------------------
-
-    def emit(self, step: str, status: str, attempt: int = 1, elapsed: float = 0.0,
-             message: str = "") -> None:
-        state = self.record.step(step)
-        state["status"] = status
-        if message:
-            state["message"] = message
-        self.record.save()
-        if self.options.on_event is not None:
-            self.options.on_event(StepEvent(self.record.id, step, status, attempt, elapsed,
-                                            message))
-
-    # -- scheduling -------------------------------------------------------------------
-
-    def execute(self) -> None:
-        graph = {name: set(step["upstream"]) for name, step in self.steps.items()}
-        sorter = graphlib.TopologicalSorter(graph)
-        sorter.prepare()
-        running: dict[int, _Running] = {}
-        queue: list[str] = []
-        try:
-            while True:
-                queue.extend(sorter.get_ready())
-                while queue and len(running) < self.workers:
-                    name = queue.pop(0)
-                    started = self.start(name)
-                    if started is None:
-                        continue
-                    if not isinstance(started, _Running):  # reused without running
-                        sorter.done(name)
-                        queue.extend(sorter.get_ready())
-                        continue
-                    running[started.process.sentinel] = started
-                if not running:
-                    if queue:
-                        continue
-                    break
-                self.wait(running, sorter)
-        except BaseException:
-            for job in running.values():
-                _kill(job.process)
-            raise
-        for name in self.steps:
-            if self.record.step(name)["status"] == "pending":
-                if self.unselected(name):
-                    message = NOT_SELECTED
-                else:
-                    upstream = [u for u in self.steps[name]["upstream"]
-                                if self.record.step(u)["status"] not in ("succeeded", "cached")]
-                    message = f"upstream {', '.join(upstream)} did not succeed"
-                self.emit(name, "skipped", message=message)
-
-    def unselected(self, name: str) -> bool:
-        """Whether ``name`` is outside the selection and no selected step needs it."""
-        selected = self.options.selected
-        return selected is not None and name not in selected and name not in self.needed
-
-    def wait(self, running: dict[int, _Running], sorter: graphlib.TopologicalSorter[str]) -> None:
-        deadlines = [j.deadline for j in running.values() if j.deadline is not None]
-        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        ready = wait(list(running), timeout=timeout)
-        now = time.monotonic()
-        for sentinel in list(running):
-            job = running[sentinel]
-            timed_out = job.deadline is not None and now >= job.deadline and sentinel not in ready
-            if sentinel not in ready and not timed_out:
-                continue
-            del running[sentinel]
-            if timed_out:
-                _kill(job.process)
-                outcome = "timeout"
-            else:
-                job.process.join()
-                outcome = job.process.exitcode
-            retry = job.attempt <= int(self.steps[job.step]["settings"].get("retries", 0))
-            if self.finished(job, outcome, retry):
-                sorter.done(job.step)
-            elif retry:
-                again = self.launch(job.step, job.attempt + 1)
-                running[again.process.sentinel] = again
-
-    # -- one step -----------------------------------------------------------------------
-
-    def start(self, name: str) -> _Running | bool | None:
-        """Reuse a step's results, or launch it. True: reused; None: not run.
-
-        With a selection (``--step``/``--from``/``--to``) the selected steps always run;
-        the steps they need come from the cache (also with ``--no-cache``, which is about
-        what runs), and the others are skipped.
-        """
-        step = self.steps[name]
-        state = self.record.step(name)
-        if self.unselected(name):
-            return None  # reported as skipped: not selected
-        if any(self.record.step(u)["status"] not in ("succeeded", "cached")
-               for u in step["upstream"]):
-            return None  # an upstream failed: left pending, reported as skipped
-        inputs = self.input_hashes(step)
-        parts = step_key_parts(step, inputs, self.parameters, self.fingerprint)
-        key = key_of(parts)
-        self.keys[name] = key
-        if state.get("status") in ("succeeded", "cached") and state.get("key") == key:
-            self.input_stores[name] = state.get("store", str(self.record.artifacts))
-            self.emit(name, state["status"], message="kept from the resumed run")
-            return True
-        if name in self.needed:  # not selected, but a selected step reads its results
-            entry = self.cache.lookup(key)
-            if entry is None:
-                self.emit(name, "blocked", message="not selected and no cached result: run it "
-                          f"first (cellpipe run NOTEBOOK --to {name})")
-                return None
-            self.reuse(name, key, entry)
-            return True
-        cache_on = (self.options.cache and step["settings"].get("cache", True)
-                    and self.options.selected is None)
-        entry = self.cache.lookup(key) if cache_on else None
-        why = self.cache.why(self.spec["notebook"]["path"], name, parts)
-        if self.options.selected is not None:
-            reason = "selected (--step/--from/--to)"
-        elif not self.options.cache:
-            reason = "--no-cache"
-        else:
-            reason = why if cache_on else "cache:off"
-        if entry is not None:
-            self.reuse(name, key, entry)
-            return True
-        state.update({"key": key, "reason": reason})
-        return self.launch(name, 1)
-
-    def input_hashes(self, step: Mapping[str, Any]) -> dict[str, str]:
-        hashes = {}
-        for variable, producer in step["reads"].items():
-            outputs = self.record.step(producer).get("outputs", {})
-            meta = outputs.get(variable)
-            hashes[variable] = meta["sha256"] if meta else "missing"
-        return hashes
-
-    def launch(self, name: str, attempt: int) -> _Running:
-        if self.renderer is not None:
-            self.renderer.start()
-        step = self.steps[name]
-        step_dir = self.record.step_dir(name)
-        step_dir.mkdir(parents=True, exist_ok=True)
-        log = step_dir / "log.txt"
-        if attempt == 1 and log.exists():
-            log.unlink()
-        # A result left by an earlier attempt (or run, when resuming) must not be read as
-        # this attempt's, and an earlier failure must not stick to a step that succeeds.
-        (step_dir / RESULT_FILE).unlink(missing_ok=True)
-        for stale in _ATTEMPT_FIELDS:
-            self.record.step(name).pop(stale, None)
-        argv = ["--spec", str(self.spec_path), "--step", name,
-                "--store", str(self.record.artifacts), "--step-dir", str(step_dir),
-                "--parameters", str(self.parameters_path), "--runtime", self.options.runtime]
-        for producer in sorted(set(step["reads"].values())):
-            store = self.input_stores.get(producer)
-            if store and store != str(self.record.artifacts):
-                argv += ["--input-store", f"{producer}={store}"]
-        from cellpipe.engines.local.worker import run_child
-
-        process = self.context.Process(
-            target=run_child, args=(argv, str(log), str(self.options.notebook_dir)),
-            name=f"cellpipe-{name}", daemon=False,
-        )
-        with _SERVER_LOCK, _main_module_hidden():
-            process.start()
-        state = self.record.step(name)
-        state.update({"attempts": attempt, "started": time.time(), "pid": process.pid})
-        timeout = step["settings"].get("timeout")
-        self.emit(name, "running", attempt)
-        return _Running(process, name, attempt, time.monotonic(),
-                        time.monotonic() + timeout if timeout else None)
-
-    def finished(self, job: _Running, outcome: int | str | None, retry: bool = False) -> bool:
-        """Record a step's end; True when it succeeded.
-
-        A failed attempt that will be retried is reported as ``retrying``, not ``failed``:
-        the step has not failed yet.
-        """
-        state = self.record.step(job.step)
-        elapsed = time.monotonic() - job.started
-        state.update({"finished": time.time(), "duration": round(elapsed, 3),
-                      "exit_code": outcome if isinstance(outcome, int) else None})
-        result = _read_result(self.record.step_dir(job.step))
-        if outcome == 0 and result.get("status") == "succeeded":
-            outputs = result.get("outputs", {})
-            state.update({"outputs": outputs, "metrics": result.get("metrics", {}),
-                          "store": str(self.record.artifacts)})
-            self.input_stores[job.step] = str(self.record.artifacts)
-            self.cache.record(self.keys[job.step], {
-                "run": self.record.id, "step": job.step, "store": str(self.record.artifacts),
-                "step_dir": str(self.record.step_dir(job.step)), "outputs": outputs,
-                "metrics": result.get("metrics", {}),
-            })
-            state.pop("error", None)
-            state.pop("message", None)
-            if job.attempt > 1:
-                state["message"] = f"succeeded on attempt {job.attempt}"
-            self.emit(job.step, "succeeded", job.attempt, elapsed)
-            if self.renderer is not None:
-                self.renderer.submit(job.step)
-            return True
-        if outcome == "timeout":
-            message = f"timed out after {self.steps[job.step]['settings']['timeout']} s"
-        elif isinstance(outcome, int) and outcome < 0:
-            message = f"killed by signal {signal.Signals(-outcome).name}"
-        else:
-            error = result.get("error") or {}
-            code = outcome if isinstance(outcome, int) else 2
-            message = error.get("message") or EXIT_NAMES.get(code, f"exit code {outcome}")
-            if error.get("cell") is not None:
-                message = f"cell {error['cell'] + 1}" + (
-                    f", line {error['line']}" if error.get("line") else "") + f": {message}"
-        state["error"] = {**(result.get("error") or {}), "message": message}
-        if retry:
-            self.emit(job.step, "retrying", job.attempt, elapsed,
-                      f"attempt {job.attempt} failed ({message}); trying again")
-            return False
-        self.emit(job.step, "failed", job.attempt, elapsed, message)
-        if self.renderer is not None:
-            self.renderer.submit(job.step)
-        return False
-
-    def reuse(self, name: str, key: str, entry: Mapping[str, Any]) -> None:
-        """A cache hit: the results stay where they are; the report and log are copied."""
-        state = self.record.step(name)
-        state.update({"key": key, "outputs": entry.get("outputs", {}),
-                      "metrics": entry.get("metrics", {}), "store": entry["store"],
-                      "reason": f"unchanged: reused results of run {entry['run']}",
-                      "cached_from": entry["run"], "duration": 0.0})
-        self.input_stores[name] = entry["store"]
-        source = Path(entry.get("step_dir", ""))
-        target = self.record.step_dir(name)
-        target.mkdir(parents=True, exist_ok=True)
-        for file in ("log.txt", "report.ipynb", "report.html", "result.json"):
-            if (source / file).exists():
-                shutil.copyfile(source / file, target / file)
-        self.emit(name, "cached", message=state["reason"])
-
-
 @contextlib.contextmanager
 def _main_module_hidden() -> Iterator[None]:
     """Start a step process without multiprocessing re-importing the caller's ``__main__``.
@@ -562,26 +169,6 @@ def _main_module_hidden() -> Iterator[None]:
             setattr(main, key, value)
 
 
-def _ancestors(steps: Mapping[str, Mapping[str, Any]], names: set[str]) -> set[str]:
-    """Every step that ``names`` depend on, directly or not (``names`` themselves excluded)."""
-    found: set[str] = set()
-    todo = [u for name in names for u in steps[name]["upstream"]]
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(steps[name]["upstream"])
-    return found - names
-
-
-def _read_result(step_dir: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads((step_dir / RESULT_FILE).read_text(encoding="utf-8"))
-        return data
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def _kill(process: Any) -> None:
     if process.is_alive():
         process.terminate()
@@ -591,12 +178,3 @@ def _kill(process: Any) -> None:
     process.join()
 
 
-def check_selection(spec: Mapping[str, Any], names: list[str]) -> None:
-    """Raise a clear error for unknown step names in --step/--from/--to."""
-    from cellpipe.core.diagnostics import did_you_mean
-
-    known = [s["name"] for s in spec["steps"]]
-    for name in names:
-        if name not in known:
-            hint = did_you_mean(name, set(known)) or f"steps are: {', '.join(known)}"
-            raise CellpipeError(f"there is no step {name!r}", step=name, hint=hint)
