@@ -189,7 +189,7 @@ def dot_to_svg(dot: str) -> str:
 def __getattr__(name: str) -> Any:
     # Running lives in cellpipe.runs_api, imported on first use so lint/compile stay fast.
     if name in {"run", "sweep", "sweep_grid", "open_run", "Run", "convert_parameter",
-                "select_steps"}:
+                "select_steps", "build_images"}:
         from cellpipe import runs_api
 
         return getattr(runs_api, name)

@@ -185,14 +185,24 @@ def run(
     root: str | Path | None = None,
     runtime: str = "ipython",
     on_event: Callable[[Any], None] | None = None,
+    base_image: str | None = None,
+    registry: str | None = None,
+    requirements: str | Path | None = None,
+    network: str = "none",
+    on_image: Callable[[Any], None] | None = None,
 ) -> Run:
-    """Compile a notebook and run it; returns when the run has ended (see :class:`Run`)."""
+    """Compile a notebook and run it; returns when the run has ended (see :class:`Run`).
+
+    ``engine="docker"`` builds (or reuses) each step's image and runs each step in a
+    container; ``base_image``, ``registry``, ``requirements`` (a requirements file whose
+    lines win over the found pins), ``network`` and ``on_image`` apply to it only.
+    """
     from cellpipe.api import compile_spec, load_notebook
-    from cellpipe.engines.local import LocalEngine, RunOptions
+    from cellpipe.engines.local import RunOptions
     from cellpipe.engines.runs import default_root
 
-    if engine != "local":
-        raise CellpipeError(f"unknown engine {engine!r}", hint="use engine='local'")
+    runner = make_engine(engine, base_image=base_image, registry=registry,
+                         requirements=requirements, network=network, on_image=on_image)
     nb = load_notebook(notebook)
     spec = compile_spec(nb, split=split)
     values = {k: convert_parameter(spec, k, v) for k, v in (parameters or {}).items()}
@@ -204,8 +214,65 @@ def run(
         notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
         on_event=on_event, runtime=runtime,
     )
-    record = LocalEngine().run(spec, options)
+    record = runner.run(spec, options)
     return Run(record.id, record.path, record.data)
+
+
+ENGINES = ("local", "docker")
+
+
+def make_engine(
+    engine: str,
+    *,
+    base_image: str | None = None,
+    registry: str | None = None,
+    requirements: str | Path | None = None,
+    network: str = "none",
+    on_image: Callable[[Any], None] | None = None,
+) -> Any:
+    """The engine named ``engine`` (``local`` or ``docker``)."""
+    if engine == "local":
+        from cellpipe.engines.local import LocalEngine
+
+        return LocalEngine()
+    if engine == "docker":
+        from cellpipe.engines.docker.engine import DockerEngine
+        from cellpipe.engines.docker.requirements import read_requirements_file
+
+        lines = read_requirements_file(requirements) if requirements else []
+        return DockerEngine(base_image=base_image, registry=registry, requirements=lines,
+                            network=network, on_image=on_image)
+    from cellpipe.core.diagnostics import did_you_mean
+
+    raise CellpipeError(f"unknown engine {engine!r}",
+                        hint=did_you_mean(engine, set(ENGINES)) or "use local or docker")
+
+
+def build_images(
+    notebook: Any,
+    *,
+    split: str | None = None,
+    base_image: str | None = None,
+    registry: str | None = None,
+    requirements: str | Path | None = None,
+    on_image: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Build (or reuse) every step's image; returns step name → ``StepImage``."""
+    from cellpipe.api import compile_spec, load_notebook
+    from cellpipe.engines.docker.builder import ImageBuilder
+    from cellpipe.engines.docker.requirements import read_requirements_file
+
+    nb = load_notebook(notebook)
+    spec = compile_spec(nb, split=split)
+    path = None if nb.path == "<memory>" else nb.path
+    builder = ImageBuilder(
+        notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
+        base_image=base_image, registry=registry,
+        requirements=read_requirements_file(requirements) if requirements else [],
+        on_image=on_image,
+    )
+    images: dict[str, Any] = builder.build(spec)
+    return images
 
 
 def sweep(

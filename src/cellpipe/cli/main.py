@@ -217,7 +217,7 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def _register() -> None:
-    from cellpipe.cli import run_commands  # noqa: F401  (registers run, runs, show, logs)
+    from cellpipe.cli import build_commands, run_commands  # noqa: F401  (register commands)
 
 
 _register()

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cellpipe.cli.build_commands import docker_options, print_image
 from cellpipe.cli.main import _errors_to_messages, main, notebook_argument, split_option
 
 _STATE_STYLE = {
@@ -121,7 +122,12 @@ class _Progress:
 @click.option("--workers", type=click.IntRange(min=1), help="Steps at most at once [CPU count].")
 @click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
 @click.option("--sweep", is_flag=True, help="Run the grid of comma-separated -p values.")
-@click.option("--engine", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option("--engine", type=click.Choice(["local", "docker"]), default="local",
+              show_default=True, help="Steps as local processes, or each in a container "
+              "from its own image (built or reused first).")
+@docker_options
+@click.option("--network", default="none", show_default=True,
+              help="Docker network of the step containers (e.g. host); --engine docker.")
 @click.option("--runtime", type=click.Choice(["ipython", "kernel"]), default="ipython",
               show_default=True, help="Run each step in an IPython shell in its process, or "
               "as a notebook in a Jupyter kernel (papermill) for code that needs one.")
@@ -130,7 +136,8 @@ class _Progress:
 def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         split: str | None, steps: tuple[str, ...], start: str | None, stop: str | None,
         resume: str | None, workers: int | None, no_cache: bool, sweep: bool,
-        engine: str, runtime: str, root: Path | None) -> None:
+        engine: str, base_image: str | None, registry: str | None,
+        requirements: Path | None, network: str, runtime: str, root: Path | None) -> None:
     r"""Run NOTEBOOK as a pipeline on this machine; exits 1 if a step failed.
 
     \b
@@ -140,6 +147,7 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
       cellpipe run train.ipynb --from features        # features and what follows
       cellpipe run train.ipynb --resume 20261124-101500-1a2b3c
       cellpipe run train.ipynb -p lr=0.1,0.01 -p depth=3,5 --sweep
+      cellpipe run train.ipynb --engine docker --base-image python:3.11-slim
     """
     from cellpipe import api
 
@@ -147,9 +155,14 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
     raw = _parse_params(params)
     spec = api.compile_spec(notebook, split=split)
     names = [s["name"] for s in spec["steps"]]
-    options = {"split": split, "workers": workers, "cache": not no_cache, "step": steps,
-               "start": start, "stop": stop, "resume": resume, "engine": engine, "runtime": runtime,
-               "root": _root(notebook, root)}
+    options: dict[str, Any] = {
+        "split": split, "workers": workers, "cache": not no_cache, "step": steps,
+        "start": start, "stop": stop, "resume": resume, "engine": engine, "runtime": runtime,
+        "root": _root(notebook, root)}
+    if engine == "docker":
+        options.update({"base_image": base_image, "registry": registry,
+                        "requirements": requirements, "network": network,
+                        "on_image": print_image})
     if sweep:
         grid = {name: [api.convert_parameter(spec, name, v) for v in value.split(",")]
                 for name, value in raw.items()}

@@ -7,6 +7,18 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; do that once, at import (single-threaded).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; the renamed file gets the mode a plain open() would give, so
+# a step container running as another user can read the run's spec and parameters.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory + rename."""
     target = Path(path)
@@ -14,6 +26,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), _FILE_MODE)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -42,6 +42,7 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
             "experiment": str(experiment.get("name") or "") if isinstance(experiment, dict) else "",
             "base_image": str(kale.get("docker_image") or ""),
             "volumes": list(kale.get("volumes") or []),
+            "requirements": _requirement_overrides(notebook.metadata),
         },
         "split": pipeline.split,
         "parameters": [
@@ -194,6 +195,20 @@ def validate_spec(spec: Any) -> None:
             f"pipeline spec{where or ''} is invalid: {error.message}",
             hint="specs are written by cellpipe; regenerate it with `cellpipe compile`",
         )
+
+
+def _requirement_overrides(metadata: Any) -> list[str]:
+    """Requirement lines from ``metadata.cellpipe.requirements`` (a list or one string).
+
+    They win over the pins found from the steps' imports when images are built.
+    """
+    section = metadata.get("cellpipe") if isinstance(metadata, dict) else None
+    lines = section.get("requirements") if isinstance(section, dict) else None
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    if not isinstance(lines, list):
+        return []
+    return [str(line).strip() for line in lines if str(line).strip()]
 
 
 def _notebook_digest(pipeline: Pipeline) -> str:

@@ -1,0 +1,327 @@
+"""What each step's image must hold: distributions pinned from the notebook's environment.
+
+A step needs the distributions behind its own imports and behind its ancestors' imports
+(the values it receives were made with those libraries, and unpickling them imports them
+again), plus what cellpipe's runtime needs, plus what the marshal formats need to read
+those values back (pyarrow for DataFrames). Modules are mapped to distributions with
+``importlib.metadata.packages_distributions`` and pinned to the versions installed here;
+the stdlib is left out; the closure of their requirements (markers evaluated for this
+interpreter) is pinned the same way, so an image holds exactly what the notebook ran with.
+
+A user's override (``metadata.cellpipe.requirements`` in the notebook, or a requirements
+file) wins: an exact pin replaces the found version, a name not found is added to every
+step. An import that maps to no installed distribution is reported (lint CP501).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cellpipe.errors import CellpipeError
+
+# What ``python -m cellpipe.runtime`` imports: the shell, the report, the spec check,
+# the fallback serializer. cellpipe itself goes in as a wheel built from this install.
+RUNTIME_DISTRIBUTIONS = ("ipython", "nbformat", "jsonschema", "cloudpickle")
+# Marshal formats that read a library's values with another library.
+FORMAT_COMPANIONS = {"pandas": ("pyarrow",), "polars": ("pyarrow",)}
+# Never pinned into an image: cellpipe comes as its own wheel, pip tooling is the venv's.
+NOT_PINNED = frozenset({"cellpipe", "pip", "setuptools", "wheel"})
+
+
+@dataclass(frozen=True)
+class StepRequirements:
+    """One step's image contents.
+
+    Attributes:
+        step: The step's name.
+        pins: Canonical distribution name → exact version (the whole closure).
+        loose: Requirement strings for packages not installed here (from ``!pip install``
+            lines or the override), resolved when their wheels are downloaded.
+        local_modules: Top-level names of the notebook's own modules (files beside it)
+            the step or its ancestors import; they go into the step's code layer.
+        reasons: Canonical name → why it is in (``import pandas``, ``runtime``, …), for
+            ``cellpipe build --verbose`` and error messages.
+    """
+
+    step: str
+    pins: Mapping[str, str]
+    loose: tuple[str, ...] = ()
+    local_modules: tuple[str, ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def key(self) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """What makes two steps share one dependency layer."""
+        return tuple(sorted(self.pins.items())), tuple(sorted(self.loose))
+
+
+@dataclass(frozen=True)
+class UnmappedImport:
+    """An import whose module belongs to no installed distribution."""
+
+    module: str
+    step: str
+    cell: int
+    line: int
+    found_at: str | None  # where Python finds it, when it is importable but not packaged
+
+
+def canonical(name: str) -> str:
+    """PEP 503 normalized distribution name."""
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+@lru_cache(maxsize=1)
+def _module_map() -> dict[str, list[str]]:
+    return {module: list(dict.fromkeys(dists))
+            for module, dists in metadata.packages_distributions().items()}
+
+
+@cache
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def imported_modules(source: str) -> list[tuple[str, int]]:
+    """Top-level modules a cell imports (absolute imports only), with line numbers.
+
+    Cells with IPython syntax (magics, ``!cmd``) are transformed to Python first.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except (SyntaxError, ImportError, ValueError):
+            return []
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module.split(".")[0], node.lineno))
+    return sorted(found, key=lambda item: item[1])
+
+
+def _step_modules(step: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """Module → (cell index, line) of its first import in the step (replayed imports: -1)."""
+    modules: dict[str, tuple[int, int]] = {}
+    for cell in step["cells"]:
+        for module, line in imported_modules(cell["source"]):
+            modules.setdefault(module, (cell["index"], line))
+    for statement in list(step.get("imports", [])) + list(step.get("definitions", [])):
+        for module, _ in imported_modules(statement):
+            modules.setdefault(module, (-1, 0))
+    return modules
+
+
+def _is_stdlib(module: str) -> bool:
+    return module in sys.stdlib_module_names or module == "__future__"
+
+
+def _is_local(module: str, notebook_dir: Path | None) -> bool:
+    if notebook_dir is None:
+        return False
+    return (notebook_dir / f"{module}.py").is_file() or (
+        notebook_dir / module / "__init__.py").is_file()
+
+
+def unmapped_imports(spec: Mapping[str, Any], notebook_dir: Path | None) -> list[UnmappedImport]:
+    """Imports that map to no installed distribution (neither stdlib nor beside the notebook)."""
+    import importlib.util
+
+    found: list[UnmappedImport] = []
+    seen: set[str] = set()
+    for step in spec["steps"]:
+        for module, (cell, line) in _step_modules(step).items():
+            if module in seen or _is_stdlib(module) or _is_local(module, notebook_dir):
+                continue
+            if module in _module_map() or cell < 0:
+                continue
+            seen.add(module)
+            try:
+                module_spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                module_spec = None
+            origin = None
+            if module_spec is not None:
+                origin = module_spec.origin or ", ".join(module_spec.submodule_search_locations
+                                                         or [])
+            found.append(UnmappedImport(module, step["name"], cell, line, origin))
+    return found
+
+
+def _parse_override(lines: Iterable[str]) -> dict[str, Any]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    parsed: dict[str, Any] = {}
+    for raw in lines:
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            raise CellpipeError(f"requirement override {line!r}: pip options are not supported",
+                                hint="list one requirement per line, e.g. pandas==2.2.3")
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            raise CellpipeError(f"requirement override {line!r} is not a requirement: {exc}",
+                                hint="write it as pip does, e.g. scikit-learn==1.5.2") from exc
+        parsed[canonical(requirement.name)] = requirement
+    return parsed
+
+
+def read_requirements_file(path: str | Path) -> list[str]:
+    """Lines of a requirements file (a clear error when it cannot be read)."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CellpipeError(f"cannot read the requirements file {path}: {exc.strerror}",
+                            hint="pass an existing file to --requirements") from exc
+
+
+def _closure(roots: Mapping[str, str], extras: Mapping[str, set[str]] | None = None
+             ) -> tuple[dict[str, str], dict[str, str]]:
+    """Pin ``roots`` and everything they require here, transitively; returns (pins, reasons)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    pins: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    wanted_extras: dict[str, set[str]] = {name: set((extras or {}).get(name, ()))
+                                          for name in roots}
+    todo = [(name, why) for name, why in roots.items()]
+    done_extras: dict[str, set[str]] = {}
+    while todo:
+        name, why = todo.pop()
+        version = _installed_version(name)
+        if version is None:
+            continue
+        key = canonical(name)
+        extras_now = wanted_extras.get(key, set()) | wanted_extras.get(name, set())
+        if key in pins and extras_now <= done_extras.get(key, set()):
+            continue
+        if key not in NOT_PINNED:
+            pins[key] = version
+            reasons.setdefault(key, why)
+        done_extras[key] = done_extras.get(key, set()) | extras_now
+        for line in metadata.requires(name) or []:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            marker = requirement.marker
+            if marker is not None and not any(
+                marker.evaluate({"extra": extra}) for extra in (extras_now or {""})
+            ):
+                continue
+            dep = canonical(requirement.name)
+            if requirement.extras:
+                wanted_extras.setdefault(dep, set()).update(requirement.extras)
+            if dep not in pins or not wanted_extras.get(dep, set()) <= done_extras.get(dep, set()):
+                todo.append((requirement.name, f"required by {key}"))
+    return pins, reasons
+
+
+def step_requirements(
+    spec: Mapping[str, Any],
+    notebook_dir: Path | None = None,
+    override: Sequence[str] = (),
+) -> dict[str, StepRequirements]:
+    """Each step's pinned requirements (see the module docstring).
+
+    Args:
+        spec: The pipeline spec.
+        notebook_dir: The notebook's directory (its own modules are found there).
+        override: Extra requirement lines (a requirements file); they win over both the
+            notebook metadata's override and the found pins.
+    """
+    overrides = _parse_override(list(spec["pipeline"].get("requirements", [])))
+    overrides.update(_parse_override(override))
+    steps = {step["name"]: step for step in spec["steps"]}
+    own: dict[str, dict[str, tuple[int, int]]] = {n: _step_modules(s) for n, s in steps.items()}
+    result: dict[str, StepRequirements] = {}
+    for name, step in steps.items():
+        modules: dict[str, str] = {}
+        for source in [name, *_ancestors(steps, name)]:
+            for module in own[source]:
+                modules.setdefault(module, source)
+        roots: dict[str, str] = {dist: "runtime" for dist in RUNTIME_DISTRIBUTIONS}
+        local: list[str] = []
+        for module, source in sorted(modules.items()):
+            if _is_stdlib(module):
+                continue
+            if _is_local(module, notebook_dir):
+                local.append(module)
+                continue
+            for dist in _module_map().get(module, []):
+                roots.setdefault(dist, f"import {module} (step {source})")
+        loose: list[str] = []
+        for requirement in step.get("requirements", []):  # from !pip install lines
+            from packaging.requirements import InvalidRequirement, Requirement
+
+            try:
+                parsed = Requirement(requirement)
+            except InvalidRequirement:
+                continue
+            if _installed_version(parsed.name) is not None:
+                roots.setdefault(parsed.name, f"!pip install {requirement}")
+            else:
+                loose.append(requirement)
+        for dist in list(roots):
+            for companion in FORMAT_COMPANIONS.get(canonical(dist), ()):
+                if _installed_version(companion) is not None:
+                    roots.setdefault(companion, f"reads {dist} values")
+        pins, reasons = _closure(roots)
+        for key, requirement in overrides.items():
+            installed = pins.get(key) or _installed_version(key)
+            exact = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
+            if exact:
+                if key not in pins and installed is None:
+                    loose.append(str(requirement))
+                    continue
+                if key not in pins:  # installed but not imported: add it with its closure
+                    extra_pins, extra_reasons = _closure({key: "requirements override"})
+                    for dep, version in extra_pins.items():
+                        pins.setdefault(dep, version)
+                        reasons.setdefault(dep, extra_reasons[dep])
+                pins[key] = exact[0]
+                reasons[key] = f"requirements override {requirement}"
+            elif installed is not None and requirement.specifier.contains(installed,
+                                                                           prereleases=True):
+                if key not in pins:
+                    extra_pins, extra_reasons = _closure({key: "requirements override"})
+                    for dep, version in extra_pins.items():
+                        pins.setdefault(dep, version)
+                        reasons.setdefault(dep, extra_reasons[dep])
+            else:
+                pins.pop(key, None)
+                loose.append(str(requirement))
+        result[name] = StepRequirements(
+            step=name, pins=dict(sorted(pins.items())), loose=tuple(sorted(set(loose))),
+            local_modules=tuple(sorted(local)), reasons=reasons,
+        )
+    return result
+
+
+def _ancestors(steps: Mapping[str, Mapping[str, Any]], name: str) -> list[str]:
+    found: list[str] = []
+    todo = list(steps[name]["upstream"])
+    while todo:
+        upstream = todo.pop()
+        if upstream not in found:
+            found.append(upstream)
+            todo.extend(steps[upstream]["upstream"])
+    return sorted(found)
