@@ -104,12 +104,25 @@ def _collector_paused() -> Iterator[None]:
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def lint(notebook: NotebookLike, *, split: str | None = None, strict: bool = False) -> LintReport:
-    """Analyze a notebook and return its diagnostics, sorted by cell, line and severity."""
+def lint(
+    notebook: NotebookLike,
+    *,
+    split: str | None = None,
+    strict: bool = False,
+    environment: bool = True,
+) -> LintReport:
+    """Analyze a notebook and return its diagnostics, sorted by cell, line and severity.
+
+    With ``environment`` (the default), imports are also checked against the installed
+    distributions that step images are built from (CP501).
+    """
     pipeline = analyze(notebook, split=split)
     ids = {c.index: c.id for c in pipeline.notebook.cells}
+    diagnostics = list(pipeline.diagnostics)
+    if environment:
+        diagnostics += _environment_diagnostics(pipeline)
     ordered = sorted(
-        pipeline.diagnostics,
+        diagnostics,
         key=lambda d: (
             d.cell if d.cell is not None else -1,
             d.line or 0,
@@ -119,6 +132,31 @@ def lint(notebook: NotebookLike, *, split: str | None = None, strict: bool = Fal
     )
     with_ids = tuple(d if d.cell is None else _with_cell_id(d, ids.get(d.cell)) for d in ordered)
     return LintReport(pipeline, with_ids, strict)
+
+
+def _environment_diagnostics(pipeline: Any) -> list[Diagnostic]:
+    """CP501: imports that no installed distribution provides (images would lack them)."""
+    from cellpipe.engines.docker.requirements import unmapped_imports
+
+    steps = [{"name": step.name, "cells": [
+        {"index": index, "source": source}
+        for (index, _), source in zip(step.cells, step.sources, strict=True)]}
+        for step in pipeline.steps]
+    path = pipeline.notebook.path
+    notebook_dir = None if path == "<memory>" else Path(path).resolve().parent
+    found = []
+    for item in unmapped_imports({"steps": steps}, notebook_dir):
+        where = (f"is found at {item.found_at} but belongs to no installed distribution"
+                 if item.found_at else "is not installed here")
+        found.append(Diagnostic(
+            "warning", "CP501",
+            f"import {item.module!r} {where}: step images will not contain it",
+            cell=item.cell, line=item.line, step=item.step,
+            hint=f"install the distribution that provides {item.module!r}, put "
+            f"{item.module}.py beside the notebook, or list it in the notebook metadata's "
+            "cellpipe.requirements",
+        ))
+    return found
 
 
 def _with_cell_id(diagnostic: Diagnostic, cell_id: str | None) -> Diagnostic:
@@ -136,7 +174,7 @@ def compile_spec(
         PipelineError: lint found errors (or warnings, when ``strict``); its
             ``diagnostics`` lists them.
     """
-    report = lint(notebook, split=split, strict=strict)
+    report = lint(notebook, split=split, strict=strict, environment=False)
     if not report.ok:
         blocking = [
             d

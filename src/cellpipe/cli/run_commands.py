@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from cellpipe.cli.build_commands import docker_options, print_image
 from cellpipe.cli.main import _errors_to_messages, main, notebook_argument, split_option
+from cellpipe.cli.options import docker_options, print_image
 
 _STATE_STYLE = {
     "pending": "dim", "running": "yellow", "retrying": "yellow", "succeeded": "green",

@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "CP401": "dependency cycle",
     "CP402": "inferred data edge",
     "CP403": "read of a value produced in a non-ancestor order",
+    "CP501": "import maps to no installed distribution (step images will lack it)",
 }
 
 

@@ -32,13 +32,29 @@ def connect(client: Any = None) -> Any:
         client = docker.from_env(timeout=600)
         client.ping()
     except Exception as exc:  # the SDK raises DockerException, requests errors, OSError
-        reason = str(exc).split(": ", 1)[-1] if str(exc) else type(exc).__name__
+        reason = _root_reason(exc)
         raise CellpipeError(
             f"cannot reach the Docker daemon at {where}: {reason}",
             hint="start the daemon (e.g. 'sudo systemctl start docker'; in a cellpipe "
             "checkout 'bash scripts/docker_up.sh'), set DOCKER_HOST, or run with --engine local",
         ) from exc
     return client
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The OS-level reason under the SDK's wrapped errors ("No such file or directory")."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        error = todo.pop(0)
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror
+        todo.extend(arg for arg in error.args if isinstance(arg, BaseException))
+        todo.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    return str(exc) or type(exc).__name__
 
 
 def base_image(spec_base: str = "", option: str | None = None) -> str:

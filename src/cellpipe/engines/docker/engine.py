@@ -20,10 +20,12 @@ from typing import Any
 
 from cellpipe.engines.docker.builder import ImageBuilder, StepImage
 from cellpipe.engines.docker.client import connect, docker_module
-from cellpipe.engines.docker.context import HOME, STEP_DIR, USER_ID
+from cellpipe.engines.docker.context import HOME, STEP_DIR, USER_ID, WORKDIR
 from cellpipe.engines.scheduler import Engine, Launcher, RunOptions, StepLaunch
 from cellpipe.errors import CellpipeError
 
+RUN_MOUNT = "/cellpipe/run"
+INPUTS_MOUNT = "/cellpipe/inputs"
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|K|M|G|T|k|m)?$")
 _FACTORS = {None: 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -108,29 +110,39 @@ class _ContainerLauncher:
 
     def start(self, launch: StepLaunch) -> _ContainerHandle:
         step = self.steps[launch.step]
-        argv = list(launch.argv)
-        argv[argv.index("--spec") + 1] = f"{STEP_DIR}/spec.json"  # the code the image holds
         run_dir = launch.run_dir.resolve()
         artifacts = run_dir / "artifacts"
         for directory in (artifacts, artifacts / launch.step, launch.step_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        volumes: dict[str, dict[str, str]] = {
-            str(self.notebook_dir): {"bind": str(self.notebook_dir), "mode": "rw"},
-            str(run_dir): {"bind": str(run_dir), "mode": "rw"},
-        }
-        for store in launch.input_stores:
+        # Host directories appear at fixed paths inside (a bind mount shows the directory
+        # itself, so private parents on the host, like a 0700 home, don't get in the way).
+        places = {str(run_dir): RUN_MOUNT}
+        volumes: dict[str, dict[str, str]] = {str(run_dir): {"bind": RUN_MOUNT, "mode": "rw"}}
+        for index, store in enumerate(launch.input_stores):
             if "://" not in store and Path(store).is_dir():
                 path = str(Path(store).resolve())
-                volumes.setdefault(path, {"bind": path, "mode": "ro"})
+                places[path] = f"{INPUTS_MOUNT}/{index}"
+                volumes[path] = {"bind": places[path], "mode": "ro"}
+        argv = [_translate(arg, places) for arg in launch.argv]
+        argv[argv.index("--spec") + 1] = f"{STEP_DIR}/spec.json"  # the code the image holds
         if self.as_root:
             # The container runs as the image's non-root user: give it what it writes.
             for directory in (artifacts / launch.step, launch.step_dir):
                 _chown_tree(directory, USER_ID)
             user = f"{USER_ID}:{USER_ID}"
             environment = {"HOME": HOME}
+            can_enter = _others_can_enter(self.notebook_dir)
         else:
             user = f"{os.getuid()}:{os.getgid()}"
             environment = {"HOME": "/tmp"}
+            can_enter = True
+        if can_enter:  # files the notebook reads beside it, at the image's WORKDIR
+            volumes[str(self.notebook_dir)] = {"bind": WORKDIR, "mode": "rw"}
+        else:
+            with launch.log.open("a", encoding="utf-8") as log:
+                log.write(f"cellpipe: {self.notebook_dir} is private to root, so the step "
+                          f"(user {USER_ID}) does not see the files beside the notebook; "
+                          "make the directory readable (chmod o+rx) if it reads them\n")
         environment.update({"MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython"})
         settings = step["settings"]
         limits: dict[str, Any] = {}
@@ -147,7 +159,7 @@ class _ContainerLauncher:
         try:
             container = self.client.containers.run(
                 self.images[launch.step].ref, command=argv, detach=True, user=user,
-                network_mode=self.network, volumes=volumes, working_dir=str(self.notebook_dir),
+                network_mode=self.network, volumes=volumes, working_dir=WORKDIR,
                 environment=environment, labels={"org.cellpipe.step": launch.step,
                                                  "org.cellpipe.run": run_dir.name},
                 **limits,
@@ -229,6 +241,25 @@ class _ContainerHandle:
 
     def describe(self) -> dict[str, Any]:
         return {"container": self.container.short_id, "image": self.ref}
+
+
+def _translate(argument: str, places: Mapping[str, str]) -> str:
+    """A host path in the runtime's arguments, as the container sees it."""
+    for host, inside in places.items():
+        if argument == host or argument.startswith(host + os.sep):
+            return inside + argument[len(host):]
+        prefix, sep, rest = argument.partition("=")  # --input-store STEP=PATH
+        if sep and (rest == host or rest.startswith(host + os.sep)):
+            return f"{prefix}={inside}{rest[len(host):]}"
+    return argument
+
+
+def _others_can_enter(directory: Path) -> bool:
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & 0o005 == 0o005)
 
 
 def _chown_tree(directory: Path, uid: int) -> None:
