@@ -12,6 +12,18 @@ if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "
     || echo "warning: could not install graphviz; the SVG test checks the clear error instead"
 fi
 
+# The docker tests build and run real images: a daemon, a registry on 127.0.0.1:5000 and a
+# local base image (no public registry is reachable here). Under CI=true this must work.
+echo "== docker engine, registry and base image"
+if ! bash scripts/docker_up.sh; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "error: CI=true needs Docker for the docker tests (scripts/docker_up.sh failed)" >&2
+    exit 1
+  fi
+  echo "warning: Docker is not available: the docker tests will skip and say why" >&2
+fi
+export CELLPIPE_TEST_BASE_IMAGE=${CELLPIPE_TEST_BASE_IMAGE:-cellpipe-base:bookworm}
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 echo "== installing cellpipe[test] into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"

@@ -8,6 +8,7 @@ where it is built.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from functools import lru_cache
@@ -43,6 +44,7 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
             "base_image": str(kale.get("docker_image") or ""),
             "volumes": list(kale.get("volumes") or []),
             "requirements": _requirement_overrides(notebook.metadata),
+            "imports": _notebook_imports(notebook.cells),
         },
         "split": pipeline.split,
         "parameters": [
@@ -195,6 +197,36 @@ def validate_spec(spec: Any) -> None:
             f"pipeline spec{where or ''} is invalid: {error.message}",
             hint="specs are written by cellpipe; regenerate it with `cellpipe compile`",
         )
+
+
+def _notebook_imports(cells: Any) -> list[dict[str, Any]]:
+    """Top-level modules every code cell imports, steps or not, in notebook order.
+
+    Run top to bottom, a step finds every module imported above it already loaded (a
+    library's optional import of pandas works because the notebook imported pandas); step
+    images are built to hold the same.
+    """
+    found: list[dict[str, Any]] = []
+    for cell in cells:
+        if cell.cell_type != "code" or "import" not in cell.source:
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            try:
+                from IPython.core.inputtransformer2 import TransformerManager
+
+                tree = ast.parse(TransformerManager().transform_cell(cell.source))
+            except (SyntaxError, ValueError):
+                continue
+        modules: list[str] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules.extend(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module.split(".")[0])
+        found.extend({"cell": cell.index, "module": m} for m in sorted(set(modules)))
+    return found
 
 
 def _requirement_overrides(metadata: Any) -> list[str]:

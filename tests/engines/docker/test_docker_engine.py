@@ -108,21 +108,20 @@ def _image_contents(image) -> bytes:
     import io
     import tarfile
 
-    saved = tarfile.open(fileobj=io.BytesIO(b"".join(image.save(named=False))))
     parts = []
-    for member in saved.getmembers():
-        if not member.isfile():
-            continue
-        blob = saved.extractfile(member).read()
-        if blob[:2] == b"\x1f\x8b":
-            blob = gzip.decompress(blob)
-        try:
-            layer = tarfile.open(fileobj=io.BytesIO(blob))
-            for item in layer.getmembers():
-                if item.isfile():
-                    parts.append(layer.extractfile(item).read())
-        except tarfile.TarError:
-            parts.append(blob)  # the manifest and config JSON
+    with tarfile.open(fileobj=io.BytesIO(b"".join(image.save(named=False)))) as saved:
+        for member in saved.getmembers():
+            if not member.isfile():
+                continue
+            blob = saved.extractfile(member).read()
+            if blob[:2] == b"\x1f\x8b":
+                blob = gzip.decompress(blob)
+            try:
+                with tarfile.open(fileobj=io.BytesIO(blob)) as layer:
+                    parts.extend(layer.extractfile(item).read()
+                                 for item in layer.getmembers() if item.isfile())
+            except tarfile.TarError:
+                parts.append(blob)  # the manifest and config JSON
     return b"\n".join(parts)
 
 

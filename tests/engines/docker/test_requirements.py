@@ -113,3 +113,18 @@ def test_a_missing_daemon_is_a_clear_error(tmp_path):
         assert "No such file or directory" in done.stderr
         assert "--engine local" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_step_gets_every_module_imported_above_it(tmp_path):
+    # sklearn's load_*(as_frame=True) imports pandas itself: top to bottom it works because
+    # the notebook's import cell (no step of its own) installed and loaded pandas first
+    spec = _spec(
+        tmp_path,
+        ("imports", "import pandas as pd\nfrom sklearn.datasets import load_iris"),
+        ("step:load", "frame = load_iris(as_frame=True).frame"),
+        ("step:later", "import json\nx = 1"),
+        ("", "import polars_is_not_here_but_below"),
+    )
+    needs = step_requirements(spec, tmp_path)
+    assert needs["load"].pins["pandas"] == metadata.version("pandas")
+    assert needs["load"].reasons["pandas"] == "import pandas (cell 1)"

@@ -1,10 +1,12 @@
 """What each step's image must hold: distributions pinned from the notebook's environment.
 
-A step needs the distributions behind its own imports and behind its ancestors' imports
-(the values it receives were made with those libraries, and unpickling them imports them
-again), plus what cellpipe's runtime needs, plus what the marshal formats need to read
-those values back (pyarrow for DataFrames). Modules are mapped to distributions with
-``importlib.metadata.packages_distributions`` and pinned to the versions installed here;
+A step needs the distributions behind its own imports, its ancestors' imports (the values
+it receives were made with those libraries, and unpickling them imports them again) and
+every import above it in the notebook (run top to bottom, those modules are loaded when it
+runs, and libraries rely on that for their optional imports), plus what cellpipe's runtime
+needs, plus what the marshal formats need to read those values back (pyarrow for frames).
+Modules are mapped to distributions with ``importlib.metadata.packages_distributions``
+and pinned to the versions installed here;
 the stdlib is left out; the closure of their requirements (markers evaluated for this
 interpreter) is pinned the same way, so an image holds exactly what the notebook ran with.
 
@@ -257,7 +259,11 @@ def step_requirements(
         modules: dict[str, str] = {}
         for source in [name, *_ancestors(steps, name)]:
             for module in own[source]:
-                modules.setdefault(module, source)
+                modules.setdefault(module, f"step {source}")
+        last_cell = max((cell["index"] for cell in step["cells"]), default=-1)
+        for item in spec["pipeline"].get("imports", []):
+            if item["cell"] <= last_cell:  # imported above it when run top to bottom
+                modules.setdefault(item["module"], f"cell {item['cell'] + 1}")
         roots: dict[str, str] = {dist: "runtime" for dist in RUNTIME_DISTRIBUTIONS}
         local: list[str] = []
         for module, source in sorted(modules.items()):
@@ -267,7 +273,7 @@ def step_requirements(
                 local.append(module)
                 continue
             for dist in _module_map().get(module, []):
-                roots.setdefault(dist, f"import {module} (step {source})")
+                roots.setdefault(dist, f"import {module} ({source})")
         loose: list[str] = []
         for requirement in step.get("requirements", []):  # from !pip install lines
             from packaging.requirements import InvalidRequirement, Requirement
