@@ -7,6 +7,7 @@ tag is not there yet and pushes to ``--registry`` when one is given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import time
@@ -165,8 +166,8 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(prefix="cellpipe-build-") as directory:
             write(Path(directory))
             try:
-                client.images.build(path=directory, tag=ref, rm=True, forcerm=True,
-                                    pull=False, labels={"org.cellpipe.image": ref})
+                _, log = client.images.build(path=directory, tag=ref, rm=True, forcerm=True,
+                                             pull=False, labels={"org.cellpipe.image": ref})
             except docker.errors.BuildError as exc:
                 lines = [str(chunk.get("stream") or chunk.get("error") or "").rstrip()
                          for chunk in exc.build_log]
@@ -176,6 +177,9 @@ class ImageBuilder:
                                     ) from exc
             except docker.errors.APIError as exc:
                 raise CellpipeError(f"building {what} failed: {exc.explanation}") from exc
+        for stage in _finished_stages(log):  # the install stage: wheels, pip caches
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(stage)
         return "built"
 
     def _push(self, ref: str) -> str:
@@ -196,6 +200,23 @@ class ImageBuilder:
             raise CellpipeError(f"pushing {ref} failed: {exc.explanation}",
                                 hint="check --registry HOST:PORT/PREFIX") from exc
         return "pushed"
+
+
+def _finished_stages(log: Any) -> list[str]:
+    """Ids of the images ending every build stage but the last (from the build's log)."""
+    stages: list[str] = []
+    last: str | None = None
+    seen_from = False
+    for chunk in log:
+        for line in str(chunk.get("stream") or "").splitlines():
+            line = line.strip()
+            if line.startswith("---> ") and " " not in line[5:]:
+                last = line[5:]
+            elif line.startswith("Step ") and ": FROM " in line:
+                if seen_from and last:
+                    stages.append(last)
+                seen_from = True
+    return stages
 
 
 def _sha256(path: Path) -> str:
