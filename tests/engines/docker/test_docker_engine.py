@@ -250,3 +250,54 @@ def test_cellpipe_build_prints_each_steps_image(tmp_path, docker_env):
     second = subprocess.run([sys.executable, "-m", "cellpipe", "build", str(path)],
                             capture_output=True, text=True, env=env, timeout=900)
     assert [line.split("\t")[2] for line in second.stdout.splitlines()] == ["reused"] * 2
+
+
+def test_ctrl_c_stops_the_containers_and_keeps_what_finished(tmp_path, docker_env):
+    import signal
+    import time
+
+    path = write_nb(tmp_path, ("step:fast", "import numpy as np\nx = np.ones(1)"),
+                    ("step:slow", "import time\ntime.sleep(120)\ny = x"))
+    root = tmp_path / ".cellpipe"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cellpipe", "run", str(path), "--root", str(root),
+         "--engine", "docker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+    )
+    run_file = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and run_file is None:
+        time.sleep(0.3)
+        for candidate in root.glob("runs/*/run.json"):
+            try:
+                state = json.loads(candidate.read_text())["steps"]["slow"]
+            except (ValueError, KeyError):
+                continue
+            if state.get("status") == "running" and state.get("container"):
+                run_file = candidate
+    assert run_file is not None, "the slow step's container never started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run cancelled" in err and "Traceback" not in err
+    data = json.loads(run_file.read_text())
+    assert data["status"] == "cancelled"
+    assert data["steps"]["fast"]["status"] == "succeeded"
+    assert data["steps"]["slow"]["status"] == "cancelled"
+    left = docker_env.containers.list(all=True, filters={"label": f"org.cellpipe.run={data['id']}"})
+    assert not left, "a container outlived the cancelled run"
+
+
+def test_a_steps_image_tag_names_its_base_image(tmp_path, docker_env, monkeypatch):
+    from tests.engines.docker.conftest import BASE_IMAGE
+
+    monkeypatch.setenv("CELLPIPE_BASE_IMAGE", "cellpipe-no-such-base:0")
+    path = write_nb(tmp_path, (["step:only", f"image:{BASE_IMAGE}"],
+                               "import numpy as np\nx = np.ones(2)"))
+    images = api.build_images(path)
+    assert images["only"].status in ("built", "reused")
+    path = write_nb(tmp_path, ("step:other", "import numpy as np\nx = np.ones(2)"),
+                    name="other.ipynb")
+    with pytest.raises(Exception, match="cellpipe-no-such-base:0 is not on this machine"):
+        api.build_images(path)

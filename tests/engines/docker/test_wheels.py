@@ -21,7 +21,8 @@ import pytest
 
 import cellpipe
 from cellpipe.engines.docker import wheels
-from cellpipe.engines.docker.wheels import CachedWheel, WheelCache, build_runtime_wheel
+from cellpipe.engines.docker.runtime_wheel import build_runtime_wheel
+from cellpipe.engines.docker.wheels import CachedWheel, WheelCache
 from cellpipe.errors import CellpipeError
 
 PIN = {"iniconfig": "2.0.0"}

@@ -92,7 +92,8 @@ class ImageBuilder:
 
     def plan(self, spec: Mapping[str, Any], steps: Sequence[str] | None = None) -> list[_Plan]:
         """Every selected step's contexts and image references (nothing is built)."""
-        from cellpipe.engines.docker.wheels import WheelCache, build_runtime_wheel
+        from cellpipe.engines.docker.runtime_wheel import build_runtime_wheel
+        from cellpipe.engines.docker.wheels import WheelCache
 
         cache = self.wheel_cache or WheelCache()
         runtime = build_runtime_wheel(cache.root / "runtime")

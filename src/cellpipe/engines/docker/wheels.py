@@ -6,8 +6,7 @@ reproducible nor cacheable. So every distribution a step image needs is resolved
 the host, by pip, and kept as a wheel file in a content-addressed :class:`WheelCache`; the
 image's Dockerfile copies those files in and installs them with ``pip install --no-index``.
 
-cellpipe itself is on no index: :func:`build_runtime_wheel` packs the installed package into
-a byte-for-byte reproducible wheel whose version names the code it holds.
+cellpipe itself is on no index: :mod:`cellpipe.engines.docker.runtime_wheel` packs it.
 
 Cache layout (default root ``$CELLPIPE_WHEEL_CACHE`` or ``~/.cache/cellpipe/wheels``)::
 
@@ -21,19 +20,15 @@ This module does not talk to Docker.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import csv
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +43,7 @@ if sys.platform != "win32":
 if TYPE_CHECKING:
     from packaging.version import Version
 
-__all__ = ["CachedWheel", "WheelCache", "build_runtime_wheel"]
+__all__ = ["CachedWheel", "WheelCache"]
 
 CACHE_ENV = "CELLPIPE_WHEEL_CACHE"
 WHEELHOUSE_ENV = "CELLPIPE_WHEELHOUSE"
@@ -61,8 +56,6 @@ _HINT = (
 )
 # PEP 508 distribution names; anything else (say "-r x" or "--index-url=…") never reaches pip.
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-_ZIP_MODE = 0o644 << 16
 
 
 @dataclass(frozen=True)
@@ -444,106 +437,3 @@ class WheelCache:
         if any(blob is None for blob in blobs):
             return None
         return [blob for blob in blobs if blob is not None]
-
-
-# -- cellpipe's own wheel ------------------------------------------------------------------
-
-
-def _package_files(package_dir: Path) -> list[tuple[str, bytes]]:
-    """``(relative posix path, content)`` of every file of the package, sorted by path."""
-    files: list[tuple[str, bytes]] = []
-    for dirpath, dirnames, filenames in os.walk(package_dir):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for filename in filenames:
-            if filename.endswith(".pyc"):
-                continue
-            path = Path(dirpath) / filename
-            files.append((path.relative_to(package_dir).as_posix(), path.read_bytes()))
-    return sorted(files)
-
-
-def _code_digest(files: Sequence[tuple[str, bytes]]) -> str:
-    digest = hashlib.sha256()
-    for relative, content in files:
-        name = relative.encode("utf-8")
-        digest.update(len(name).to_bytes(8, "big") + name)
-        digest.update(len(content).to_bytes(8, "big") + content)
-    return digest.hexdigest()
-
-
-def _record_hash(content: bytes) -> str:
-    raw = hashlib.sha256(content).digest()
-    return "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _zip_entry(archive: zipfile.ZipFile, name: str, content: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-    info.external_attr = _ZIP_MODE
-    info.create_system = 3  # "Unix" everywhere, so the bytes do not depend on the host
-    info.compress_type = zipfile.ZIP_DEFLATED
-    archive.writestr(info, content)
-
-
-def build_runtime_wheel(dest_dir: Path) -> Path:
-    """Build a wheel of the installed ``cellpipe`` package into ``dest_dir``.
-
-    The wheel holds every file of the package directory (no ``__pycache__``, no ``.pyc``)
-    and a minimal ``.dist-info``. Its version is ``cellpipe.__version__`` with the local
-    label ``+g<10 hex>`` of a sha256 over the package's files, so a code change gives a new
-    file name; the archive is byte-for-byte reproducible (sorted entries, fixed dates and
-    modes). A wheel already in ``dest_dir`` under that name is returned untouched.
-
-    Args:
-        dest_dir: Where to put the wheel (created if missing).
-
-    Returns:
-        The path of ``cellpipe-<version>-py3-none-any.whl``.
-    """
-    import cellpipe
-
-    package_dir = Path(cellpipe.__file__).resolve().parent
-    files = _package_files(package_dir)
-    label = "g" + _code_digest(files)[:10]
-    base = cellpipe.__version__
-    version = f"{base}.{label}" if "+" in base else f"{base}+{label}"
-    dest_dir = Path(dest_dir)
-    target = dest_dir / f"cellpipe-{version}-py3-none-any.whl"
-    if target.is_file():
-        return target
-
-    dist_info = f"cellpipe-{version}.dist-info"
-    members = [(f"cellpipe/{relative}", content) for relative, content in files]
-    members.append(
-        (
-            f"{dist_info}/METADATA",
-            f"Metadata-Version: 2.1\nName: cellpipe\nVersion: {version}\n".encode(),
-        )
-    )
-    members.append(
-        (
-            f"{dist_info}/WHEEL",
-            b"Wheel-Version: 1.0\nGenerator: cellpipe\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        )
-    )
-    record = io.StringIO()
-    writer = csv.writer(record, lineterminator="\n")
-    for name, content in members:
-        writer.writerow([name, _record_hash(content), str(len(content))])
-    writer.writerow([f"{dist_info}/RECORD", "", ""])
-    members.append((f"{dist_info}/RECORD", record.getvalue().encode("utf-8")))
-
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=dest_dir)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for name, content in members:
-                    _zip_entry(archive, name, content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
