@@ -14,9 +14,13 @@ Prints (never asserts):
      image, and image size - dependency image size (KB), with the dependency image's size;
   4. a generated chain of trivial steps (numpy only) run with ``engine="local"`` and
      ``engine="docker"`` (``cache=False``; images built beforehand, so the docker run only
-     finds them): mean per-step duration (``run.steps[..]["duration"]``), docker - local,
-     and the ratio of whole-run durations (``run.data["duration"]``); median of --repeat
-     runs per engine, each engine after one uncounted warm-up run.
+     finds them): mean per-step duration (``run.steps[..]["duration"]``, which starts once
+     the container is started), the run's time outside its steps (run - sum of steps: the
+     chain is sequential, so this is scheduling, container create/start and the rest),
+     docker - local per step, and the ratio of whole-run durations (``run.data
+     ["duration"]``); median of --repeat runs per engine, each engine after one uncounted
+     warm-up run. A counted run that had to build images (the runtime wheel, so every
+     image, changes when cellpipe's source does) is marked and left out of the medians.
 
 Everything the script builds descends from its throwaway base images and is removed at the
 end (never a prune). Needs a Docker daemon and a local base image with Python 3.11:
@@ -39,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,22 +180,37 @@ def build_row(label: str, seconds: float, images: Mapping[str, Any]) -> None:
           f"{describe(images)}")
 
 
+def note_built(built: list[str], image: Any) -> None:
+    if image.status == "built":
+        built.append(image.step)
+
+
 def time_runs(path: Path, tmp: Path, engine: str, repeat: int, base: str
-              ) -> tuple[float, float, list[float]]:
-    """Median whole-run seconds, median mean step seconds, the whole-run seconds."""
-    totals, per_step = [], []
+              ) -> list[tuple[float, float, float, int]]:
+    """Per counted run: (whole run s, mean step s, run s outside steps, images built)."""
+    runs = []
     for index in range(repeat + 1):  # run 0 is the warm-up
         root = tmp / f"runs-{engine}-{index}" / ".cellpipe"
-        run = api.run(path, engine=engine, root=root, cache=False,
-                      base_image=base if engine == "docker" else None)
+        built: list[str] = []
+        options: dict[str, Any] = {}
+        if engine == "docker":
+            options = {"base_image": base, "on_image": partial(note_built, built)}
+        run = api.run(path, engine=engine, root=root, cache=False, **options)
         if run.status != "succeeded":
             raise SystemExit(f"{engine} run failed: {run.steps}")
         if index == 0:
             continue
         durations = [float(s["duration"]) for s in run.steps.values()]
-        totals.append(float(run.data["duration"]))
-        per_step.append(sum(durations) / len(durations))
-    return statistics.median(totals), statistics.median(per_step), totals
+        total = float(run.data["duration"])
+        runs.append((total, sum(durations) / len(durations), total - sum(durations),
+                     len(built)))
+    return runs
+
+
+def medians(runs: list[tuple[float, float, float, int]]) -> tuple[float, float, float]:
+    """Medians over the runs that built no image (all runs if every one did)."""
+    clean = [r for r in runs if not r[3]] or runs
+    return tuple(statistics.median(r[i] for r in clean) for i in range(3))  # type: ignore
 
 
 def target(ok: bool) -> str:
@@ -251,6 +271,9 @@ def main() -> None:
               f"target <= 0.15: {target(ratio <= 0.15)}")
         print(f"   rebuild / cold (a) = {rebuild / cold_a:.3f}; "
               f"no change / cold (b) = {same / cold_b:.3f}")
+        if any(i.status == "built" for i in unchanged.values()):
+            print("   NOTE: the build with nothing changed built images: cellpipe's source "
+                  "changed during the benchmark (the runtime wheel is in every image)")
 
         print("\n== 3. each step image's own layers, above its dependency image (KB) ==")
         print(f"{'step':<16} {'top entry':>10} {'above deps':>11} {'size - deps':>12} "
@@ -279,19 +302,25 @@ def main() -> None:
             print(f"\n== 4. {args.steps} chained trivial steps (numpy), cache=False: docker vs "
                   f"local; median of {args.repeat} after 1 warm-up ==")
             print(f"   images built beforehand in {built:.1f} s ({describe(chain_images)})")
-            local_total, local_step, local_runs = time_runs(chain, tmp, "local",
-                                                            args.repeat, base_b)
-            docker_total, docker_step, docker_runs = time_runs(chain, tmp, "docker",
-                                                               args.repeat, base_b)
-        print(f"{'engine':<8} {'run s':>7} {'mean step s':>12}  [run s]")
-        for engine, total, per_step, runs in (("local", local_total, local_step, local_runs),
-                                              ("docker", docker_total, docker_step,
-                                               docker_runs)):
-            print(f"{engine:<8} {total:>7.2f} {per_step:>12.3f}  "
-                  f"[{' '.join(f'{r:.2f}' for r in runs)}]")
-        print(f"   per-step overhead of docker: {docker_step - local_step:+.3f} s "
-              f"(docker / local per step {docker_step / local_step:.2f}); "
-              f"whole run docker / local = {docker_total / local_total:.2f}")
+            local_runs = time_runs(chain, tmp, "local", args.repeat, base_b)
+            docker_runs = time_runs(chain, tmp, "docker", args.repeat, base_b)
+        print(f"{'engine':<8} {'run s':>7} {'mean step s':>12} {'outside steps s':>16}  "
+              "[run s; * = the run built images]")
+        figures = {}
+        for engine, runs in (("local", local_runs), ("docker", docker_runs)):
+            figures[engine] = medians(runs)
+            total, per_step, outside = figures[engine]
+            listed = " ".join(f"{r[0]:.2f}{'*' if r[3] else ''}" for r in runs)
+            print(f"{engine:<8} {total:>7.2f} {per_step:>12.3f} {outside:>16.2f}  [{listed}]")
+        (local_total, local_step, _), (docker_total, docker_step, _) = (
+            figures["local"], figures["docker"])
+        print(f"   per-step overhead of docker, step durations: {docker_step - local_step:+.3f} s "
+              f"(docker / local {docker_step / local_step:.2f}); whole run: "
+              f"{(docker_total - local_total) / args.steps:+.3f} s per step")
+        print(f"   whole run docker / local = {docker_total / local_total:.2f}")
+        if any(r[3] for r in docker_runs):
+            print("   NOTE: a counted docker run built images (cellpipe's source changed "
+                  "during the benchmark?); such runs are left out of the medians")
     finally:
         removed = remove_descendants(client, roots)
         shutil.rmtree(tmp, ignore_errors=True)
