@@ -45,6 +45,7 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
             "volumes": list(kale.get("volumes") or []),
             "requirements": _requirement_overrides(notebook.metadata),
             "imports": _notebook_imports(notebook.cells),
+            "cluster": _cluster_settings(notebook.metadata),
         },
         "split": pipeline.split,
         "parameters": [
@@ -227,6 +228,13 @@ def _notebook_imports(cells: Any) -> list[dict[str, Any]]:
                 modules.append(node.module.split(".")[0])
         found.extend({"cell": cell.index, "module": m} for m in sorted(set(modules)))
     return found
+
+
+def _cluster_settings(metadata: Any) -> dict[str, Any]:
+    """``metadata.cellpipe.cluster``: how the cluster targets run the pipeline (checked there)."""
+    section = metadata.get("cellpipe") if isinstance(metadata, dict) else None
+    cluster = section.get("cluster") if isinstance(section, dict) else None
+    return json.loads(json.dumps(cluster, sort_keys=True)) if isinstance(cluster, dict) else {}
 
 
 def _requirement_overrides(metadata: Any) -> list[str]:

@@ -3,7 +3,12 @@ r"""``python -m cellpipe.runtime``: run one step of a pipeline spec.
 Usage::
 
     python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
-        --step-dir DIR [--parameters PARAMS.json] [--input-store STEP=DIR ...]
+        --step-dir DIR [--parameters PARAMS.json] [--param NAME=TEXT ...] \\
+        [--input-store STEP=DIR ...] [--outputs-dir DIR]
+
+Cluster engines pass parameter values as text (``--param C=0.5``), converted to the types the
+spec declares, and collect the step's metrics from ``--outputs-dir`` (``metrics.json`` and one
+file per metric, for Argo's output parameters).
 
 Exits 0 when the step succeeded, 1 when the step's code failed, 2 when cellpipe or its
 surroundings did (see :mod:`cellpipe.runtime.execute`).
@@ -32,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                         "kernel through papermill")
     parser.add_argument("--input-store", action="append", default=[], metavar="STEP=STORE",
                         help="read STEP's artifacts from STORE (reused cached results)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=TEXT",
+                        help="a parameter value as text, converted to its declared type")
+    parser.add_argument("--outputs-dir", help="write metrics.json and one file per metric here")
     args = parser.parse_args(argv)
     try:
         spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
@@ -40,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.parameters else {}
         )
         from cellpipe.core.spec import validate_spec
+        from cellpipe.core.values import convert_parameter
 
         validate_spec(spec)
+        for item in args.param:
+            name, _, text = item.partition("=")
+            parameters[name] = convert_parameter(spec, name, text)
     except Exception as exc:
         print(f"cellpipe: cannot start step {args.step!r}: {exc}", file=sys.stderr)
         return EXIT_INFRA
@@ -49,7 +61,24 @@ def main(argv: list[str] | None = None) -> int:
     request = StepRequest(spec=spec, step=args.step, store=args.store, parameters=parameters,
                           step_dir=args.step_dir, input_stores=inputs,
                           runtime=args.runtime)
-    return run_step(request)
+    code = run_step(request)
+    if args.outputs_dir:
+        write_outputs(Path(args.step_dir), Path(args.outputs_dir))
+    return code
+
+
+def write_outputs(step_dir: Path, outputs_dir: Path) -> None:
+    """The step's metrics as ``metrics.json`` and one file per metric (for cluster engines)."""
+    try:
+        result = json.loads((step_dir / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        result = {}
+    metrics = result.get("metrics") or {}
+    outputs_dir.mkdir(parents=True, exist_ok=True)
+    (outputs_dir / "metrics.json").write_text(json.dumps(metrics, sort_keys=True) + "\n",
+                                              encoding="utf-8")
+    for name, value in metrics.items():
+        (outputs_dir / name).write_text(json.dumps(value), encoding="utf-8")
 
 
 if __name__ == "__main__":

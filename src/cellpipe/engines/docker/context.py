@@ -136,7 +136,7 @@ def step_spec(spec: Mapping[str, Any], name: str) -> dict[str, Any]:
         "notebook": {**spec["notebook"], "sha256": hashlib.sha256(own).hexdigest()},
         # Not the notebook-wide imports and overrides: the pins carry their effect.
         "pipeline": {k: v for k, v in spec["pipeline"].items()
-                     if k not in ("imports", "requirements")},
+                     if k not in ("imports", "requirements", "cluster")},
         "split": spec["split"],
         "parameters": [p for p in spec["parameters"] if p["name"] in step["parameters"]],
         "metrics": [m for m in spec["metrics"] if m["step"] == name],
