@@ -231,6 +231,11 @@ def __getattr__(name: str) -> Any:
         from cellpipe import runs_api
 
         return getattr(runs_api, name)
+    if name in {"compile_target", "submit_argo", "submit_kfp", "argo_status", "argo_logs",
+                "read_image_map"}:
+        from cellpipe import cluster_api
+
+        return getattr(cluster_api, name)
     raise AttributeError(f"module 'cellpipe.api' has no attribute {name!r}")
 
 

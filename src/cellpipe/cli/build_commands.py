@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -14,10 +15,13 @@ from cellpipe.cli.options import docker_options, print_image
 @notebook_argument
 @split_option
 @docker_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Lines of step, image, built/reused; or the step → image "
+              "map as JSON (what `compile --images` reads).")
 @_errors_to_messages
 def build(notebook: Path, split: str | None, base_image: str | None, registry: str | None,
-          requirements: Path | None) -> None:
-    r"""Build (or reuse) the container image of every step of NOTEBOOK.
+          requirements: Path | None, fmt: str) -> None:
+    """Build (or reuse) the container image of every step of NOTEBOOK.
 
     Each step's image holds the distributions behind its imports at the versions
     installed here, from wheels downloaded on this machine (no network in the build),
@@ -27,11 +31,15 @@ def build(notebook: Path, split: str | None, base_image: str | None, registry: s
     Examples:
       cellpipe build train.ipynb
       cellpipe build train.ipynb --registry 127.0.0.1:5000/team --base-image my/python:3.11
+      cellpipe build train.ipynb --registry 127.0.0.1:5000/team --format json > images.json
     """
     from cellpipe import api
 
     click.echo(f"building the step images of {notebook}", err=True)
     images = api.build_images(notebook, split=split, base_image=base_image, registry=registry,
                               requirements=requirements, on_image=print_image)
+    if fmt == "json":
+        click.echo(json.dumps({name: image.ref for name, image in images.items()}, indent=2))
+        return
     for image in images.values():
         click.echo(f"{image.step}\t{image.ref}\t{image.status}")

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from cellpipe import __version__
+from cellpipe.cli.options import cluster_options, print_image
 from cellpipe.errors import CellpipeError, PipelineError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,7 +71,7 @@ def _format(diagnostic: Any, path: str | None) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
-    r"""Turn a Jupyter notebook into a pipeline that computes what the notebook computes.
+    """Turn a Jupyter notebook into a pipeline that computes what the notebook computes.
 
     Mark steps with cell tags (step:NAME, after:NAME, parameters, metrics, skip, …) or a
     `%%step NAME` first line; untagged notebooks are split at their headings.
@@ -186,25 +187,42 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
 @split_option
 @click.option(
     "--target",
-    type=click.Choice(["spec"]),
+    type=click.Choice(["spec", "argo", "kfp"]),
     default="spec",
     show_default=True,
-    help="What to compile to: 'spec' is cellpipe's PipelineSpec JSON.",
+    help="cellpipe's PipelineSpec JSON, an Argo Workflow, or a Kubeflow Pipelines IR YAML.",
 )
 @output_option
 @click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")
+@cluster_options
 @_errors_to_messages
-def compile_(
-    notebook: Path, split: str | None, target: str, output: Path | None, strict: bool
-) -> None:
-    """Compile NOTEBOOK to a pipeline (refuses when lint finds errors)."""
-    from cellpipe import api
-    from cellpipe.core.spec import spec_to_json
+def compile_(notebook: Path, split: str | None, target: str, output: Path | None, strict: bool,
+             **cluster: Any) -> None:
+    """Compile NOTEBOOK to a pipeline (refuses when lint finds errors).
 
-    spec = api.compile_spec(notebook, split=split, strict=strict)
-    _write(spec_to_json(spec), output)
+    \b
+    Examples:
+      cellpipe compile train.ipynb -o train.pipeline.json
+      cellpipe compile train.ipynb --target argo --registry 127.0.0.1:5000/ml -o wf.yaml
+      cellpipe compile train.ipynb --target kfp --images images.json -o pipeline.yaml
+    """
+    from cellpipe import api
+
+    if target == "spec":
+        spec = api.compile_spec(notebook, split=split, strict=strict)
+        from cellpipe.core.spec import spec_to_json
+
+        text = spec_to_json(spec)
+        summary = f"{len(spec['steps'])} steps"
+    else:
+        if strict:
+            api.compile_spec(notebook, split=split, strict=True)
+        text = api.compile_target(notebook, target, split=split, on_image=print_image,
+                                  **cluster)
+        summary = f"target {target}"
+    _write(text, output)
     if output is not None:
-        click.echo(f"wrote {output} ({len(spec['steps'])} steps)", err=True)
+        click.echo(f"wrote {output} ({summary})", err=True)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -217,7 +235,11 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def _register() -> None:
-    from cellpipe.cli import build_commands, run_commands  # noqa: F401  (register commands)
+    from cellpipe.cli import (  # noqa: F401  (register their commands)
+        build_commands,
+        cluster_commands,
+        run_commands,
+    )
 
 
 _register()

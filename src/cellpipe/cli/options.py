@@ -32,3 +32,26 @@ def print_image(image: Any) -> None:
     color = "green" if image.status == "built" else "cyan"
     click.echo(f"  {image.step:<20} " + click.style(f"{image.status:<7}", fg=color)
                + f" {image.ref}  ({deps}{pushed}, {image.seconds:.1f}s)", err=True)
+
+
+def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Where step images come from and how the cluster runs them (``compile``, ``submit``)."""
+    for option in reversed([
+        click.option("--images", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Step → image map (JSON/YAML) from `cellpipe build --format json`; "
+                     "else --registry builds and pushes the images."),
+        click.option("--namespace", help="Kubernetes namespace [the metadata's, the "
+                     "kubeconfig context's, default]."),
+        click.option("--storage", metavar="URL",
+                     help="Keep data in an S3-compatible store (s3://bucket/prefix) instead "
+                     "of a workflow volume."),
+        click.option("--volume-size", help="Size of the workflow volume [1Gi]."),
+        click.option("--storage-class", help="Storage class of the workflow volume."),
+        click.option("--access-mode", help="Access mode of the workflow volume "
+                     "[ReadWriteOnce]."),
+        click.option("--service-account", help="Service account the pods run as."),
+        click.option("--caching/--no-caching", default=None,
+                     help="KFP: let the cluster reuse unchanged steps [KFP's default]."),
+    ]):
+        command = option(command)
+    return docker_options(command)

@@ -138,7 +138,7 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         resume: str | None, workers: int | None, no_cache: bool, sweep: bool,
         engine: str, base_image: str | None, registry: str | None,
         requirements: Path | None, network: str, runtime: str, root: Path | None) -> None:
-    r"""Run NOTEBOOK as a pipeline on this machine; exits 1 if a step failed.
+    """Run NOTEBOOK as a pipeline on this machine; exits 1 if a step failed.
 
     \b
     Examples:
@@ -287,9 +287,16 @@ def show(run_id: str, root: Path | None, notebook: Path | None) -> None:
 @root_option
 @click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
               help="Find the runs beside this notebook.")
+@click.option("--target", type=click.Choice(["local", "argo"]), default="local",
+              show_default=True, help="A local run, or an Argo workflow (RUN is its name).")
+@click.option("--namespace", help="Argo: the workflow's namespace.")
 @_errors_to_messages
-def logs(run_id: str, step: str, root: Path | None, notebook: Path | None) -> None:
-    """Print what STEP printed in run RUN (`latest` for the newest run)."""
+def logs(run_id: str, step: str, root: Path | None, notebook: Path | None, target: str,
+         namespace: str | None) -> None:
+    """Print what STEP printed in run RUN (`latest` for the newest local run)."""
     from cellpipe import api
 
+    if target == "argo":
+        click.echo(api.argo_logs(run_id, step, namespace=namespace), nl=False)
+        return
     click.echo(api.open_run(run_id, _root(notebook, root)).log(step), nl=False)

@@ -1,0 +1,1 @@
+"""Cluster targets: a PipelineSpec compiled to Argo Workflows or Kubeflow Pipelines."""

@@ -1,0 +1,1 @@
+"""The Argo Workflows target: a PipelineSpec compiled to a Workflow manifest (``compile``)."""
