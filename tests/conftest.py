@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_notebooks"
+# Docker tests build on a local base image (no public registry is reachable here).
+BASE_IMAGE = os.environ.get("CELLPIPE_TEST_BASE_IMAGE", "cellpipe-base:bookworm")
+REGISTRY = os.environ.get("CELLPIPE_REGISTRY", "127.0.0.1:5000")
 
 
 def make_nb(*cells: Any, metadata: dict[str, Any] | None = None) -> nbformat.NotebookNode:
@@ -56,10 +60,28 @@ def pytest_runtest_makereport(item, call):
     """Under CI=true a skipped ``docker`` test is a failure: CI installs and starts Docker."""
     outcome = yield
     report = outcome.get_result()
-    import os
-
     if (report.skipped and os.environ.get("CI", "").lower() == "true"
             and item.get_closest_marker("docker") is not None):
         report.outcome = "failed"
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"docker test skipped under CI=true (CI must run it): {reason}"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A client of the real daemon whose base image exists (else skip, saying why).
+
+    The daemon, registry and base image come from scripts/docker_up.sh; under CI=true a
+    skip here becomes a failure (pytest_runtest_makereport above).
+    """
+    docker = pytest.importorskip("docker", reason="the docker SDK is installed by `.[test]`")
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"no Docker daemon ({exc}); run `bash scripts/docker_up.sh`")
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"no base image {BASE_IMAGE}; run `bash scripts/docker_up.sh`")
+    return client

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -140,6 +141,29 @@ def step_code(step: Step, defaults: dict[str, Any]) -> tuple[str, list[dict[str,
         code += body + "\n"
         line += body.count("\n") + 1
     return code.rstrip("\n") + "\n", code_map
+
+
+def step_slice(spec: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The part of ``spec`` that step ``name`` needs, and nothing another step's change touches.
+
+    What a step image holds and what a cluster task embeds: the notebook's digest is replaced
+    by the step's own, parameters and metrics are those the step reads or reports, edges
+    those into the step, and the notebook-wide imports, requirement overrides and cluster
+    settings are left out (the image's pins and the manifest carry their effect).
+    """
+    step = next(s for s in spec["steps"] if s["name"] == name)
+    own = json.dumps(step, sort_keys=True).encode()
+    return {
+        "version": spec["version"],
+        "notebook": {**spec["notebook"], "sha256": hashlib.sha256(own).hexdigest()},
+        "pipeline": {k: v for k, v in spec["pipeline"].items()
+                     if k not in ("imports", "requirements", "cluster")},
+        "split": spec["split"],
+        "parameters": [p for p in spec["parameters"] if p["name"] in step["parameters"]],
+        "metrics": [m for m in spec["metrics"] if m["step"] == name],
+        "steps": [step],
+        "edges": [e for e in spec["edges"] if e["to"] == name],
+    }
 
 
 def spec_to_json(spec: dict[str, Any]) -> str:

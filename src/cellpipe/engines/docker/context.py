@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.spec import step_slice
+
 VENV = "/opt/cellpipe/venv"
 STEP_DIR = "/opt/cellpipe/step"
 USER_ID = 10001
@@ -56,8 +58,8 @@ _STEP_DOCKERFILE = """\
 FROM {deps}
 COPY step/ {step_dir}/
 ENV PYTHONPATH={step_dir}/modules CELLPIPE_STEP={step}
-ENTRYPOINT ["python", "-m", "cellpipe.runtime", "--spec", "{step_dir}/spec.json", \
-"--step", "{step}"]
+CMD ["python", "-m", "cellpipe.runtime", "--spec", "{step_dir}/spec.json", "--step", \
+"{step}"]
 """
 
 
@@ -123,28 +125,6 @@ def deps_context(base: str, base_id: str, wheels: Sequence[tuple[str, Path, str]
     return DepsContext(base, base_id, dockerfile, tuple(sorted(wheels)))
 
 
-def step_spec(spec: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The slice of ``spec`` one step needs, and nothing another step's change would touch.
-
-    The notebook's digest is replaced by the step's own, parameters and metrics are
-    those the step reads or reports, and edges are those into the step.
-    """
-    step = next(s for s in spec["steps"] if s["name"] == name)
-    own = json.dumps(step, sort_keys=True).encode()
-    return {
-        "version": spec["version"],
-        "notebook": {**spec["notebook"], "sha256": hashlib.sha256(own).hexdigest()},
-        # Not the notebook-wide imports and overrides: the pins carry their effect.
-        "pipeline": {k: v for k, v in spec["pipeline"].items()
-                     if k not in ("imports", "requirements", "cluster")},
-        "split": spec["split"],
-        "parameters": [p for p in spec["parameters"] if p["name"] in step["parameters"]],
-        "metrics": [m for m in spec["metrics"] if m["step"] == name],
-        "steps": [step],
-        "edges": [e for e in spec["edges"] if e["to"] == name],
-    }
-
-
 def step_context(
     spec: Mapping[str, Any],
     name: str,
@@ -154,7 +134,7 @@ def step_context(
 ) -> StepContext:
     """The code layer of step ``name`` on the dependency image ``deps_ref``."""
     files: list[tuple[str, bytes]] = [
-        ("spec.json", (json.dumps(step_spec(spec, name), indent=1, sort_keys=True) + "\n")
+        ("spec.json", (json.dumps(step_slice(spec, name), indent=1, sort_keys=True) + "\n")
          .encode()),
     ]
     for module in local_modules:

@@ -24,6 +24,7 @@ from cellpipe.engines.docker.context import HOME, STEP_DIR, USER_ID, WORKDIR
 from cellpipe.engines.scheduler import Engine, Launcher, RunOptions, StepLaunch
 from cellpipe.errors import CellpipeError
 
+RUNTIME_COMMAND = ("python", "-m", "cellpipe.runtime")
 RUN_MOUNT = "/cellpipe/run"
 INPUTS_MOUNT = "/cellpipe/inputs"
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|K|M|G|T|k|m)?$")
@@ -158,7 +159,8 @@ class _ContainerLauncher:
         docker = docker_module()
         try:
             container = self.client.containers.run(
-                self.images[launch.step].ref, command=argv, detach=True, user=user,
+                self.images[launch.step].ref, command=[*RUNTIME_COMMAND, *argv], detach=True,
+                user=user,
                 network_mode=self.network, volumes=volumes, working_dir=WORKDIR,
                 environment=environment, labels={"org.cellpipe.step": launch.step,
                                                  "org.cellpipe.run": run_dir.name},
