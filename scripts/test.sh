@@ -30,7 +30,7 @@ echo "== installing cellpipe[test] into .venv"
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
-ruff check src tests benchmarks sample_notebooks
+ruff check src kernel_ext tests benchmarks sample_notebooks
 echo "== mypy (strict, src/)"
 mypy
 echo "== import layers"

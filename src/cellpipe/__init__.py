@@ -13,6 +13,13 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph", "run", "sweep"]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext cellpipe``: the ``%%step`` and ``%cellpipe`` magics (cellpipe_kernel)."""
+    from cellpipe_kernel import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name in {"analyze", "compile_spec", "lint", "render_graph", "run", "sweep", "open_run",
                 "Run"}:

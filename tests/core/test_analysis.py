@@ -713,3 +713,15 @@ def test_plain_notebook_has_no_diagnostics():
         ("step:stats", "mean = df['a'].mean()"),
     )
     assert codes(p) == []
+
+
+def test_cellpipe_magic_lines_are_not_run_inside_steps():
+    """A `%cellpipe run` cell in a step would start the pipeline from inside itself."""
+    from cellpipe import api
+    from tests.conftest import make_nb
+
+    nb = make_nb(("step:a", "x = 1"), "%cellpipe run\ny = x + 1")
+    spec = api.compile_spec(nb)
+    (step,) = spec["steps"]
+    sources = "\n".join(cell["source"] for cell in step["cells"])
+    assert "%cellpipe run" not in sources and "y = x + 1" in sources

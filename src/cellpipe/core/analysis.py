@@ -17,6 +17,8 @@ from typing import cast
 from cellpipe.core.scopes import ScopeSummary, is_mutating_call, root_name, summarize_scope
 
 _PIP_LINE = re.compile(r"^(\s*)[!%]\s*(?:pip3?|conda|mamba|uv\s+pip)\s+install\b(.*)$")
+# ``%cellpipe run`` in a step would start the pipeline from inside itself.
+_CELLPIPE_LINE = re.compile(r"^(\s*)%cellpipe\b")
 # Cell magics whose body is Python run in the user namespace.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 # Line magics whose argument is Python run in the user namespace (``%timeit f(x)``).
@@ -122,7 +124,7 @@ class CellCode:
 
 
 def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, int]]]:
-    """Blank ``!pip install`` lines: steps must not reach the network at run time.
+    """Blank ``!pip install`` lines (steps must not reach the network) and ``%cellpipe`` lines.
 
     Returns:
         (source with install lines replaced by ``pass``, packages named, notes).
@@ -131,6 +133,10 @@ def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, in
     packages: list[str] = []
     lines = source.split("\n")
     for number, text in enumerate(lines, start=1):
+        control = _CELLPIPE_LINE.match(text)
+        if control:
+            lines[number - 1] = f"{control.group(1)}pass  # cellpipe: %cellpipe is not run in steps"
+            continue
         match = _PIP_LINE.match(text)
         if match:
             args = [a for a in match.group(2).split() if not a.startswith("-")]
