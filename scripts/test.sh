@@ -24,6 +24,13 @@ if ! bash scripts/docker_up.sh; then
 fi
 export CELLPIPE_TEST_BASE_IMAGE=${CELLPIPE_TEST_BASE_IMAGE:-cellpipe-base:bookworm}
 
+# The browser tests drive JupyterLab in Debian's Chromium (no browser download works here).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing chromium (apt)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; the browser tests will say so"
+fi
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 echo "== installing cellpipe[test] into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"

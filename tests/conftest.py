@@ -57,14 +57,14 @@ def sample_paths() -> list[Path]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Under CI=true a skipped ``docker`` test is a failure: CI installs and starts Docker."""
+    """Under CI=true a skipped ``docker`` or ``browser`` test is a failure: CI installs them."""
     outcome = yield
     report = outcome.get_result()
     if (report.skipped and os.environ.get("CI", "").lower() == "true"
-            and item.get_closest_marker("docker") is not None):
+            and any(item.get_closest_marker(m) is not None for m in ("docker", "browser"))):
         report.outcome = "failed"
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.longrepr = f"docker test skipped under CI=true (CI must run it): {reason}"
+        report.longrepr = f"docker/browser test skipped under CI=true (CI must run it): {reason}"
 
 
 @pytest.fixture(scope="session")
