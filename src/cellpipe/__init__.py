@@ -13,6 +13,13 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph", "run", "sweep"]
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension behind the JupyterLab side panel (cellpipe.server)."""
+    from cellpipe.server.app import CellpipeApp
+
+    return [{"module": "cellpipe.server.app", "app": CellpipeApp}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext cellpipe``: the ``%%step`` and ``%cellpipe`` magics (cellpipe_kernel)."""
     from cellpipe_kernel import load_ipython_extension as load
