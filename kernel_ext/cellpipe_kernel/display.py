@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from IPython.display import SVG, display
 
@@ -36,6 +37,15 @@ def _show(html_text: str, plain_text: str) -> None:
 _SEVERITY_COLOR = {"error": "#c62828", "warning": "#b26a00", "info": "#1565c0"}
 
 
+def _cell_link(notebook: Path, cell_id: str | None, label: str) -> str:
+    """A link JupyterLab follows to the cell (``NB.ipynb#cell-id=ID``: it scrolls there)."""
+    if not cell_id:
+        return html.escape(label)
+    href = f"{quote(notebook.name)}#cell-id={quote(str(cell_id))}"
+    return (f"<a href='{html.escape(href)}' title='cell id {html.escape(str(cell_id))}'>"
+            f"{html.escape(label)}</a>")
+
+
 def show_lint(report: Any, notebook: Path) -> None:
     """Display lint's diagnostics: an HTML table (cell, line, code, message, fix) and text."""
     counts = {s: sum(d.severity == s for d in report.diagnostics) for s in ("error", "warning")}
@@ -46,7 +56,7 @@ def show_lint(report: Any, notebook: Path) -> None:
         color = _SEVERITY_COLOR.get(d.severity, "inherit")
         cell = "—" if d.cell is None else f"cell {d.cell + 1}"
         rows.append([
-            f"<span title='cell id {html.escape(str(d.cell_id))}'>{cell}</span>",
+            _cell_link(notebook, d.cell_id, cell),
             "" if d.line is None else str(d.line),
             f"<span style='color:{color}'>{html.escape(d.severity)}</span>",
             f"<code>{html.escape(d.code)}</code>",

@@ -207,6 +207,8 @@ def test_lint_shows_each_diagnostic_with_its_cell(ipython_shell, tmp_path):
     assert "CP301" in data["text/html"] and "cell 2" in data["text/html"]
     assert "&#x27;wrong_name&#x27;" in data["text/html"]  # escaped
     assert "title='cell id c01'" in data["text/html"]
+    # a link JupyterLab follows to the cell (it scrolls to #cell-id=…)
+    assert "href='nb.ipynb#cell-id=c01'" in data["text/html"]
     assert data["text/plain"].splitlines()[0] == "nb.ipynb: 2 steps; 1 error, 0 warnings"
     assert "cell 2, line 2: error CP301: 'wrong_name'" in data["text/plain"]
 

@@ -68,3 +68,40 @@ def test_the_percent_step_sample_runs_itself_from_jupyterlab(lab, page, tmp_path
     assert cli.returncode == 0, cli.stderr
     (run,) = api.list_runs(tmp_path / "cli")
     assert run.metrics == pytest.approx(from_lab, rel=1e-12)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_lint_diagnostic_links_to_its_cell_in_jupyterlab(lab, page):
+    cells = ["%load_ext cellpipe\n%cellpipe lint"]
+    cells += [f"# filler {i}\n" + "\n".join(f"v{i}_{j} = {j}" for j in range(12))
+              for i in range(12)]
+    cells.append("%%step late\ntotal = undefined_name + 1")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    for index, source in enumerate(cells):
+        cell = nbformat.v4.new_code_cell(source)
+        cell["id"] = f"cell{index:02d}"
+        nb.cells.append(cell)
+    nbformat.write(nb, lab.root / "lint.ipynb")
+    page.goto(lab.notebook_url("lint.ipynb"))
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+        "?.status === 'idle'", timeout=90_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+    link = page.locator(".jp-OutputArea-output a", has_text="cell 14")
+    link.wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts_dir() / "lab-lint-table.png"))
+    link.click()
+    page.wait_for_timeout(3000)  # JupyterLab scrolls to #cell-id=… (it does not activate it)
+    page.screenshot(path=str(artifacts_dir() / "lab-lint-jumped-to-cell.png"))
+    state = page.evaluate("""() => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        const target = nb.widgets[13].node.getBoundingClientRect();
+        const view = nb.node.getBoundingClientRect();
+        return {active: nb.activeCellIndex, top: target.top, bottom: target.bottom,
+                viewTop: view.top, viewBottom: view.bottom, hash: window.location.hash,
+                path: window.location.pathname};
+    }""")
+    assert state["top"] < state["viewBottom"] and state["bottom"] > state["viewTop"], state
