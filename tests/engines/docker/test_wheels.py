@@ -102,12 +102,18 @@ def test_runtime_wheel_contents_and_record(tmp_path: Path) -> None:
     assert names[-3:] == [f"{dist_info}/METADATA", f"{dist_info}/WHEEL", f"{dist_info}/RECORD"]
     package_names = names[:-3]
     assert package_names == sorted(package_names)
-    assert all(n.startswith("cellpipe/") for n in package_names)
+    assert all(n.startswith(("cellpipe/", "cellpipe_kernel/")) for n in package_names)
     assert "cellpipe/runtime/execute.py" in names and "cellpipe/py.typed" in names
+    # the magics' package too: `%load_ext cellpipe` is replayed as session setup in steps
+    assert "cellpipe_kernel/magics.py" in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    import cellpipe_kernel
+
+    kernel_dir = Path(cellpipe_kernel.__file__).resolve().parent
     expected = sorted(
-        "cellpipe/" + p.relative_to(package_dir).as_posix()
-        for p in package_dir.rglob("*")
+        f"{prefix}/" + p.relative_to(root).as_posix()
+        for prefix, root in (("cellpipe", package_dir), ("cellpipe_kernel", kernel_dir))
+        for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
     assert package_names == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import importlib.util
 import io
 import os
 import tempfile
@@ -61,7 +62,8 @@ def _zip_entry(archive: zipfile.ZipFile, name: str, content: bytes) -> None:
 def build_runtime_wheel(dest_dir: Path) -> Path:
     """Build a wheel of the installed ``cellpipe`` package into ``dest_dir``.
 
-    The wheel holds every file of the package directory (no ``__pycache__``, no ``.pyc``)
+    The wheel holds every file of the ``cellpipe`` and ``cellpipe_kernel`` package
+    directories (no ``__pycache__``, no ``.pyc``)
     and a minimal ``.dist-info``. Its version is ``cellpipe.__version__`` with the local
     label ``+g<10 hex>`` of a sha256 over the package's files, so a code change gives a new
     file name; the archive is byte-for-byte reproducible (sorted entries, fixed dates and
@@ -75,8 +77,14 @@ def build_runtime_wheel(dest_dir: Path) -> Path:
     """
     import cellpipe
 
-    package_dir = Path(cellpipe.__file__).resolve().parent
-    files = _package_files(package_dir)
+    # Both top-level packages of cellpipe's wheel: a notebook's `%load_ext cellpipe`, replayed
+    # as session setup in a step, imports the magics' package.
+    files = [(f"cellpipe/{relative}", content) for relative, content
+             in _package_files(Path(cellpipe.__file__).resolve().parent)]
+    kernel = importlib.util.find_spec("cellpipe_kernel")
+    if kernel is not None and kernel.origin:
+        files += [(f"cellpipe_kernel/{relative}", content) for relative, content
+                  in _package_files(Path(kernel.origin).resolve().parent)]
     label = "g" + _code_digest(files)[:10]
     base = cellpipe.__version__
     version = f"{base}.{label}" if "+" in base else f"{base}+{label}"
@@ -86,7 +94,7 @@ def build_runtime_wheel(dest_dir: Path) -> Path:
         return target
 
     dist_info = f"cellpipe-{version}.dist-info"
-    members = [(f"cellpipe/{relative}", content) for relative, content in files]
+    members = list(files)
     members.append(
         (
             f"{dist_info}/METADATA",
