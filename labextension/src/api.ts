@@ -1,0 +1,211 @@
+/**
+ * The cellpipe server extension's REST routes, under `<base_url>/cellpipe/`.
+ *
+ * Requests go through `ServerConnection.makeRequest`, which adds the token and the
+ * XSRF header, so the routes see the same user as the rest of JupyterLab.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export interface Diagnostic {
+  severity: string;
+  code: string;
+  message: string;
+  cell: number | null;
+  cell_id: string | null;
+  line: number | null;
+  step: string | null;
+  variable: string | null;
+  hint: string | null;
+}
+
+export interface StepInfo {
+  name: string;
+  cells: { index: number; id: string }[];
+  upstream: string[];
+  settings: Record<string, unknown>;
+  parameters: string[];
+  metrics: string[];
+  reads: Record<string, string>;
+  writes: string[];
+}
+
+export interface Edge {
+  from: string;
+  to: string;
+  variables: string[];
+  explicit: boolean;
+}
+
+export interface Analysis {
+  ok: boolean;
+  steps: StepInfo[];
+  edges: Edge[];
+  parameters: { name: string; type: string; default: unknown; cell: number; line: number }[];
+  metrics: { name: string; step: string }[];
+  diagnostics: Diagnostic[];
+  pipeline: Record<string, unknown> | null;
+}
+
+export interface RunSummary {
+  id: string;
+  status: string;
+  engine: string | null;
+  created: number | null;
+  started: number | null;
+  finished: number | null;
+  duration: number | null;
+  parameters: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  steps: Record<string, string>;
+  error?: string;
+}
+
+export interface StepState {
+  status?: string;
+  reason?: string;
+  attempt?: number;
+  duration?: number;
+  elapsed?: number;
+  message?: string;
+  error?: string;
+  outputs?: Record<string, { type: string | null; size: number | null }>;
+}
+
+export interface RunDetail extends Omit<RunSummary, 'steps'> {
+  notebook: string | null;
+  live: boolean;
+  version?: number;
+  steps: Record<string, StepState>;
+}
+
+/** An answer other than 2xx, with the server's message and hint. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly hint: string | null = null,
+    readonly body: Record<string, unknown> = {}
+  ) {
+    super(message);
+  }
+
+  /** The message and the hint, on one line. */
+  describe(): string {
+    return this.hint ? `${this.message} (${this.hint})` : this.message;
+  }
+}
+
+let settings: ServerConnection.ISettings | null = null;
+
+function serverSettings(): ServerConnection.ISettings {
+  if (!settings) {
+    settings = ServerConnection.makeSettings();
+  }
+  return settings;
+}
+
+/** The URL of a cellpipe route, with a query. */
+export function routeUrl(
+  parts: string[],
+  query: Record<string, string | number | undefined> = {},
+  withToken = false
+): string {
+  const s = serverSettings();
+  const base = URLExt.join(s.baseUrl, 'cellpipe', ...parts.map(encodeURIComponent));
+  const params: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) {
+      params[key] = String(value);
+    }
+  }
+  if (withToken && s.token) {
+    params.token = s.token;
+  }
+  const search = URLExt.objectToQueryString(params);
+  return base + search;
+}
+
+async function send(url: string, init: RequestInit): Promise<Response> {
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, serverSettings());
+  } catch (error) {
+    throw new ApiError(0, `cannot reach the server: ${String(error)}`);
+  }
+  if (!response.ok) {
+    let body: Record<string, unknown> = {};
+    try {
+      body = await response.json();
+    } catch {
+      // not JSON: keep the status line
+    }
+    const message =
+      typeof body.message === 'string'
+        ? body.message
+        : `${response.status} ${response.statusText}`;
+    const hint = typeof body.hint === 'string' ? body.hint : null;
+    throw new ApiError(response.status, message, hint, body);
+  }
+  return response;
+}
+
+/** GET or POST a route that answers JSON. */
+export async function requestJson<T>(
+  parts: string[],
+  query: Record<string, string | number | undefined> = {},
+  body?: unknown
+): Promise<T> {
+  const init: RequestInit =
+    body === undefined
+      ? { method: 'GET' }
+      : { method: 'POST', body: JSON.stringify(body) };
+  const response = await send(routeUrl(parts, query), init);
+  return (await response.json()) as T;
+}
+
+/** GET a route that answers text (a step's log). */
+export async function requestText(
+  parts: string[],
+  query: Record<string, string | number | undefined> = {}
+): Promise<string> {
+  const response = await send(routeUrl(parts, query), { method: 'GET' });
+  return response.text();
+}
+
+export const analyze = (path: string): Promise<Analysis> =>
+  requestJson<Analysis>(['analyze'], { path });
+
+export const listRuns = (path: string): Promise<{ runs: RunSummary[] }> =>
+  requestJson(['runs'], { path });
+
+export const startRun = (
+  path: string,
+  engine: string
+): Promise<{ id: string | null; message?: string }> =>
+  requestJson(['runs'], {}, { path, engine });
+
+export const getRun = (
+  path: string,
+  id: string,
+  wait?: number,
+  since?: number
+): Promise<RunDetail> => requestJson<RunDetail>(['runs', id], { path, wait, since });
+
+export const compile = (
+  body: Record<string, unknown>
+): Promise<{ target: string; text: string }> => requestJson(['compile'], {}, body);
+
+export const submit = (
+  body: Record<string, unknown>
+): Promise<{ target: string; id: string; status: string }> =>
+  requestJson(['submit'], {}, body);
+
+export const stepLog = (path: string, run: string, step: string): Promise<string> =>
+  requestText(['runs', run, 'steps', step, 'log'], { path });
+
+export const stepReport = (path: string, run: string, step: string): Promise<string> =>
+  requestText(['runs', run, 'steps', step, 'report'], { path });
+
+export const reportUrl = (path: string, run: string, step: string): string =>
+  routeUrl(['runs', run, 'steps', step, 'report'], { path }, true);
