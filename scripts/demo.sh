@@ -2,6 +2,8 @@
 # Set up cellpipe in a virtual environment and show it on a sample notebook.
 # Usage: bash scripts/demo.sh [NOTEBOOK]
 set -euo pipefail
+# The side panel ships prebuilt (src/cellpipe/labextension): no node build on install.
+export SKIP_JUPYTER_BUILDER=1
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

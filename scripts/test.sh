@@ -2,6 +2,8 @@
 # Install what the tests need and run every check: lint, types, import layers, tests.
 # Usage: bash scripts/test.sh [extra pytest args]
 set -euo pipefail
+# The side panel ships prebuilt (src/cellpipe/labextension): no node build on install.
+export SKIP_JUPYTER_BUILDER=1
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
