@@ -153,6 +153,25 @@ def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, in
     return "\n".join(lines), packages, notes
 
 
+def imported_modules(source: str) -> list[tuple[str, int]]:
+    """Top-level modules a cell imports (absolute imports only), with line numbers, in order.
+
+    What step images must hold and what the notebook has loaded above a step; cells with
+    IPython syntax (magics, ``!cmd``) are transformed to Python first.
+    """
+    try:
+        tree = ast.parse(to_python(source))
+    except (SyntaxError, ValueError):
+        return []
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module.split(".")[0], node.lineno))
+    return sorted(found, key=lambda item: item[1])
+
+
 def to_python(source: str) -> str:
     """Turn a cell's IPython source into Python with the same line numbers.
 

@@ -8,7 +8,6 @@ where it is built.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from cellpipe.core.analysis import imported_modules
 from cellpipe.core.pipeline import Pipeline, Step
 from cellpipe.errors import SpecError
 
@@ -235,22 +235,8 @@ def _notebook_imports(cells: Any) -> list[dict[str, Any]]:
     for cell in cells:
         if cell.cell_type != "code" or "import" not in cell.source:
             continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            try:
-                from IPython.core.inputtransformer2 import TransformerManager
-
-                tree = ast.parse(TransformerManager().transform_cell(cell.source))
-            except (SyntaxError, ValueError):
-                continue
-        modules: list[str] = []
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                modules.extend(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                modules.append(node.module.split(".")[0])
-        found.extend({"cell": cell.index, "module": m} for m in sorted(set(modules)))
+        modules = sorted({module for module, _ in imported_modules(cell.source)})
+        found.extend({"cell": cell.index, "module": m} for m in modules)
     return found
 
 

@@ -26,6 +26,10 @@ from cellpipe.core.atomic import write_text_atomic
 from cellpipe.engines.cache import StepCache, key_of, step_key_parts
 from cellpipe.engines.runs import RunRecord, RunsDirectory
 from cellpipe.errors import CellpipeError
+from cellpipe.events import StepEvent
+
+__all__ = ["Engine", "Launcher", "RunOptions", "StepEvent", "StepHandle", "StepLaunch",
+           "check_selection"]
 
 EXIT_NAMES = {0: "succeeded", 1: "failed in the step's code", 2: "failed in cellpipe's runtime"}
 NOT_SELECTED = "not selected (--step/--from/--to)"
@@ -33,22 +37,6 @@ RESULT_FILE = "result.json"
 # What a step's state says about its last attempt; cleared when it is launched again.
 _ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
                    "metrics", "store", "cached_from")
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """A change of a step's state, for progress displays.
-
-    ``status`` is one of ``running``, ``succeeded``, ``cached``, ``failed``, ``skipped``,
-    ``retrying``, ``cancelled``.
-    """
-
-    run_id: str
-    step: str
-    status: str
-    attempt: int = 1
-    elapsed: float = 0.0
-    message: str = ""
 
 
 @dataclass

@@ -7,11 +7,8 @@ from importlib import metadata
 import nbformat
 
 from cellpipe import api
-from cellpipe.engines.docker.requirements import (
-    RUNTIME_DISTRIBUTIONS,
-    imported_modules,
-    step_requirements,
-)
+from cellpipe.core.analysis import imported_modules
+from cellpipe.engines.docker.requirements import RUNTIME_DISTRIBUTIONS, step_requirements
 from tests.conftest import make_nb, write_nb
 
 

@@ -21,11 +21,11 @@ pytest.importorskip("kmock")
 pytest.importorskip("kubernetes")
 
 from cellpipe.errors import CellpipeError
+from cellpipe.events import StepEvent
 from cellpipe.targets.argo.submit import (
     EXIT_CODES,
     SUBMISSION_LABEL,
     ArgoClient,
-    NodeEvent,
     exit_code,
 )
 from tests.targets.argo.conftest import WORKFLOWS, Kube, kmock, kubernetes
@@ -128,8 +128,8 @@ class Controller(threading.Thread):
 
 
 def watch_with(kube: Kube, client: ArgoClient, name: str, states: list[dict[str, Any]],
-               timeout: float | None = 5) -> tuple[str, list[NodeEvent]]:
-    events: list[NodeEvent] = []
+               timeout: float | None = 5) -> tuple[str, list[StepEvent]]:
+    events: list[StepEvent] = []
     controller = Controller(kube, name, states)
     controller.start()
     phase = client.watch(name, on_event=events.append, timeout=timeout, poll=0.02)
@@ -138,7 +138,7 @@ def watch_with(kube: Kube, client: ArgoClient, name: str, states: list[dict[str,
     return phase, events
 
 
-def brief(events: list[NodeEvent]) -> list[tuple[str, str, int]]:
+def brief(events: list[StepEvent]) -> list[tuple[str, str, int]]:
     return [(e.step, e.status, e.attempt) for e in events]
 
 
@@ -366,7 +366,7 @@ def test_watch_counts_retries_and_reads_outputs_of_the_last_attempt(kube: Kube,
 
 def test_watch_gives_up_after_the_timeout_and_leaves_the_workflow(kube: Kube, client: ArgoClient):
     wf = client.submit(manifest())
-    events: list[NodeEvent] = []
+    events: list[StepEvent] = []
     controller = Controller(kube, wf, [{"phase": "Running",
                                         "nodes": nodes(wf, node(wf, "load", "Running"))}])
     controller.start()

@@ -17,7 +17,7 @@ step. An import that maps to no installed distribution is reported (lint CP501).
 
 from __future__ import annotations
 
-import ast
+import graphlib
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.analysis import imported_modules
 from cellpipe.errors import CellpipeError
 
 # What ``python -m cellpipe.runtime`` imports: the shell, the report, the spec check,
@@ -93,29 +94,6 @@ def _installed_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def imported_modules(source: str) -> list[tuple[str, int]]:
-    """Top-level modules a cell imports (absolute imports only), with line numbers.
-
-    Cells with IPython syntax (magics, ``!cmd``) are transformed to Python first.
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        try:
-            from IPython.core.inputtransformer2 import TransformerManager
-
-            tree = ast.parse(TransformerManager().transform_cell(source))
-        except (SyntaxError, ImportError, ValueError):
-            return []
-    found: list[tuple[str, int]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend((alias.name.split(".")[0], node.lineno) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.append((node.module.split(".")[0], node.lineno))
-    return sorted(found, key=lambda item: item[1])
 
 
 def _step_modules(step: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
@@ -253,13 +231,28 @@ def step_requirements(
     overrides = _parse_override(list(spec["pipeline"].get("requirements", [])))
     overrides.update(_parse_override(override))
     steps = {step["name"]: step for step in spec["steps"]}
-    own: dict[str, dict[str, tuple[int, int]]] = {n: _step_modules(s) for n, s in steps.items()}
+    # A step carries its own imports and, through its upstream steps, its ancestors': built
+    # once per step in dependency order instead of walking every step's ancestors again.
+    carried: dict[str, dict[str, str]] = {}
+    for name in graphlib.TopologicalSorter(
+            {n: s["upstream"] for n, s in steps.items()}).static_order():
+        modules = {module: f"step {name}" for module in _step_modules(steps[name])}
+        for upstream in steps[name]["upstream"]:
+            for module, source in carried[upstream].items():
+                modules.setdefault(module, source)
+        carried[name] = modules
+    closures: dict[frozenset[tuple[str, str]], tuple[dict[str, str], dict[str, str]]] = {}
+
+    def closure(roots: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        key = frozenset(roots.items())  # steps mostly share their roots: walk them once
+        if key not in closures:
+            closures[key] = _closure(roots)
+        pins, reasons = closures[key]
+        return dict(pins), dict(reasons)
+
     result: dict[str, StepRequirements] = {}
     for name, step in steps.items():
-        modules: dict[str, str] = {}
-        for source in [name, *_ancestors(steps, name)]:
-            for module in own[source]:
-                modules.setdefault(module, f"step {source}")
+        modules = dict(carried[name])
         last_cell = max((cell["index"] for cell in step["cells"]), default=-1)
         for item in spec["pipeline"].get("imports", []):
             if item["cell"] <= last_cell:  # imported above it when run top to bottom
@@ -290,28 +283,21 @@ def step_requirements(
             for companion in FORMAT_COMPANIONS.get(canonical(dist), ()):
                 if _installed_version(companion) is not None:
                     roots.setdefault(companion, f"reads {dist} values")
-        pins, reasons = _closure(roots)
+        pins, reasons = closure(roots)
         for key, requirement in overrides.items():
             installed = pins.get(key) or _installed_version(key)
             exact = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
-            if exact:
-                if key not in pins and installed is None:
-                    loose.append(str(requirement))
-                    continue
+            fits = installed is not None and requirement.specifier.contains(
+                installed, prereleases=True)
+            if (exact and installed is not None) or fits:
                 if key not in pins:  # installed but not imported: add it with its closure
-                    extra_pins, extra_reasons = _closure({key: "requirements override"})
+                    extra_pins, extra_reasons = closure({key: "requirements override"})
                     for dep, version in extra_pins.items():
                         pins.setdefault(dep, version)
                         reasons.setdefault(dep, extra_reasons[dep])
-                pins[key] = exact[0]
-                reasons[key] = f"requirements override {requirement}"
-            elif installed is not None and requirement.specifier.contains(installed,
-                                                                           prereleases=True):
-                if key not in pins:
-                    extra_pins, extra_reasons = _closure({key: "requirements override"})
-                    for dep, version in extra_pins.items():
-                        pins.setdefault(dep, version)
-                        reasons.setdefault(dep, extra_reasons[dep])
+                if exact:
+                    pins[key] = exact[0]
+                    reasons[key] = f"requirements override {requirement}"
             else:
                 pins.pop(key, None)
                 loose.append(str(requirement))
@@ -320,14 +306,3 @@ def step_requirements(
             local_modules=tuple(sorted(local)), reasons=reasons,
         )
     return result
-
-
-def _ancestors(steps: Mapping[str, Mapping[str, Any]], name: str) -> list[str]:
-    found: list[str] = []
-    todo = list(steps[name]["upstream"])
-    while todo:
-        upstream = todo.pop()
-        if upstream not in found:
-            found.append(upstream)
-            todo.extend(steps[upstream]["upstream"])
-    return sorted(found)

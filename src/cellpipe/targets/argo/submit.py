@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.events import StepEvent
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
 SUBMISSION_LABEL = "cellpipe.dev/submission"
@@ -36,21 +37,6 @@ _TIMEOUT = 30  # seconds for one API request
 def exit_code(phase: str) -> int:
     """The process exit code for a workflow's final phase (``Timeout`` is 124, like timeout(1))."""
     return EXIT_CODES.get(phase, 1)
-
-
-@dataclass(frozen=True)
-class NodeEvent:
-    """A change of a step's state on the cluster; the same fields as the local engine's events.
-
-    ``status`` is one of ``running``, ``succeeded``, ``failed``, ``skipped``.
-    """
-
-    run_id: str
-    step: str
-    status: str
-    attempt: int = 1
-    elapsed: float = 0.0
-    message: str = ""
 
 
 @dataclass
@@ -204,7 +190,7 @@ class ArgoClient:
         return WorkflowStatus(name, status.get("phase") or "Pending", status.get("startedAt"),
                               status.get("finishedAt"), status.get("message") or "", steps, outputs)
 
-    def watch(self, name: str, on_event: Callable[[NodeEvent], None] | None = None,
+    def watch(self, name: str, on_event: Callable[[StepEvent], None] | None = None,
               timeout: float | None = None, poll: float = 1.0) -> str:
         """Follow the workflow until it ends; report each change of a step's state.
 
@@ -236,7 +222,7 @@ class ArgoClient:
             if workflow and phase in FINAL_PHASES:
                 for step in _task_names(workflow):
                     if step not in nodes:
-                        emit(NodeEvent(name, step, "skipped", message=f"not run: {phase}"))
+                        emit(StepEvent(name, step, "skipped", message=f"not run: {phase}"))
                 return str(phase)
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -408,11 +394,11 @@ def _node_outputs(workflow: dict[str, Any], node: dict[str, Any]) -> list[dict[s
     return []
 
 
-def _event(workflow: dict[str, Any], run_id: str, step: str, node: dict[str, Any]) -> NodeEvent:
+def _event(workflow: dict[str, Any], run_id: str, step: str, node: dict[str, Any]) -> StepEvent:
     status = NODE_STATUS.get(str(node.get("phase", "")), "running")
     attempt = max(1, len(_attempts(workflow, node)))
     elapsed = _elapsed(node.get("startedAt"), node.get("finishedAt"))
-    return NodeEvent(run_id, step, status, attempt, elapsed, str(node.get("message", "")))
+    return StepEvent(run_id, step, status, attempt, elapsed, str(node.get("message", "")))
 
 
 def _elapsed(started: str | None, finished: str | None) -> float:
