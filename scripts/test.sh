@@ -43,7 +43,8 @@ ruff check src kernel_ext tests benchmarks sample_notebooks
 echo "== mypy (strict, src/)"
 mypy
 echo "== import layers"
-lint-imports
+# both top-level packages, even where an older editable install only knows src/
+PYTHONPATH="$PWD/src:$PWD/kernel_ext${PYTHONPATH:+:$PYTHONPATH}" lint-imports
 echo "== pytest"
 set +e
 python -m pytest -p no:cacheprovider "$@"

@@ -90,6 +90,26 @@ def compile_target(
     ``cluster`` overrides the notebook's ``cellpipe.cluster`` settings (namespace, storage,
     volume_size, storage_class, access_mode, service_account, caching).
     """
+    text: str = _compile(notebook, target, split=split, images=images, registry=registry,
+                         base_image=base_image, requirements=requirements, on_image=on_image,
+                         **cluster)
+    return text
+
+
+def _compile(
+    notebook: Any,
+    target: str,
+    *,
+    split: str | None = None,
+    images: Mapping[str, str] | str | Path | None = None,
+    registry: str | None = None,
+    base_image: str | None = None,
+    requirements: str | Path | None = None,
+    on_image: Callable[[Any], None] | None = None,
+    as_dict: bool = False,
+    **cluster: Any,
+) -> Any:
+    """:func:`compile_target`; with ``as_dict`` an Argo Workflow stays a dict (to submit)."""
     from cellpipe.api import compile_spec, load_notebook
 
     if target not in TARGETS:
@@ -112,7 +132,8 @@ def compile_target(
     if target == "argo":
         from cellpipe.targets.argo.compile import compile_argo, to_yaml
 
-        return to_yaml(compile_argo(spec, refs, settings))
+        workflow = compile_argo(spec, refs, settings)
+        return workflow if as_dict else to_yaml(workflow)
     from cellpipe.targets.kfp.compile import compile_kfp
 
     return compile_kfp(spec, refs, caching=caching, settings=settings)
@@ -129,14 +150,12 @@ def submit_argo(
     **options: Any,
 ) -> tuple[str, str]:
     """Compile for Argo, create the Workflow, optionally watch it; returns (name, phase)."""
-    import yaml
-
+    from cellpipe.targets.argo.compile import parameter_text
     from cellpipe.targets.argo.submit import ArgoClient
 
-    text = compile_target(notebook, "argo", namespace=namespace, **options)
-    manifest = yaml.safe_load(text)
+    manifest = _compile(notebook, "argo", namespace=namespace, as_dict=True, **options)
     if parameters:
-        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in parameters.items()}
+        values = {k: parameter_text(v) for k, v in parameters.items()}
         for parameter in manifest["spec"].get("arguments", {}).get("parameters", []):
             if parameter["name"] in values:
                 parameter["value"] = values[parameter["name"]]
