@@ -82,22 +82,40 @@ class Run:
         return dict(self.data.get("steps", {}))
 
     def load(self, name: str) -> Any:
-        """The value ``name`` holds at the end of the notebook (from its last producer)."""
-        from cellpipe.marshal import open_store
+        """The value ``name`` holds at the end of the notebook, as a top-to-bottom run leaves it.
 
-        spec = json.loads((self.path / "spec.json").read_text(encoding="utf-8"))
-        for step in reversed(spec["steps"]):
-            state = self.data["steps"].get(step["name"], {})
-            if name in state.get("outputs", {}):
-                return open_store(state["store"]).load(step["name"], name)
-            if name in step["writes"]:
-                raise CellpipeError(
-                    f"{name!r} is made by step {step['name']!r}, which "
-                    f"{state.get('status', 'did not run')} in run {self.id}",
-                    step=step["name"], variable=name,
-                )
-        raise CellpipeError(f"no step of run {self.id} produces {name!r}", variable=name,
-                            hint="only values assigned at the top level of a step are kept")
+        A step's output comes from the last step that made it; a parameter is its value
+        in this run (unless a step reassigned it); an import is replayed; a notebook
+        function or class is defined again, with the values it reads from this run.
+
+        Raises:
+            CellpipeError: the name is not part of the pipeline (assigned only in a cell
+                marked skip), was not kept (a value nobody downstream reads that cannot be
+                saved, e.g. a closed file), or its step did not succeed; the message says
+                which.
+        """
+        return _Resolver(self).value(name)
+
+    def names(self) -> list[str]:
+        """Every name :meth:`load` can answer for, sorted."""
+        return sorted(_Resolver(self).names())
+
+    def values(self) -> list[dict[str, Any]]:
+        """Each name the notebook ends with: its kind, type, size and where it comes from.
+
+        Names that cannot be loaded are listed too, with ``note`` saying why.
+        """
+        return _Resolver(self).describe()
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """What steps did that analysis did not see (an input changed in place, a draw from
+        the global random state in a step that was not marked), each naming its step."""
+        found = []
+        for step, state in self.steps.items():
+            for warning in state.get("warnings", []):
+                found.append({"step": step, **warning})
+        return found
 
     def log(self, step: str) -> str:
         """The step's log (what it printed)."""
@@ -232,3 +250,169 @@ def open_run(run_id: str, root: str | Path) -> Run:
 
     record = RunsDirectory(root).load(run_id)
     return Run(record.id, record.path, record.data)
+
+
+class _Resolver:
+    """Answers for names of a run from its spec's ``names`` and the steps' outputs."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.spec: dict[str, Any] = json.loads(
+            (run.path / "spec.json").read_text(encoding="utf-8"))
+        self.names_map: dict[str, dict[str, Any]] = self.spec.get("names") or {}
+        self.order = {s["name"]: i for i, s in enumerate(self.spec["steps"])}
+        self.cache: dict[str, Any] = {}
+
+    def state(self, step: str) -> dict[str, Any]:
+        return dict(self.run.data.get("steps", {}).get(step, {}))
+
+    def dynamic_output(self, name: str, after_cell: int | None) -> str | None:
+        """The last dynamic step (exec, globals()) after ``after_cell`` that exported ``name``."""
+        for step in reversed(self.spec["steps"]):
+            last = max(c["index"] for c in step["cells"])
+            if after_cell is not None and last <= after_cell:
+                return None
+            if step.get("dynamic") and name in self.state(step["name"]).get("outputs", {}):
+                return str(step["name"])
+        return None
+
+    def names(self) -> set[str]:
+        found = {n for n, source in self.names_map.items() if source["kind"] != "skip"
+                 and not self.not_kept(n, source)}
+        for step in self.spec["steps"]:
+            outputs = self.state(step["name"]).get("outputs", {})
+            found |= {n for n in outputs if n.isidentifier()}
+        return found
+
+    def not_kept(self, name: str, source: dict[str, Any]) -> str | None:
+        if source["kind"] != "value":
+            return None
+        state = self.state(source["step"])
+        note = state.get("not_kept", {}).get(name)
+        return str(note["message"]) if note else None
+
+    def value(self, name: str) -> Any:
+        if name in self.cache:
+            return self.cache[name]
+        source = self.names_map.get(name)
+        producer = self.dynamic_output(name, source.get("cell") if source else None)
+        if producer is not None:
+            found = self.output(producer, name)
+        elif source is None:
+            found = self.legacy(name)
+        else:
+            found = self.resolve(name, source)
+        self.cache[name] = found
+        return found
+
+    def resolve(self, name: str, source: dict[str, Any]) -> Any:
+        kind = source["kind"]
+        if kind == "skip":
+            cell = int(source.get("cell", 0)) + 1
+            raise CellpipeError(
+                f"{name!r} is not part of the pipeline (cell {cell} is marked skip): the "
+                "notebook's value comes from that cell, which no step runs",
+                variable=name, cell=cell - 1,
+                hint=f"remove the skip tag from cell {cell} to make it part of a step")
+        if kind == "parameter":
+            return self.run.parameters.get(name)
+        if kind == "import":
+            namespace: dict[str, Any] = {}
+            try:
+                exec(compile(source["source"], f"<cellpipe import {name}>", "exec"), namespace)
+            except Exception as exc:
+                raise CellpipeError(
+                    f"{name!r} comes from {source['source']!r}, which fails here: "
+                    f"{type(exc).__name__}: {exc}", variable=name,
+                    hint="the steps may have had a sys.path addition or a working directory "
+                    "this process lacks; run it where the notebook runs") from exc
+            return namespace[name]
+        if kind == "definition":
+            namespace = {"__name__": "__main__"}
+            for needed in source.get("reads", []):
+                if needed in self.names_map or self.dynamic_output(needed, None):
+                    try:
+                        namespace[needed] = self.value(needed)
+                    except CellpipeError:
+                        continue  # read only when called: it fails then, as it would
+            exec(compile(source["source"], f"<cellpipe definition {name}>", "exec"), namespace)
+            return namespace[name]
+        step = str(source["step"])
+        return self.output(step, name)
+
+    def output(self, step: str, name: str) -> Any:
+        from cellpipe.marshal import open_store
+
+        state = self.state(step)
+        if name in state.get("outputs", {}):
+            return open_store(state["store"]).load(step, name)
+        note = state.get("not_kept", {}).get(name)
+        if note:
+            raise CellpipeError(f"{name!r} from step {step!r}: {note['message']}",
+                                step=step, variable=name,
+                                hint="a value a later step reads is always kept; read it in "
+                                "a step, or turn it into data (e.g. read the file's contents)")
+        status = state.get("status", "did not run")
+        if status in ("succeeded", "cached"):
+            raise CellpipeError(
+                f"step {step!r} did not assign {name!r} in run {self.run.id} (the branch "
+                "that assigns it did not run)", step=step, variable=name)
+        raise CellpipeError(f"{name!r} is made by step {step!r}, which {status} in run "
+                            f"{self.run.id}", step=step, variable=name)
+
+    def legacy(self, name: str) -> Any:
+        """A name ``names`` does not list: a star import's, or an older run's output."""
+        for step in reversed(self.spec["steps"]):
+            if name in self.state(step["name"]).get("outputs", {}) or name in step["writes"]:
+                return self.output(step["name"], name)
+        for statement in reversed(self.spec.get("star_imports", [])):
+            namespace: dict[str, Any] = {}
+            try:
+                exec(compile(statement, "<cellpipe star import>", "exec"), namespace)
+            except Exception:
+                continue
+            if name in namespace:
+                return namespace[name]
+        from cellpipe.core.diagnostics import did_you_mean
+
+        raise CellpipeError(
+            f"the notebook does not end with a name {name!r} (no step, parameter, import or "
+            f"definition of run {self.run.id} makes it)", variable=name,
+            hint=did_you_mean(name, self.names()) or "see `cellpipe show RUN --values`")
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for name, source in sorted(self.names_map.items()):
+            seen.add(name)
+            row: dict[str, Any] = {"name": name, "kind": source["kind"]}
+            if source["kind"] == "value":
+                producer = self.dynamic_output(name, source.get("cell")) or source["step"]
+                state = self.state(producer)
+                meta = state.get("outputs", {}).get(name)
+                row["step"] = producer
+                if meta:
+                    row.update({"type": meta.get("type"), "size": meta.get("size"),
+                                "format": meta.get("format")})
+                elif name in state.get("not_kept", {}):
+                    row.update({"type": state["not_kept"][name].get("type"),
+                                "note": state["not_kept"][name]["message"]})
+                else:
+                    row["note"] = f"step {producer} {state.get('status', 'did not run')}"
+            elif source["kind"] == "parameter":
+                value = self.run.parameters.get(name)
+                row.update({"type": type(value).__name__, "value": value})
+            elif source["kind"] in ("import", "definition"):
+                row["source"] = source["source"].splitlines()[0][:80]
+            else:
+                row["note"] = f"not part of the pipeline (cell {source.get('cell', 0) + 1} " \
+                    "is marked skip)"
+            rows.append(row)
+        for step in self.spec["steps"]:
+            for name, meta in self.state(step["name"]).get("outputs", {}).items():
+                if name not in seen and name.isidentifier():
+                    seen.add(name)
+                    rows.append({"name": name, "kind": "value", "step": step["name"],
+                                 "type": meta.get("type"), "size": meta.get("size"),
+                                 "format": meta.get("format")})
+        return sorted(rows, key=lambda r: r["name"])

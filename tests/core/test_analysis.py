@@ -332,8 +332,10 @@ def test_known_mutating_calls(code, name):
         ("step:c", f"print({name})"),
     )
     b = step(p, "b")
-    assert b.mutates == (name,)
-    assert b.writes == (name,)
+    # t = arr shares arr's object: a change of one is exported with the other
+    assert set(b.mutates) - {"(random state)"} == (
+        {"arr", "t"} if name in ("arr", "t") else {name})
+    assert set(b.writes) - {"(random state)"} == set(b.mutates) - {"(random state)"}
     assert b.reads[name] == "a"
     assert reads(p, "c") == {name: "b"}
 

@@ -342,11 +342,20 @@ def test_read_before_a_later_step_assigns_it_says_where():
     from tests.conftest import make_nb
 
     nb = make_nb(("block:load", "a = 1"), ("block:other", "b = a + 1"), ("block:load", "c = b"))
-    [found] = [d for d in api.analyze(nb).diagnostics if d.code == "CP301"]
+    [found] = [d for d in api.analyze(nb).diagnostics if d.code == "CP404"]
     assert found.cell == 2 and found.step == "load" and found.variable == "b"
-    expected = "'b' is read in step 'load' before step 'other' (from cell 2) assigns it"
-    assert found.message == expected
-    assert found.hint.startswith("move this cell below cell 2")
+    assert found.severity == "error"
+    assert found.message.startswith("step 'load' (cells 1, 3) cannot run where its first cell "
+                                    "puts it: cell 3 reads 'b' from step 'other', which needs "
+                                    "step 'load' itself")
+    assert found.loop == (("load", "other", ("a",)), ("other", "load", ("b",)))
+    assert found.to_dict()["loop"] == [{"from": "load", "to": "other", "variables": ["a"]},
+                                       {"from": "other", "to": "load", "variables": ["b"]}]
+    assert "rename the cells from cell 3 on" in found.hint
+    # with no loop (other does not need load), it says which cell reads what, between them
+    nb = make_nb(("block:load", "a = 1"), ("block:other", "b = 2"), ("block:load", "c = b"))
+    [found] = [d for d in api.analyze(nb).diagnostics if d.code == "CP404"]
+    assert found.loop == () and "between its cells" in found.message
 
 
 def test_deep_call_graph_replays_every_definition_once():
@@ -364,7 +373,7 @@ def test_deep_call_graph_replays_every_definition_once():
     assert [d.split("(")[0] for d in step.definitions] == [f"def g{k}" for k in range(40)]
 
 
-def test_global_random_state_across_steps_warns_and_seed_is_replayed_where_used():
+def test_global_random_state_is_threaded_through_the_steps_that_draw():
     from cellpipe import api
     from tests.conftest import make_nb
 
@@ -375,12 +384,18 @@ def test_global_random_state_across_steps_warns_and_seed_is_replayed_where_used(
         ("step:c", "z = np.random.normal(size=3) + y"),
     )
     pipeline = api.analyze(nb)
-    [warning] = [d for d in pipeline.diagnostics if d.code == "CP308"]
-    assert warning.severity == "warning" and warning.step == "c"
-    assert (warning.cell, warning.line) == (3, 1)
+    [info] = [d for d in pipeline.diagnostics if d.code == "CP308"]
+    assert info.severity == "info" and info.step == "c"
+    assert (info.cell, info.line) == (3, 1)
+    assert "steps a, c share the global random state" in info.message
+    # the seed runs once, in the first step that draws; c continues from a's state
     assert pipeline.step("a").setup == ("np.random.seed(0)",)
-    assert pipeline.step("b").setup == ()
-    # one step drawing random numbers is exactly reproduced by the replayed seed: no warning
+    assert pipeline.step("c").setup == ()
+    assert pipeline.step("c").reads["(random state)"] == "a"
+    assert pipeline.step("a").random_state == "draws"
+    assert pipeline.step("b").setup == () and pipeline.step("b").random_state == ""
+    assert "(random state)" not in pipeline.step("b").reads
+    # one step drawing random numbers: nothing shared, no info
     single = make_nb("import numpy as np\nnp.random.seed(0)", ("step:a", "x = np.random.rand(3)"),
                      ("step:b", "y = x * 2"))
     assert "CP308" not in [d.code for d in api.analyze(single).diagnostics]

@@ -103,21 +103,37 @@ def test_parameters_are_typed_literals():
     assert api.analyze(nb).step("a").parameters == ("epochs", "lr")
 
 
+def test_a_parameter_contradicting_its_annotation_is_an_error_with_cell_and_line():
+    nb = make_nb("import math", ("parameters", "lr = 0.1\nn: int = 'x'"), ("step:a", "y = 1"))
+    found = [d for d in api.analyze(nb).diagnostics if d.code == "CP202"]
+    assert found and found[0].cell == 1 and found[0].line == 2
+    assert found[0].severity == "error"
+
+
 @pytest.mark.parametrize(
-    ("source", "code", "line"),
+    ("source", "lines", "params", "code_names"),
     [
-        ("lr = 0.1\nn = compute()", "CP201", 2),
-        ("import os", "CP201", 1),
-        ("t = (1, 2)", "CP202", 1),
-        ("n: int = 'x'", "CP202", 1),
-        ("x = {1: 2}", "CP202", 1),
+        ("lr = 0.1\nn = compute()", [2], ["lr"], ["n"]),
+        ("t = (1, 2)\nepochs = 3", [1], ["epochs"], ["t"]),
+        ("a = 2\nb = 3\n# derived\nn = a * b\nprint(f'n={n}')", [4, 5], ["a", "b"], ["n"]),
     ],
 )
-def test_non_literal_parameters_are_errors_with_cell_and_line(source, code, line):
-    nb = make_nb("import math", ("parameters", source), ("step:a", "y = 1"))
-    found = [d for d in api.analyze(nb).diagnostics if d.code == code]
-    assert found and found[0].cell == 1 and found[0].line == line
-    assert found[0].severity == "error"
+def test_parameters_cell_code_runs_in_place_as_part_of_the_next_step(
+    source, lines, params, code_names
+):
+    """papermill's convention: literal assignments are parameters, the rest is code."""
+    nb = make_nb("def compute():\n    return 7", ("parameters", source), ("step:a", "y = 1"))
+    pipeline = api.analyze(nb)
+    assert [p.name for p in pipeline.parameters] == params
+    [warning] = [d for d in pipeline.diagnostics if d.code == "CP205"]
+    assert warning.severity == "warning" and warning.cell == 1 and warning.line == lines[0]
+    assert "as part of step 'a'" in warning.message
+    assert not [d for d in pipeline.diagnostics if d.severity == "error"]
+    step = pipeline.step("a")
+    assert [index for index, _ in step.cells] == [1, 2]  # the parameters cell's code first
+    assert set(code_names) <= set(step.writes)
+    # the literal assignments are not run as code: they are bound from the run's values
+    assert all(f"{p} =" not in step.sources[0] for p in params)
 
 
 def test_metrics_cell_names_assignments_bare_names_and_prints():

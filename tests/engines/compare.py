@@ -9,6 +9,30 @@ from typing import Any
 def assert_same(expected: Any, actual: Any, where: str = "value") -> None:
     """Assert two values are the same: numbers exactly or within float tolerance, arrays
     and frames by content, estimators by parameters and fitted state, containers deeply."""
+    import types
+
+    if isinstance(expected, types.ModuleType):
+        assert isinstance(actual, types.ModuleType) and expected.__name__ == actual.__name__, where
+        return
+    if isinstance(expected, (types.FunctionType, types.BuiltinFunctionType)):
+        assert type(expected) is type(actual), f"{where}: {type(expected)} vs {type(actual)}"
+        assert expected.__name__ == actual.__name__, where
+        code = getattr(expected, "__code__", None)
+        if code is not None:  # a notebook function: the same code, replayed
+            assert code.co_code == actual.__code__.co_code, where
+        return
+    if isinstance(expected, type):
+        assert isinstance(actual, type) and expected.__qualname__ == actual.__qualname__, where
+        assert sorted(vars(expected)) == sorted(vars(actual)), where
+        return
+    if type(expected).__module__ == "__main__":  # an instance of a notebook class
+        assert type(actual).__qualname__ == type(expected).__qualname__, where
+        assert_same(vars(expected), vars(actual), f"{where}.__dict__")
+        return
+    if type(expected).__qualname__ == "CapturedIO":  # %%capture: its stderr holds timings
+        assert type(actual).__qualname__ == "CapturedIO", where
+        assert expected.stdout == actual.stdout, f"{where}.stdout"
+        return
     module = type(expected).__module__.split(".")[0]
     if module == "pandas":
         import pandas.testing as pdt
@@ -71,6 +95,11 @@ def assert_same(expected: Any, actual: Any, where: str = "value") -> None:
         return
     assert type(expected) is type(actual), f"{where}: {type(expected)} vs {type(actual)}"
     if expected == actual:
+        return
+    if hasattr(expected, "__next__"):  # an iterator: where it stands, by its pickled state
+        import pickle
+
+        assert pickle.dumps(expected) == pickle.dumps(actual), f"{where}: not at the same item"
         return
     # Objects without value equality (a fitted tree, a custom class): compare their state.
     state = getattr(expected, "__getstate__", lambda: None)()

@@ -26,15 +26,60 @@ _PYTHON_LINE_MAGICS = {"time", "timeit", "prun"}
 _CELL_MAGIC = re.compile(r"^\s*%%(\w+)([^\n]*)(?:\n|$)")
 # Line magics that configure the session rather than compute: replayed in later steps.
 _SETUP_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "env", "autoreload",
-                 "precision"}
-# Calls that configure libraries (display options, warnings, plotting style, seeds).
+                 "precision", "cd", "set_env"}
+# Calls that change the session rather than a variable (working directory, import path,
+# environment, display options, warnings, logging, plotting style): replayed, in notebook
+# order, at the start of every later step. Seeds are not among them: the global random
+# state travels between steps as a value (see :data:`RANDOM_STATE`).
 _SETUP_CALLS = re.compile(
-    r"^(warnings\.(filterwarnings|simplefilter)|\w+\.set_option|np\.set_printoptions|"
-    r"numpy\.set_printoptions|plt\.style\.use|matplotlib\.(use|rcParams\.update)|"
-    r"plt\.rcParams\.update|sns\.set(_theme|_style|_context|_palette)?|seaborn\.set\w*|"
-    r"logging\.basicConfig|(np|numpy)\.random\.seed|random\.seed|torch\.manual_seed|"
-    r"tf\.random\.set_seed|tensorflow\.random\.set_seed|pd\.options\.\w+|set_config)$"
+    r"^(warnings\.(filterwarnings|simplefilter|resetwarnings)|\w+\.set_option|"
+    r"\w+\.reset_option|(np|numpy)\.(set_printoptions|seterr)|"
+    r"(plt|matplotlib\.pyplot)\.(style\.use|rc|rcdefaults|rcParams\.update|ion|ioff)|"
+    r"(matplotlib|mpl)\.(use|rc|rcParams\.update)|"
+    r"sns\.set(_theme|_style|_context|_palette)?|seaborn\.set\w*|"
+    r"logging\.(basicConfig|disable|captureWarnings)|logging\.getLogger\([^)]*\)\.setLevel|"
+    r"os\.(chdir|putenv|unsetenv)|os\.environ\.(update|setdefault|pop)|"
+    r"sys\.path\.(append|insert|extend)|sys\.setrecursionlimit|"
+    r"tf\.random\.set_seed|tensorflow\.random\.set_seed|pd\.options\.\w+|"
+    r"(sklearn\.)?set_config|tqdm\.pandas|torch\.set_default_dtype|torch\.set_num_threads|"
+    r"torch\.set_printoptions|pd\.set_eng_float_format)$"
 )
+# The hidden value that carries the global random states (numpy's legacy RandomState,
+# Python's ``random``, torch's CPU generator) from each step that draws to the next.
+RANDOM_STATE = "(random state)"
+# The hidden value a dynamic step (exec, globals()) leaves: the names it exported, so a
+# later dynamic step can receive them all.
+DYNAMIC_NAMES = "(dynamic names)"
+# Seeding calls: they set the global random state without reading it.
+_SEED_CALLS = re.compile(r"^((np|numpy)\.random\.seed|random\.seed|torch\.(random\.)?manual_seed|"
+                         r"torch\.(random\.)?seed)$")
+# Modules whose functions draw from (or set) the global random state.
+_GLOBAL_RNG_MODULES = frozenset({"np.random", "numpy.random", "random", "npr"})
+_RNG_SAFE = frozenset({"default_rng", "RandomState", "Generator", "SeedSequence", "PCG64",
+                       "MT19937", "Philox", "SFC64", "BitGenerator", "get_state", "getstate",
+                       "Random", "SystemRandom", "get_bit_generator"})
+_TORCH_DRAWS = frozenset({"rand", "randn", "randint", "randperm", "normal", "bernoulli",
+                          "multinomial", "poisson", "rand_like", "randn_like", "randint_like",
+                          "set_rng_state"})
+# Constructors of objects that change every time they are used (random generators,
+# iterators): a method call on one, passing it to a function, or next() advances it.
+_STATEFUL_CALLS = re.compile(
+    r"^((np|numpy)\.random\.(default_rng|RandomState|Generator)|random\.Random|"
+    r"torch\.Generator|iter|itertools\.\w+|(csv\.)?(reader|DictReader)|enumerate|zip|"
+    r"map|filter|reversed|(np|numpy)\.random\.(PCG64|MT19937|Philox|SFC64)|"
+    r"(np|numpy)\.nditer)$"
+)
+# Values that live only in the process that made them: a later step cannot be given one.
+_PROCESS_BOUND_CALLS = {
+    "open": "an open file", "io.open": "an open file", "gzip.open": "an open file",
+    "bz2.open": "an open file", "lzma.open": "an open file", "tarfile.open": "an open file",
+    "zipfile.ZipFile": "an open file", "tempfile.TemporaryFile": "an open file",
+    "tempfile.NamedTemporaryFile": "an open file", "sqlite3.connect": "a database connection",
+    "socket.socket": "a network socket", "threading.Lock": "a thread lock",
+    "threading.RLock": "a thread lock", "threading.Thread": "a thread",
+    "subprocess.Popen": "a running process", "multiprocessing.Pool": "a process pool",
+    "create_engine": "a database engine", "sqlalchemy.create_engine": "a database engine",
+}
 
 
 @dataclass(frozen=True)
@@ -70,8 +115,11 @@ class Import:
 class Event:
     """One effect of a cell's top-level code on the notebook's names, in order.
 
-    ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``dynamic``,
-    ``star``. ``store`` events carry ``binding``: ``value``, or an :class:`Import` /
+    ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``use``,
+    ``rng``, ``dynamic``, ``star``. ``use`` names an object whose method is called, that is
+    passed to a call or iterated (it advances if it is a generator or an iterator); ``rng``
+    is a draw from (``name`` ``draw``) or a seeding of (``seed``) the global random state,
+    a seed carrying ``binding`` = (statement, the names it reads). ``store`` events carry ``binding``: ``value``, or an :class:`Import` /
     :class:`Definition`; ``definite`` is False where the store may not happen (a branch,
     a loop body; a ``demote`` store marks a loop variable as only maybe bound after
     its loop, a ``confirm`` store marks a name bound on every branch); ``alias`` is True
@@ -90,6 +138,9 @@ class Event:
     binding: object = None
     args: tuple[str | None, ...] = ()
     keywords: tuple[tuple[str, str | None], ...] = ()
+    made_by: str | None = None  # store: the dotted function whose call made the value
+    source: str | None = None  # store: the name whose object is bound again (``r = rng``)
+    shares: tuple[str, ...] = ()  # store: names whose objects the value holds (``[a, b]``)
 
 
 @dataclass
@@ -139,7 +190,7 @@ def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, in
             continue
         match = _PIP_LINE.match(text)
         if match:
-            args = [a for a in match.group(2).split() if not a.startswith("-")]
+            args = install_arguments(match.group(2))
             packages.extend(args)
             lines[number - 1] = f"{match.group(1)}pass  # cellpipe: install line not run in steps"
             notes.append(
@@ -151,6 +202,53 @@ def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, in
                 )
             )
     return "\n".join(lines), packages, notes
+
+
+# pip options that take a value (the value is not a package).
+_PIP_VALUE_OPTIONS = frozenset({
+    "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
+    "-t", "--target", "--prefix", "--root", "--src", "--trusted-host", "--platform",
+    "--python-version", "--implementation", "--abi", "--upgrade-strategy", "--progress-bar",
+    "--cache-dir", "--log", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
+})
+
+
+def install_arguments(text: str) -> list[str]:
+    """The packages of an install line's arguments: quoted specs kept whole, options dropped.
+
+    ``-r FILE`` (``--requirement FILE``) is kept as ``-r FILE``: the file is read, relative
+    to the notebook, where requirements are resolved. ``-e PATH`` is kept as the path.
+    """
+    import shlex
+
+    try:
+        words = shlex.split(text, comments=True)
+    except ValueError:  # an unbalanced quote: take the words as they are
+        words = text.split()
+    found: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        name, eq, value = word.partition("=")
+        if word in ("-r", "--requirement") and index + 1 < len(words):
+            found.append(f"-r {words[index + 1]}")
+            index += 2
+            continue
+        if eq and name in ("--requirement",):
+            found.append(f"-r {value}")
+        elif word.startswith("-r") and len(word) > 2 and not word.startswith("-r="):
+            found.append(f"-r {word[2:]}")
+        elif word in ("-e", "--editable") and index + 1 < len(words):
+            found.append(words[index + 1])
+            index += 2
+            continue
+        elif word in _PIP_VALUE_OPTIONS:
+            index += 2
+            continue
+        elif not word.startswith("-") and not word.startswith(("$", "{")):
+            found.append(word)
+        index += 1
+    return found
 
 
 def imported_modules(source: str) -> list[tuple[str, int]]:
@@ -256,8 +354,10 @@ class _Scanner:
     # -- classification -------------------------------------------------------------
 
     def statement_is_shared(self, stmt: ast.stmt) -> bool:
-        """Imports, definitions, docstrings and session setup are not computation."""
+        """Imports, definitions, docstrings, session setup and seeds are not computation."""
         if self._shared(stmt, defined=set()):
+            if is_seed(stmt):
+                return True  # the random state is a value: see RANDOM_STATE
             if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef,
                                      ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Expr))\
                     or self.is_setup(stmt):
@@ -273,7 +373,7 @@ class _Scanner:
             return True
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             return True
-        if self.is_setup(stmt):
+        if self.is_setup(stmt) or is_seed(stmt):
             return True
         if isinstance(stmt, ast.Delete):  # del of a helper defined just above
             return all(isinstance(t, ast.Name) and t.id in defined for t in stmt.targets)
@@ -299,7 +399,8 @@ class _Scanner:
                 dotted = ast.unparse(target.value if isinstance(target, ast.Subscript) else target)
                 return bool(
                     re.match(
-                        r"^(pd\.options\.|os\.environ|plt\.rcParams|matplotlib\.rcParams)", dotted
+                        r"^(pd\.options\.|pandas\.options\.|os\.environ|plt\.rcParams|"
+                        r"(matplotlib|mpl)\.rcParams|sys\.path$|np\.random\.seed)", dotted
                     )
                 )
             return False
@@ -345,6 +446,8 @@ class _Scanner:
             start = min([d.lineno for d in stmt.decorator_list] + [stmt.lineno])
             source = "\n".join(self.lines[start - 1 : stmt.end_lineno])
             scope = summarize_scope(stmt)
+            scope.generator = is_generator_function(stmt)
+            scope.draws_random = draws_random(stmt)
             # exec/eval/globals() in a body act where it is called: linking reports them
             # in the steps that use the definition.
             scope.dynamic[:] = [(what, line + self.offset) for what, line in scope.dynamic]
@@ -367,12 +470,14 @@ class _Scanner:
         elif isinstance(stmt, ast.Assign):
             self.expr(stmt.value)
             shared = _is_alias_value(stmt.value)
+            origin = _origin(stmt.value)
+            held = _held_names(stmt.value)
             for target in stmt.targets:
-                self.target(target, shared)
+                self.target(target, shared, *origin, shares=held)
         elif isinstance(stmt, ast.AnnAssign):
             if stmt.value is not None:
                 self.expr(stmt.value)
-                self.target(stmt.target, _is_alias_value(stmt.value))
+                self.target(stmt.target, _is_alias_value(stmt.value), *_origin(stmt.value))
             if stmt.simple == 0 or stmt.value is not None:
                 self.expr(stmt.annotation)
         elif isinstance(stmt, ast.AugAssign):
@@ -394,6 +499,8 @@ class _Scanner:
                     self.mutation_target(target)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             self.expr(stmt.iter)
+            if isinstance(stmt.iter, ast.Name):  # iterating advances an iterator
+                self.emit("use", stmt.iter.id, stmt.iter)
             # Inside the body the loop variable is certainly bound; after the loop it is
             # only maybe (an empty iterable leaves the earlier value).
             self.target(stmt.target, True)
@@ -415,7 +522,7 @@ class _Scanner:
             for item in stmt.items:
                 self.expr(item.context_expr)
                 if item.optional_vars is not None:
-                    self.target(item.optional_vars, True)
+                    self.target(item.optional_vars, True, *_origin(item.context_expr))
             self.block(stmt.body, True)
         elif isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             try_stmt = cast(ast.Try, stmt)  # TryStar (3.11+) has the same fields
@@ -426,6 +533,8 @@ class _Scanner:
                 if handler.name:
                     self.emit("store", handler.name, handler, definite=False)
                 self.block(handler.body, False)
+                if handler.name:  # Python unbinds ``except … as e`` when the handler ends
+                    self.emit("del", handler.name, handler, definite=False)
             self.block(try_stmt.orelse, False)
             self.block(try_stmt.finalbody, True)
             branches = [try_stmt.body + try_stmt.orelse] + [h.body for h in try_stmt.handlers]
@@ -461,11 +570,15 @@ class _Scanner:
         for name in sorted(names):
             self.emit("store", name, stmt, binding="confirm")
 
-    def target(self, target: ast.expr, alias: bool) -> None:
+    def target(
+        self, target: ast.expr, alias: bool, made_by: str | None = None,
+        source: str | None = None, shares: tuple[str, ...] = (),
+    ) -> None:
         if isinstance(target, ast.Name):
-            self.emit("store", target.id, target, alias=alias)
+            self.emit("store", target.id, target, alias=alias, made_by=made_by, source=source,
+                      shares=shares)
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
+            for elt in target.elts:  # an unpacked element is not the whole made value
                 self.target(elt, alias)
         elif isinstance(target, ast.Starred):
             self.target(target.value, alias)
@@ -502,6 +615,8 @@ class _Scanner:
             walrus, read_first = _walrus_targets(node)
             for name in sorted((scope.free - walrus) | read_first):
                 self.emit("load", name, node)
+            if draws_random(node):
+                self.emit("rng", "draw", node)
             for name in sorted(scope.global_mutations):
                 self.emit("mutate", name, node, alias=False)
             for name in sorted(walrus):  # bound here, unless the comprehension is empty
@@ -527,6 +642,22 @@ class _Scanner:
 
     def call(self, node: ast.Call) -> None:
         func = node.func
+        rng = rng_effect(node)
+        if rng == "seed":
+            names = sorted({n.id for n in ast.walk(node)
+                            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)})
+            self.emit("rng", "seed", node, binding=(ast.unparse(node), tuple(names)))
+        elif rng == "draw":
+            self.emit("rng", "draw", node)
+        # Objects whose methods are called or that are handed to a call: a generator or
+        # iterator among them advances (linking decides which names hold one).
+        receiver = root_name(func.value) if isinstance(func, ast.Attribute) else None
+        if receiver is not None:
+            self.emit("use", receiver, node)
+        for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+            value = arg.value if isinstance(arg, ast.Starred) else arg
+            if isinstance(value, ast.Name):
+                self.emit("use", value.id, node)
         mutated = is_mutating_call(node)
         if mutated:
             obj = func.value if isinstance(func, ast.Attribute) else node.args[0]
@@ -651,3 +782,100 @@ def _is_globals_call(node: ast.expr) -> bool:
         and node.func.id in ("globals", "vars", "locals")
         and not node.args
     )
+
+
+def dotted_name(node: ast.expr) -> str:
+    """``a.b.c`` for an attribute chain on a name ("" for anything else)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def rng_effect(call: ast.Call) -> str | None:
+    """``seed`` when a call sets the global random state, ``draw`` when it draws from it."""
+    func = call.func
+    dotted = dotted_name(func)
+    if _SEED_CALLS.match(dotted) or dotted in ("np.random.set_state", "numpy.random.set_state",
+                                               "random.setstate", "torch.set_rng_state"):
+        return "seed"
+    if not isinstance(func, ast.Attribute):
+        return None
+    module = dotted_name(func.value)
+    if module in _GLOBAL_RNG_MODULES and func.attr not in _RNG_SAFE:
+        return "draw"
+    if module in ("torch", "torch.random") and func.attr in _TORCH_DRAWS:
+        return "draw"
+    return None
+
+
+def is_seed(stmt: ast.stmt) -> bool:
+    """A statement that only seeds the global random state (``np.random.seed(0)``)."""
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+            and rng_effect(stmt.value) == "seed")
+
+
+def draws_random(node: ast.AST) -> bool:
+    """Whether code (a function body) draws from or seeds the global random state."""
+    return any(isinstance(n, ast.Call) and rng_effect(n) is not None for n in ast.walk(node))
+
+
+def is_generator_function(node: ast.AST) -> bool:
+    """A ``def`` whose calls return generators (it yields, outside nested scopes)."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    stack: list[ast.AST] = list(node.body)
+    while stack:
+        sub = stack.pop()
+        if isinstance(sub, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(sub))
+    return False
+
+
+def stateful_maker(made_by: str) -> bool:
+    """Whether calling ``made_by`` returns an object that changes as it is used."""
+    return made_by == "<generator>" or bool(_STATEFUL_CALLS.match(made_by))
+
+
+def process_bound_maker(made_by: str) -> str | None:
+    """What calling ``made_by`` returns when that cannot leave its process ("an open file")."""
+    if made_by == "<generator>":
+        return "a generator"
+    return _PROCESS_BOUND_CALLS.get(made_by)
+
+
+def _origin(value: ast.expr) -> tuple[str | None, str | None]:
+    """(the dotted function that made ``value``, or the name it is taken from)."""
+    if isinstance(value, ast.GeneratorExp):
+        return "<generator>", None
+    if isinstance(value, ast.Call):
+        return dotted_name(value.func) or None, None
+    if isinstance(value, ast.Name):
+        return None, value.id
+    return None, None
+
+
+def _held_names(value: ast.expr) -> tuple[str, ...]:
+    """Names whose objects a value holds itself: ``[a, b]``, ``{"k": a}``, ``(a, b)``, ``a``.
+
+    The new name and those share objects: a later step that reads both must get them from
+    one step, so that a change through one shows through the other, as in the notebook.
+    """
+    if isinstance(value, ast.Name):
+        return (value.id,)
+    elements: list[ast.expr] = []
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        elements = list(value.elts)
+    elif isinstance(value, ast.Dict):
+        elements = [v for v in value.values if v is not None]
+    names = [e.value.id if isinstance(e, ast.Starred) and isinstance(e.value, ast.Name)
+             else e.id for e in elements
+             if isinstance(e, ast.Name) or (isinstance(e, ast.Starred)
+                                            and isinstance(e.value, ast.Name))]
+    return tuple(dict.fromkeys(names))

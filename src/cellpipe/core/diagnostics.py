@@ -24,6 +24,7 @@ CODES: dict[str, str] = {
     "CP202": "parameter value has an unsupported type",
     "CP203": "a step reassigns a parameter",
     "CP204": "parameter defined twice",
+    "CP205": "the parameters cell holds code besides literal assignments (run in place)",
     "CP211": "metrics cell names no metric",
     "CP301": "name read but never defined earlier",
     "CP302": "star import hides which names are defined",
@@ -32,10 +33,12 @@ CODES: dict[str, str] = {
     "CP305": "package install line is not run in steps",
     "CP306": "mutation through a possible alias",
     "CP307": "syntax error",
-    "CP308": "global random state shared across steps",
+    "CP308": "steps share the global random state (run in notebook order)",
+    "CP309": "a step reads a value that cannot leave the step that made it",
     "CP401": "dependency cycle",
     "CP402": "inferred data edge",
     "CP403": "read of a value produced in a non-ancestor order",
+    "CP404": "a step's cells are apart and the steps between them need each other",
     "CP501": "import maps to no installed distribution (step images will lack it)",
 }
 
@@ -66,10 +69,11 @@ class Diagnostic:
     variable: str | None = None
     hint: str | None = None
     cell_id: str | None = field(default=None, compare=False)
+    loop: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form used by ``cellpipe lint --format json``."""
-        return {
+        found: dict[str, Any] = {
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
@@ -80,6 +84,9 @@ class Diagnostic:
             "variable": self.variable,
             "hint": self.hint,
         }
+        if self.loop:  # steps that need each other: from → to, carrying variables
+            found["loop"] = [{"from": a, "to": b, "variables": list(v)} for a, b, v in self.loop]
+        return found
 
     def where(self) -> str:
         """Return 'cell N, line L' (1-based cell number) or '' when not tied to a cell."""

@@ -15,7 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cellpipe.core.analysis import CellCode, Definition, Event, Import
+from cellpipe.core.analysis import (
+    DYNAMIC_NAMES,
+    RANDOM_STATE,
+    CellCode,
+    Definition,
+    Event,
+    Import,
+    process_bound_maker,
+    stateful_maker,
+)
 from cellpipe.core.diagnostics import Diagnostic, did_you_mean
 from cellpipe.core.notebook import Notebook
 from cellpipe.core.plan import Parameter, Plan, StepPlan
@@ -25,10 +34,10 @@ _AMBIENT = frozenset(dir(builtins)) | {
     "get_ipython", "display", "In", "Out", "_", "__", "___", "_ih", "_oh", "_dh", "exit",
     "quit", "__name__", "__file__", "__builtins__",
 }
-# Modules whose global random state makes a step's values depend on earlier steps' draws.
-_GLOBAL_RNG = frozenset({"np.random", "numpy.random", "random"})
-_RNG_SAFE = {"seed", "default_rng", "RandomState", "Generator", "SeedSequence", "PCG64",
-             "get_state", "set_state", "Random"}
+# ``from numpy.random import normal`` and the like: calling such a name draws.
+_RNG_IMPORT = ("from numpy.random import", "from random import", "from np.random import")
+_RNG_IMPORT_SAFE = {"default_rng", "RandomState", "Generator", "SeedSequence", "PCG64",
+                    "MT19937", "Random", "SystemRandom", "getstate", "get_state"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,10 @@ class Step:
         metrics: Metric names this step reports.
         dynamic: True when names cannot be resolved statically (exec, globals(), star
             imports): the step receives every earlier value and exports all it ends with.
+        metrics_cells: Indices of its cells tagged ``metrics``.
+        random_state: ``draws`` when it draws from the global random state (it reads the
+            state the step before left and passes it on), ``seeds`` when it only sets it,
+            ``""`` when it does not touch it.
     """
 
     name: str
@@ -71,6 +84,28 @@ class Step:
     metrics: tuple[str, ...]
     dynamic: bool
     metrics_cells: tuple[int, ...] = ()
+    random_state: str = ""
+
+
+@dataclass(frozen=True)
+class NameSource:
+    """Where the value a name holds at the end of the notebook comes from.
+
+    Attributes:
+        kind: ``value`` (a step's output), ``parameter``, ``import``, ``definition`` (a
+            notebook function or class, replayed), or ``skip`` (last assigned in a cell
+            marked skip: not part of the pipeline).
+        step: The producing step (values; definitions made in a step).
+        source: The statement that replays it (imports, definitions).
+        reads: Names a definition reads when called (resolved the same way).
+        cell: The cell that last binds it.
+    """
+
+    kind: str
+    step: str | None = None
+    source: str = ""
+    reads: tuple[str, ...] = ()
+    cell: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +129,8 @@ class Pipeline:
     parameters: tuple[Parameter, ...]
     metrics: tuple[tuple[str, str], ...]
     diagnostics: tuple[Diagnostic, ...]
+    names: Mapping[str, NameSource] = field(default_factory=dict)
+    star_imports: tuple[str, ...] = ()
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -110,11 +147,16 @@ class Pipeline:
 
 @dataclass
 class _Binding:
-    kind: str  # value | import | def | param
+    kind: str  # value | import | def | param | seed
     producer: str | None = None
     obj: Import | Definition | None = None
     definite: bool = True
     alias: bool = False
+    stateful: bool = False  # a generator or iterator: using it changes it
+    bound: str | None = None  # what it is when it cannot leave its process ("an open file")
+    where: tuple[int, int] = (0, 0)  # cell and line of the store
+    statement: tuple[str, tuple[str, ...]] | None = None  # seed: (code, names it reads)
+    cell: int | None = None  # the cell that bound it last
 
 
 def link(notebook: Notebook, plan: Plan) -> Pipeline:
@@ -135,6 +177,8 @@ class _Linker:
         self.star_imports: list[Import] = []
         self.dynamic_producers: list[str] = []
         self.rng_users: list[tuple[str, int, int]] = []
+        # Names whose values share objects (``combine = [train_df, test_df]``).
+        self.alias_groups: dict[str, frozenset[str]] = {}
         self.steps: list[Step] = []
         self.metrics = {name: step for name, step in plan.metrics}
 
@@ -147,7 +191,7 @@ class _Linker:
         edges = self.edges()
         self.check_cycles(edges)
         self.check_rng()
-        self.explain_late_definitions()
+        self.explain_late_definitions(edges)
         return Pipeline(
             notebook=self.notebook,
             split=self.plan.split,
@@ -156,19 +200,53 @@ class _Linker:
             parameters=tuple(self.plan.parameters),
             metrics=tuple(self.plan.metrics),
             diagnostics=tuple(self.diagnostics),
+            names=self.final_names(),
+            star_imports=tuple(dict.fromkeys(i.source for i in self.star_imports)),
         )
 
-    def explain_late_definitions(self) -> None:
+    def final_names(self) -> dict[str, NameSource]:
+        """What every name holds at the end of the notebook, and where that comes from."""
+        found: dict[str, NameSource] = {}
+        for name, binding in sorted(self.bindings.items()):
+            if not name.isidentifier() or binding.kind == "seed":
+                continue  # the hidden values: the random state, a dynamic step's names
+            if binding.kind == "value" and binding.producer:
+                found[name] = NameSource("value", binding.producer, cell=binding.cell)
+            elif binding.kind == "param":
+                found[name] = NameSource("parameter", cell=self.param_cell)
+            elif isinstance(binding.obj, Import):
+                found[name] = NameSource("import", binding.producer, binding.obj.source,
+                                         cell=binding.obj.cell)
+            elif isinstance(binding.obj, Definition):
+                definition = binding.obj
+                reads = tuple(sorted(definition.scope.free - {name}))
+                found[name] = NameSource("definition", binding.producer, definition.source,
+                                         reads, cell=definition.cell)
+        # A name last assigned in a cell marked skip: the notebook ends with a value the
+        # pipeline never computes.
+        for cell, names in self.plan.skipped:
+            for name in names:
+                known = found.get(name)
+                if known is None or (known.cell is not None and known.cell < cell):
+                    found[name] = NameSource("skip", cell=cell)
+        return found
+
+    def explain_late_definitions(self, edges: list[Edge]) -> None:
         """A name read before the step that makes it: say which step, and where it is."""
         first_writer: dict[str, Step] = {}
         for step in self.steps:
             for name in step.writes:
                 first_writer.setdefault(name, step)
+        by_name = {s.name: s for s in self.steps}
         for i, diagnostic in enumerate(self.diagnostics):
             writer = first_writer.get(diagnostic.variable or "")
             if diagnostic.code != "CP301" or writer is None or writer.name == diagnostic.step:
                 continue
             cell = writer.cells[0][0]
+            reader = by_name.get(diagnostic.step or "")
+            if reader is not None and reader.cells[0][0] < cell < (diagnostic.cell or 0):
+                self.diagnostics[i] = self.split_step(reader, writer, diagnostic, edges)
+                continue
             self.diagnostics[i] = replace(
                 diagnostic,
                 message=f"{diagnostic.variable!r} is read in step {diagnostic.step!r} before "
@@ -176,6 +254,41 @@ class _Linker:
                 hint=f"move this cell below cell {cell + 1}, or make it part of a step that "
                 f"runs after {writer.name!r}",
             )
+
+    def split_step(
+        self, reader: Step, writer: Step, diagnostic: Diagnostic, edges: list[Edge]
+    ) -> Diagnostic:
+        """CP404: a step whose cells are apart reads what a step between them makes.
+
+        A step runs as one, where its first cell is; if the step between its parts needs
+        the step itself (a loop of steps), no order computes what the notebook does.
+        """
+        cells = ", ".join(str(index + 1) for index, _ in reader.cells)
+        variable = diagnostic.variable or ""
+        path = _path(edges, reader.name, writer.name)
+        if path:
+            loop = (*path, (writer.name, reader.name, (variable,)))
+            shown = " → ".join([reader.name, *(target for _, target, _ in loop)])
+            carried = "; ".join(f"{a} → {b}: {', '.join(v)}" for a, b, v in loop)
+            message = (
+                f"step {reader.name!r} (cells {cells}) cannot run where its first cell puts "
+                f"it: cell {(diagnostic.cell or 0) + 1} reads {variable!r} from step "
+                f"{writer.name!r}, which needs step {reader.name!r} itself — a loop of steps "
+                f"{shown} ({carried})"
+            )
+        else:
+            loop = ()
+            message = (
+                f"step {reader.name!r} (cells {cells}) runs as one step where its first cell "
+                f"is, but cell {(diagnostic.cell or 0) + 1} reads {variable!r}, which step "
+                f"{writer.name!r} (cell {writer.cells[0][0] + 1}, between its cells) assigns"
+            )
+        return replace(
+            diagnostic, code="CP404", message=message, loop=loop,
+            hint=f"rename the cells from cell {(diagnostic.cell or 0) + 1} on to a step of "
+            f"their own (e.g. step:{reader.name}-2), or move the cells of step "
+            f"{reader.name!r} together",
+        )
 
     # -- shared cells ---------------------------------------------------------------
 
@@ -188,6 +301,10 @@ class _Linker:
                 self.bindings[event.name] = _Binding(kind, None, event.binding)
             elif event.kind == "star":
                 self.star(event, code, None)
+            elif event.kind == "rng" and event.name == "seed" and isinstance(event.binding, tuple):
+                # A seed outside any step: the first step that draws replays it.
+                self.bindings[RANDOM_STATE] = _Binding("seed", statement=event.binding,
+                                                       where=(code.index, event.line))
 
     def star(self, event: Event, code: CellCode, step: str | None) -> None:
         if isinstance(event.binding, Import):
@@ -296,18 +413,20 @@ class _Linker:
         ]
 
     def check_rng(self) -> None:
+        """CP308 (info): the steps that share the global random state run in notebook order."""
         names = [s.name for s in self.steps]
         users = sorted({step for step, _, _ in self.rng_users}, key=names.index)
         if len(users) > 1:
             step, cell, line = next(u for u in self.rng_users if u[0] == users[1])
             self.diagnostics.append(
                 Diagnostic(
-                    "warning", "CP308",
-                    f"steps {', '.join(users)} draw from the global random state; in the pipeline "
-                    f"each step starts from the seed, so {users[1]!r} sees other numbers than "
-                    "top to bottom",
+                    "info", "CP308",
+                    f"steps {', '.join(users)} share the global random state: they run in "
+                    "notebook order, each continuing from the state the one before left, so "
+                    "the numbers are the top-to-bottom numbers",
                     cell=cell, line=line, step=step,
-                    hint="create a generator per step: rng = np.random.default_rng(seed)",
+                    hint="a generator per step (rng = np.random.default_rng(seed)) lets them "
+                    "run in parallel",
                 )
             )
 
@@ -356,6 +475,37 @@ class _StepAnalyzer:
     param_mutation_cache: dict[int, set[int]] = field(default_factory=dict)
     dynamic_definitions: set[int] = field(default_factory=set)
     setup: list[str] = field(default_factory=list)
+    random_state: str = ""
+    rng_lines: list[tuple[int, int]] = field(default_factory=list)
+    bound_reads: set[str] = field(default_factory=set)
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.groups = dict(self.linker.alias_groups)
+
+    def group_of(self, name: str) -> frozenset[str]:
+        """The names that share objects with ``name`` (itself included), if any."""
+        return self.groups.get(name, frozenset())
+
+    def keep_groups_together(self, outputs: dict[str, None]) -> None:
+        """Export every name of a group of shared objects when one of them is exported.
+
+        Then all of a group always come from one step, which saves them together, so a
+        change through one name shows through the others in every later step.
+        """
+        todo = [n for n in outputs if n in self.groups]
+        while todo:
+            for member in sorted(self.group_of(todo.pop())):
+                if member in outputs or member in self.deleted:
+                    continue
+                binding = self.local.get(member) or self.linker.bindings.get(member)
+                if binding is None or binding.kind != "value":
+                    continue
+                if member not in self.local:
+                    self.load(member, self.plan.first_cell, 1)
+                    self.mutated[member] = None
+                outputs[member] = None
+                todo.append(member)
 
     @property
     def name(self) -> str:
@@ -366,7 +516,7 @@ class _StepAnalyzer:
         if kind == "load":
             self.load(event.name, code.index, event.line)
         elif kind == "store":
-            self.store(event)
+            self.store(event, code.index)
         elif kind == "mutate":
             self.mutate(event.name, code.index, event.line, event.alias)
         elif kind == "del":
@@ -376,6 +526,13 @@ class _StepAnalyzer:
             self.deleted.add(event.name)
         elif kind == "call":
             self.call(event, code)
+        elif kind == "use":
+            self.use(event.name, code.index, event.line)
+        elif kind == "rng":
+            if event.name == "seed":
+                self.seed_random(code.index, event.line)
+            else:
+                self.draw_random(code.index, event.line)
         elif kind == "dynamic":
             self.mark_dynamic(event.name, code.index, event.line)
         elif kind == "star":
@@ -396,17 +553,60 @@ class _StepAnalyzer:
         )
 
     def replay_setup(self) -> None:
-        """Session setup from earlier cells runs first in the step; resolve what it reads.
-
-        Seeds are replayed only in steps that draw random numbers from a global state.
-        """
-        uses_rng = any(_rng_call(c) for c in self.plan.cells)
+        """Session setup from earlier cells runs first in the step; resolve what it reads."""
         for statement, names in self.linker.setup:
-            if _is_seed(statement) and not uses_rng:
-                continue
             self.setup.append(statement)
             for name in names:
                 self.load(name, self.plan.first_cell, 1)
+
+    # -- the global random state and objects that change as they are used --------------
+
+    def seed_random(self, cell: int, line: int) -> None:
+        """``np.random.seed(…)`` here: the step sets the global random state."""
+        self.local[RANDOM_STATE] = _Binding("value", self.name, where=(cell, line))
+        self.writes[RANDOM_STATE] = None
+        if self.random_state != "draws":
+            self.random_state = "seeds"
+        self.rng_lines.append((cell, line))
+
+    def draw_random(self, cell: int, line: int) -> None:
+        """A draw from the global random state: it continues from the last step that drew.
+
+        The state is a hidden value: read from the step before (a data edge), or, when
+        only a seed outside any step came before, that seed is replayed here first.
+        """
+        local = self.local.get(RANDOM_STATE)
+        if local is None or not local.definite:
+            binding = self.linker.bindings.get(RANDOM_STATE)
+            if binding is not None and binding.kind == "seed" and binding.statement:
+                statement, names = binding.statement
+                if statement not in self.setup:
+                    self.setup.append(statement)
+                for name in names:
+                    self.load(name, cell, line)
+            elif binding is not None and binding.producer is not None:
+                self.reads.setdefault(RANDOM_STATE, (binding.producer, cell, line))
+        self.local[RANDOM_STATE] = _Binding("value", self.name, where=(cell, line))
+        self.writes[RANDOM_STATE] = None
+        self.random_state = "draws"
+        self.rng_lines.append((cell, line))
+
+    def binding_of(self, name: str) -> _Binding | None:
+        """What ``name`` is bound to at this point of the step."""
+        local = self.local.get(name)
+        if local is not None and (local.definite or name not in self.linker.bindings):
+            return local
+        return self.linker.bindings.get(name) if local is None else local
+
+    def use(self, name: str, cell: int, line: int) -> None:
+        """A method call on ``name``, or ``name`` passed to a call or iterated.
+
+        A random generator, an iterator or a generator object changes when it is used:
+        the step changes it in place, so later steps read it from here.
+        """
+        binding = self.binding_of(name)
+        if binding is not None and binding.kind == "value" and binding.stateful:
+            self.mutate(name, cell, line, alias=False)
 
     def load(self, name: str, cell: int, line: int) -> None:
         local = self.local.get(name)
@@ -438,6 +638,21 @@ class _StepAnalyzer:
             self.params.setdefault(name, None)
         elif binding.producer is not None:
             self.reads.setdefault(name, (binding.producer, cell, line))
+            if binding.bound and name not in self.bound_reads:
+                self.bound_reads.add(name)
+                made_cell, made_line = binding.where
+                self.linker.diagnostics.append(
+                    Diagnostic(
+                        "warning", "CP309",
+                        f"step {self.name!r} reads {name!r}, which step {binding.producer!r} "
+                        f"leaves as {binding.bound} (cell {made_cell + 1}, line {made_line}): "
+                        "it cannot be passed between steps, so this step will fail",
+                        cell=cell, line=line, step=self.name, variable=name,
+                        hint=f"make {name!r} again in step {self.name!r} (re-open the file, "
+                        f"reconnect), or keep what you need from it in a plain variable in "
+                        f"step {binding.producer!r}",
+                    )
+                )
 
     def expand(self, definition: Definition, cell: int, line: int) -> None:
         """A reference to a notebook function: its globals are read, its effects happen."""
@@ -462,10 +677,12 @@ class _StepAnalyzer:
                 self.local.setdefault(name, _Binding("value", definite=False))
             for name in sorted(definition.scope.global_mutations):
                 self.mutate(name, cell, line, alias=False)
+            if definition.scope.draws_random:
+                self.draw_random(cell, line)
         finally:
             self.expanding.discard(key)
 
-    def store(self, event: Event) -> None:
+    def store(self, event: Event, cell: int) -> None:
         name = event.name
         if event.binding == "confirm":
             if name in self.local:
@@ -483,9 +700,33 @@ class _StepAnalyzer:
             self.local[name] = _Binding("def", self.name, event.binding, event.definite)
             self.writes.pop(name, None)
             return
-        self.local[name] = _Binding("value", self.name, None, event.definite, event.alias)
+        stateful, bound = False, None
+        if event.made_by:
+            maker = self.definition_of(event.made_by)
+            if maker is not None and maker.scope.generator:
+                stateful, bound = True, "a generator"
+            else:
+                stateful = stateful_maker(event.made_by)
+                bound = process_bound_maker(event.made_by)
+        elif event.source:
+            origin = self.binding_of(event.source)
+            stateful = origin is not None and origin.kind == "value" and origin.stateful
+            bound = origin.bound if origin is not None and origin.kind == "value" else None
+        self.local[name] = _Binding("value", self.name, None, event.definite, event.alias,
+                                    stateful=stateful, bound=bound, where=(cell, event.line))
         self.writes[name] = None
         self.deleted.discard(name)
+        self.groups.pop(name, None)  # rebound: no longer shares the objects it held
+        if event.shares:
+            # ``combine = [train_df, test_df]``: the names share objects from now on.
+            members = {name}
+            for held in event.shares:
+                origin = self.binding_of(held)
+                if held != name and origin is not None and origin.kind == "value":
+                    members |= self.group_of(held) | {held}
+            if len(members) > 1:
+                for member in members:
+                    self.groups[member] = frozenset(members)
 
     def mutate(self, name: str, cell: int, line: int, alias: bool) -> None:
         local = self.local.get(name)
@@ -509,6 +750,14 @@ class _StepAnalyzer:
         return target.obj if target is not None and isinstance(target.obj, Definition) else None
 
     def call(self, event: Event, code: CellCode) -> None:
+        target = self.binding_of(event.name)
+        if (target is not None and target.kind == "import" and isinstance(target.obj, Import)
+                and target.obj.source.startswith(_RNG_IMPORT)
+                and event.name not in _RNG_IMPORT_SAFE):
+            if event.name == "seed":
+                self.seed_random(code.index, event.line)
+            else:
+                self.draw_random(code.index, event.line)
         definition = self.definition_of(event.name)
         if definition is None:
             return
@@ -586,13 +835,18 @@ class _StepAnalyzer:
                 )
         if self.dynamic:
             for name, binding in linker.bindings.items():
+                if name == RANDOM_STATE:
+                    continue
                 if binding.kind == "value" and binding.producer and name not in self.local:
                     self.reads.setdefault(name, (binding.producer, self.plan.first_cell, 1))
                 elif binding.kind == "param":
                     self.params.setdefault(name, None)
+            self.writes[DYNAMIC_NAMES] = None
         outputs = dict.fromkeys([*self.writes, *self.mutated])
         for name in self.deleted - set(self.local):
             outputs.pop(name, None)
+        self.keep_groups_together(outputs)
+        linker.alias_groups = {n: g for n, g in self.groups.items() if n not in self.deleted}
         # Parameters reassigned here: later steps read this step's value.
         for name in outputs:
             if name in linker.bindings and linker.bindings[name].kind == "param":
@@ -604,11 +858,20 @@ class _StepAnalyzer:
                         cell=self.plan.first_cell, step=self.name, variable=name,
                     )
                 )
+        last_cell = max(c.index for c in self.plan.cells) if self.plan.cells else None
         for name, binding in self.local.items():
             if binding.kind in ("import", "def"):
-                linker.bindings[name] = _Binding(binding.kind, self.name, binding.obj)
+                linker.bindings[name] = _Binding(binding.kind, self.name, binding.obj,
+                                                 cell=last_cell)
         for name in outputs:
-            linker.bindings[name] = _Binding("value", self.name)
+            before = self.local.get(name) or linker.bindings.get(name)
+            linker.bindings[name] = _Binding(
+                "value", self.name,
+                stateful=bool(before and before.stateful),
+                bound=before.bound if before is not None and name in self.local else None,
+                where=before.where if before is not None else (self.plan.first_cell, 1),
+                cell=last_cell,
+            )
         for name in self.deleted - set(self.local):
             linker.bindings.pop(name, None)
         if self.dynamic:
@@ -617,7 +880,9 @@ class _StepAnalyzer:
         own_cells = {c.index for c in self.plan.cells}
         for code in self.plan.cells:
             linker.setup.extend(s for s in code.setup if s not in linker.setup)
-        self.note_rng()
+        if self.rng_lines:
+            cell, line = self.rng_lines[0]
+            linker.rng_users.append((self.name, cell, line))
         imports = sorted(
             (i for i in self.imports.values() if i.cell not in own_cells),
             key=lambda i: (i.cell, i.line),
@@ -645,42 +910,29 @@ class _StepAnalyzer:
             metrics=metrics,
             dynamic=self.dynamic,
             metrics_cells=tuple(self.plan.metrics_cells),
+            random_state=self.random_state,
         )
 
-    def note_rng(self) -> None:
-        for code in self.plan.cells:
-            found = _rng_call(code)
-            if found:
-                self.linker.rng_users.append((self.name, code.index, found))
-                return
 
-
-def _is_seed(statement: str) -> bool:
-    return ".seed(" in statement or statement.startswith(("torch.manual_seed", "tf.random"))
-
-
-def _rng_call(code: CellCode) -> int:
-    """Line of the first draw from a global random state in the cell, or 0 (cached)."""
-    if code.rng_line is None:
-        code.rng_line = 0
-        for node in ast.walk(code.tree) if code.tree is not None else ():
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr not in _RNG_SAFE
-                and _dotted(node.func.value) in _GLOBAL_RNG
-            ):
-                code.rng_line = node.lineno + code.line_offset
-                break
-    return code.rng_line
-
-
-def _dotted(node: ast.expr) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
+def _path(edges: list[Edge], start: str, goal: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The edges of a shortest path from ``start`` to ``goal`` (empty when there is none)."""
+    out: dict[str, list[Edge]] = {}
+    for edge in edges:
+        out.setdefault(edge.source, []).append(edge)
+    came: dict[str, Edge] = {}
+    todo = [start]
+    while todo:
+        node = todo.pop(0)
+        if node == goal:
+            path = []
+            while node != start:
+                edge = came[node]
+                path.append((edge.source, edge.target, edge.variables))
+                node = edge.source
+            return tuple(reversed(path))
+        for edge in out.get(node, []):
+            if edge.target not in came and edge.target != start:
+                came[edge.target] = edge
+                todo.append(edge.target)
+    return ()
 

@@ -75,6 +75,7 @@ class Plan:
     metrics: list[tuple[str, str]]
     diagnostics: list[Diagnostic]
     parameter_cells: list[int] = field(default_factory=list)
+    skipped: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
 
     @property
     def steps(self) -> list[StepPlan]:
@@ -129,6 +130,12 @@ class _Planner:
         self.parameter_cells: list[int] = []
         self.metrics: list[tuple[str, str]] = []
         self.used_names: set[str] = set()
+        # Parameters cells' statements that are not literal assignments: cell → the step
+        # they run in ("" until a step takes them), and their lines.
+        self.residues: dict[int, str] = {}
+        self.residue_lines: dict[int, list[int]] = {}
+        self.carry: list[CellCode] = []
+        self.skipped: list[tuple[int, tuple[str, ...]]] = []
 
     def run(self) -> Plan:
         current: StepPlan | None = None
@@ -147,11 +154,15 @@ class _Planner:
                 continue
             note = self.annotations[cell.index]
             if note.role == "skip":
+                self.skipped.append((cell.index, _stored_names(note.body)))
                 continue
             if note.role == "parameters":
-                self.read_parameters(cell.index, note)
-                continue
-            code = scan_cell(cell.index, note.body, note.body_line_offset)
+                residue = self.read_parameters(cell.index, note)
+                if residue is None:
+                    continue
+                code = residue  # the cell's other statements: code that runs in place
+            else:
+                code = scan_cell(cell.index, note.body, note.body_line_offset)
             if note.role == "metrics":
                 owner = current or (self.steps.get(section) if section else None)
                 self.read_metrics(code, owner, pending)
@@ -168,6 +179,10 @@ class _Planner:
                             hint="move it below the step that computes the metrics",
                         )
                     )
+                continue
+            if code.index in self.residues and self.mode == "cells":
+                pending_residue = [code]
+                self.flush(pending_residue, None)
                 continue
             if self.mode == "tags":
                 if note.step:
@@ -190,10 +205,14 @@ class _Planner:
             else:  # headings or none: collect, decide at the next heading
                 pending.append(code)
         self.flush(pending, current)
+        if self.carry:  # the parameters cell's code, with no step after it: a step of its own
+            step = self.new_step(self.unique("parameters"), self.carry[0].index)
+            self.add_cell(step, self.carry[0], self.notebook.cells[self.carry[0].index].id)
+        self.explain_residues()
         self.check_steps()
         return Plan(
             self.mode, self.units, self.parameters, self.metrics, self.diagnostics,
-            self.parameter_cells,
+            self.parameter_cells, self.skipped,
         )
 
     # -- building steps -------------------------------------------------------------
@@ -211,8 +230,15 @@ class _Planner:
             for code in pending:
                 self.add_cell(current, code, self.notebook.cells[code.index].id)
             return
-        if all(c.only_shared or (c.syntax_error is None and not c.python.strip()) for c in pending):
-            self.units.extend(pending)  # imports, definitions, setup: shared, not a step
+        if all(c.only_shared or (c.syntax_error is None and not c.python.strip())
+               or c.index in self.residues for c in pending):
+            # Imports, definitions, setup: shared, not a step. The parameters cell's own
+            # code runs as part of the next step.
+            for code in pending:
+                if code.index in self.residues and not code.only_shared:
+                    self.carry.append(code)
+                else:
+                    self.units.append(code)
             return
         name = self._section_name if self.mode == "headings" else None
         step = self.new_step(self.unique(name) if name else self.flush_name(), pending[0].index)
@@ -237,6 +263,13 @@ class _Planner:
     def add_cell(
         self, step: StepPlan, code: CellCode, cell_id: str, note: CellAnnotation | None = None
     ) -> None:
+        carried, self.carry = self.carry, []
+        for earlier in carried:  # the parameters cell's code, kept in notebook order
+            step.cells.append(earlier)
+            step.cell_ids.append(self.notebook.cells[earlier.index].id)
+            self.residues[earlier.index] = step.name
+        if code.index in self.residues:
+            self.residues[code.index] = step.name
         step.cells.append(code)
         step.cell_ids.append(cell_id)
         if note is None:
@@ -279,7 +312,13 @@ class _Planner:
 
     # -- parameters and metrics -----------------------------------------------------
 
-    def read_parameters(self, index: int, note: CellAnnotation) -> None:
+    def read_parameters(self, index: int, note: CellAnnotation) -> CellCode | None:
+        """Read the literal assignments; return the cell's other statements as code.
+
+        papermill's convention: the literal assignments are the parameters; anything else
+        (a print, a derived value, an import) runs once, in notebook order, as part of
+        the next step. Their lines keep their numbers (the parameters are blanked out).
+        """
         self.parameter_cells.append(index)
         seen = {p.name for p in self.parameters}
         try:
@@ -289,13 +328,22 @@ class _Planner:
                 Diagnostic(
                     "error", "CP201", f"the parameters cell is not valid Python: {exc.msg}",
                     cell=index, line=(exc.lineno or 1) + note.body_line_offset,
-                    hint="the parameters cell holds literal assignments only, e.g. lr = 0.1",
+                    hint="the parameters cell holds literal assignments, e.g. lr = 0.1",
                 )
             )
-            return
+            return None
+        lines = note.body.split("\n")
+        code_lines: list[int] = []
         for stmt in tree.body:
             line = stmt.lineno + note.body_line_offset
-            for param in _parameters_of(stmt, index, line, self.diagnostics):
+            params = _parameters_of(stmt, index, line, self.diagnostics)
+            if params is None:  # not a parameter: code that runs in place
+                if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+                    code_lines.append(line)
+                continue
+            for number in range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1):
+                lines[number - 1] = ""
+            for param in params:
                 if param.name in seen:
                     self.diagnostics.append(
                         Diagnostic(
@@ -307,6 +355,31 @@ class _Planner:
                     self.parameters = [p for p in self.parameters if p.name != param.name]
                 seen.add(param.name)
                 self.parameters.append(param)
+        if not code_lines:
+            return None
+        residue = scan_cell(index, "\n".join(lines), note.body_line_offset)
+        self.residues[index] = ""
+        self.residue_lines[index] = code_lines
+        return residue
+
+    def explain_residues(self) -> None:
+        """CP205: say where the parameters cell's other code runs."""
+        for index, step in self.residues.items():
+            lines = self.residue_lines.get(index, [])
+            where = f"as part of step {step!r}" if step else "with the shared cells"
+            shown = ", ".join(map(str, lines[:8])) + (", …" if len(lines) > 8 else "")
+            self.diagnostics.append(
+                Diagnostic(
+                    "warning", "CP205",
+                    f"the parameters cell has code besides literal assignments (line"
+                    f"{'s' if len(lines) > 1 else ''} {shown}): it runs once, in notebook "
+                    f"order, {where}; the names it assigns are ordinary variables, not "
+                    "parameters",
+                    cell=index, line=lines[0] if lines else None, step=step or None,
+                    hint="keep only literal assignments (lr = 0.1) in the parameters cell to "
+                    "make every name there a parameter; move derived values to a step",
+                )
+            )
 
     def read_metrics(
         self, code: CellCode, owner: StepPlan | None, pending: list[CellCode]
@@ -357,12 +430,16 @@ _TYPES = {int: "int", float: "float", str: "str", bool: "bool", list: "list", di
 
 def _parameters_of(
     stmt: ast.stmt, cell: int, line: int, diagnostics: list[Diagnostic]
-) -> list[Parameter]:
-    """Read one statement of the parameters cell as parameters, or report why not."""
-    hint = "the parameters cell holds literal assignments only, e.g. lr = 0.1 or n: int = 3"
+) -> list[Parameter] | None:
+    """Read one statement of the parameters cell as parameters.
+
+    Returns None for a statement that is not a literal assignment of a parameter type
+    (it is code: papermill runs it in place), and ``[]`` after reporting an assignment
+    whose value contradicts its annotation.
+    """
     annotation: str | None = None
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-        return []  # a docstring or a bare string comment
+        return None  # a docstring or a bare string comment
     if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
         names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
         value_node = stmt.value
@@ -371,33 +448,13 @@ def _parameters_of(
         value_node = stmt.value
         annotation = ast.unparse(stmt.annotation)
     else:
-        diagnostics.append(
-            Diagnostic(
-                "error", "CP201", f"'{ast.unparse(stmt)[:60]}' is not a parameter assignment",
-                cell=cell, line=line, hint=hint,
-            )
-        )
-        return []
+        return None
     try:
         value = ast.literal_eval(value_node)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        diagnostics.append(
-            Diagnostic(
-                "error", "CP201",
-                f"parameter {names[0]!r} = {ast.unparse(value_node)[:60]} is not a literal",
-                cell=cell, line=line, variable=names[0],
-                hint="compute derived values in a step; parameters must be literals",
-            )
-        )
-        return []
-    problem = _json_problem(value)
-    if problem:
-        diagnostics.append(
-            Diagnostic("error", "CP202", f"parameter {names[0]!r}: {problem}", cell=cell,
-                       line=line, variable=names[0], hint="use int, float, str, bool, None, "
-                       "or lists and dicts (string keys) of those")
-        )
-        return []
+        return None  # a derived value: code
+    if _json_problem(value):
+        return None  # a tuple, a set, a dict with int keys: code, not a parameter type
     kind = _TYPES[type(value)]
     if annotation is not None:
         wanted = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
@@ -429,3 +486,27 @@ def _json_problem(value: Any) -> str | None:
             return "dict keys must be strings"
         return next((p for p in map(_json_problem, value.values()) if p), None)
     return f"{type(value).__name__} values are not supported (parameters travel as JSON)"
+
+
+def _stored_names(source: str) -> tuple[str, ...]:
+    """Names a cell assigns at its top level (a skip cell: not part of the pipeline)."""
+    from cellpipe.core.analysis import to_python
+
+    try:
+        tree = ast.parse(to_python(source))
+    except (SyntaxError, ValueError):
+        return ()
+    names: dict[str, None] = {}
+    for stmt in tree.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names[node.id] = None
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names[node.name] = None
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name.split(".")[0], None) for a in node.names
+                             if a.name != "*")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                                 ast.Lambda)) and node is not stmt:
+                break
+    return tuple(names)

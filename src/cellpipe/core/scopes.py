@@ -79,6 +79,8 @@ class ScopeSummary:
         param_passes: ``(callee, slot, index)``: parameter ``index`` is passed to the
             global function ``callee`` at ``slot`` (a position or a keyword), so the
             callee may change it in place; linking resolves ``callee``.
+        generator: A function whose calls return generators (it yields).
+        draws_random: It draws from (or seeds) the global random state when called.
     """
 
     free: set[str] = field(default_factory=set)
@@ -89,6 +91,8 @@ class ScopeSummary:
     params: tuple[str, ...] = ()
     positional: int = 0
     param_passes: set[tuple[str, int | str, int]] = field(default_factory=set)
+    generator: bool = False
+    draws_random: bool = False
 
 
 _SCOPE_NODES = (

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from cellpipe.core.analysis import imported_modules
-from cellpipe.core.pipeline import Pipeline, Step
+from cellpipe.core.pipeline import NameSource, Pipeline, Step
 from cellpipe.errors import SpecError
 
 SPEC_VERSION = "1"
@@ -64,9 +64,25 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
             }
             for e in pipeline.edges
         ],
+        "names": {name: _name_source(source) for name, source in pipeline.names.items()},
     }
+    if pipeline.star_imports:  # names they bind are not known statically: replayed to load
+        spec["star_imports"] = list(pipeline.star_imports)
     validate_spec(spec)
     return spec
+
+
+def _name_source(source: NameSource) -> dict[str, Any]:
+    found: dict[str, Any] = {"kind": source.kind}
+    if source.step:
+        found["step"] = source.step
+    if source.source:
+        found["source"] = source.source
+    if source.reads:
+        found["reads"] = list(source.reads)
+    if source.cell is not None:
+        found["cell"] = source.cell
+    return found
 
 
 def _step(step: Step, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +110,7 @@ def _step(step: Step, defaults: dict[str, Any]) -> dict[str, Any]:
         "requirements": list(step.requirements),
         "metrics": list(step.metrics),
         "dynamic": step.dynamic,
+        **({"random_state": step.random_state} if step.random_state else {}),
         "code": code,
         "code_map": code_map,
     }

@@ -36,7 +36,7 @@ NOT_SELECTED = "not selected (--step/--from/--to)"
 RESULT_FILE = "result.json"
 # What a step's state says about its last attempt; cleared when it is launched again.
 _ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
-                   "metrics", "store", "cached_from")
+                   "metrics", "store", "cached_from", "not_kept", "warnings")
 
 
 @dataclass
@@ -468,13 +468,14 @@ class _Scheduler:
         result = _read_result(self.record.step_dir(job.step))
         if outcome == 0 and result.get("status") == "succeeded":
             outputs = result.get("outputs", {})
+            noted = {k: result[k] for k in ("not_kept", "warnings") if result.get(k)}
             state.update({"outputs": outputs, "metrics": result.get("metrics", {}),
-                          "store": str(self.record.artifacts)})
+                          "store": str(self.record.artifacts), **noted})
             self.input_stores[job.step] = str(self.record.artifacts)
             self.cache.record(self.keys[job.step], {
                 "run": self.record.id, "step": job.step, "store": str(self.record.artifacts),
                 "step_dir": str(self.record.step_dir(job.step)), "outputs": outputs,
-                "metrics": result.get("metrics", {}),
+                "metrics": result.get("metrics", {}), **noted,
             })
             state.pop("error", None)
             state.pop("message", None)
@@ -490,6 +491,13 @@ class _Scheduler:
             message = job.process.failure_message
         elif isinstance(outcome, int) and outcome < 0:
             message = f"killed by signal {signal.Signals(-outcome).name}"
+        elif outcome == 0 and not result:
+            # The process ended "successfully" without the runtime writing its result:
+            # something ended it early (os._exit, a library calling exit) or it crashed.
+            message = ("the step's process exited 0 without writing its result: something "
+                       "in the step ended the process early (os._exit(), a library exiting) "
+                       "or cellpipe's runtime crashed; see its log")
+            result = {"error": {"kind": "infrastructure", "message": message}}
         else:
             error = result.get("error") or {}
             code = outcome if isinstance(outcome, int) else 2
@@ -511,6 +519,7 @@ class _Scheduler:
         """A cache hit: the results stay where they are; the report and log are copied."""
         state = self.record.step(name)
         state.update({"key": key, "outputs": entry.get("outputs", {}),
+                      **{k: entry[k] for k in ("not_kept", "warnings") if entry.get(k)},
                       "metrics": entry.get("metrics", {}), "store": entry["store"],
                       "reason": f"unchanged: reused results of run {entry['run']}",
                       "cached_from": entry["run"], "duration": 0.0})

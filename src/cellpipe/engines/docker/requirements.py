@@ -164,6 +164,37 @@ def _parse_override(lines: Iterable[str]) -> dict[str, Any]:
     return parsed
 
 
+def install_line_requirements(step: Mapping[str, Any], notebook_dir: Path | None) -> list[str]:
+    """The requirements a step's ``!pip install`` lines name; ``-r FILE`` is read.
+
+    The file is relative to the notebook's directory, as the notebook's own ``!pip``
+    runs there; its comments, options and blank lines are left out (nested ``-r`` too).
+
+    Raises:
+        CellpipeError: the file named by ``-r`` cannot be read.
+    """
+    found: list[str] = []
+    for item in step.get("requirements", []):
+        if not item.startswith("-r "):
+            found.append(item)
+            continue
+        name = item[3:].strip()
+        path = Path(name) if Path(name).is_absolute() else (notebook_dir or Path.cwd()) / name
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise CellpipeError(
+                f"step {step['name']!r}: '!pip install -r {name}' names a file that cannot "
+                f"be read ({exc.strerror})", step=step["name"], path=str(path),
+                hint="put the requirements file beside the notebook, or list the packages "
+                "in the notebook metadata's cellpipe.requirements") from exc
+        for line in lines:
+            text = line.split(" #", 1)[0].strip()
+            if text and not text.startswith(("#", "-")):
+                found.append(text)
+    return found
+
+
 def read_requirements_file(path: str | Path) -> list[str]:
     """Lines of a requirements file (a clear error when it cannot be read)."""
     try:
@@ -268,7 +299,7 @@ def step_requirements(
             for dist in _module_map().get(module, []):
                 roots.setdefault(dist, f"import {module} ({source})")
         loose: list[str] = []
-        for requirement in step.get("requirements", []):  # from !pip install lines
+        for requirement in install_line_requirements(step, notebook_dir):  # !pip install
             from packaging.requirements import InvalidRequirement, Requirement
 
             try:
