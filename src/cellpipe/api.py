@@ -55,6 +55,8 @@ class LintReport:
                     "reads": dict(s.reads),
                     "parameters": list(s.parameters),
                     "writes": list(s.writes),
+                    "setup": list(s.setup),
+                    "random_state": s.random_state,
                     "settings": dict(s.settings),
                 }
                 for s in self.pipeline.steps

@@ -379,5 +379,5 @@ def test_load_returns_the_value_of_the_last_writer(tmp_path):
     assert result.load("x") == "second"
     assert result.load("seen") == "FIRST"
     assert result.load("snapshot") == "first"
-    with pytest.raises(CellpipeError, match="produces 'nothing'"):
+    with pytest.raises(CellpipeError, match="does not end with a name 'nothing'"):
         result.load("nothing")

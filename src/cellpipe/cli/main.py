@@ -154,6 +154,9 @@ def _print_lint(report: Any, quiet: bool) -> None:
                 click.echo(f"      ← {upstream}: {carried}")
             if step.parameters:
                 click.echo(f"      parameters: {', '.join(step.parameters)}")
+            if step.setup:  # session setup replayed first: options, chdir, sys.path, …
+                shown_setup = "; ".join(line.splitlines()[0][:60] for line in step.setup)
+                click.echo(f"      setup: {shown_setup}")
         if pipeline.metrics:
             click.echo(f"metrics: {', '.join(n for n, _ in pipeline.metrics)}")
     counts = {s: sum(d.severity == s for d in report.diagnostics) for s in ("error", "warning")}

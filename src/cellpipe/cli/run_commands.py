@@ -263,12 +263,17 @@ def runs(notebook: Path | None, root: Path | None, fmt: str) -> None:
 @root_option
 @click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
               help="Find the runs beside this notebook.")
+@click.option("--values", "values", is_flag=True,
+              help="List every name the notebook ends with: kind, type, size, producer.")
 @_errors_to_messages
-def show(run_id: str, root: Path | None, notebook: Path | None) -> None:
+def show(run_id: str, root: Path | None, notebook: Path | None, values: bool) -> None:
     """Show a run: status, parameters, metrics, and every step with why it ran."""
     from cellpipe import api
 
     result = api.open_run(run_id, _root(notebook, root))
+    if values:
+        _print_values(result)
+        return
     _summary(result)
     click.echo("parameters: " + json.dumps(result.parameters))
     for name, state in result.steps.items():
@@ -279,6 +284,35 @@ def show(run_id: str, root: Path | None, notebook: Path | None) -> None:
             line += f" {state['duration']:>7.2f}s"
         reason = state.get("reason") or state.get("message") or ""
         click.echo(f"{line}  {reason}")
+    for warning in result.warnings:
+        click.secho(f"warning [{warning['step']}]: {warning['message']}", fg="yellow")
+
+
+def _print_values(result: Any) -> None:
+    """The names a run can load (and those it cannot, with why), as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("name", "kind", "type", "size", "from"):
+        table.add_column(column, no_wrap=column != "from",
+                         justify="right" if column == "size" else "left")
+    for row in result.values():
+        size = row.get("size")
+        where = row.get("note") or row.get("step") or row.get("source") or (
+            json.dumps(row["value"]) if "value" in row else "")
+        table.add_row(row["name"], row["kind"], str(row.get("type") or ""),
+                      _size(size) if isinstance(size, int) else "", str(where)[:80])
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)
 
 
 @main.command()

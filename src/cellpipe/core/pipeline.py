@@ -85,6 +85,7 @@ class Step:
     dynamic: bool
     metrics_cells: tuple[int, ...] = ()
     random_state: str = ""
+    write_cells: Mapping[str, int] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class _Binding:
     stateful: bool = False  # a generator or iterator: using it changes it
     bound: str | None = None  # what it is when it cannot leave its process ("an open file")
     where: tuple[int, int] = (0, 0)  # cell and line of the store
-    statement: tuple[str, tuple[str, ...]] | None = None  # seed: (code, names it reads)
+    seeds: tuple[tuple[str, tuple[str, ...]], ...] = ()  # seed: (code, names it reads)
     cell: int | None = None  # the cell that bound it last
 
 
@@ -192,6 +193,7 @@ class _Linker:
         self.check_cycles(edges)
         self.check_rng()
         self.explain_late_definitions(edges)
+        self.check_split_steps()
         return Pipeline(
             notebook=self.notebook,
             split=self.plan.split,
@@ -255,6 +257,34 @@ class _Linker:
                 f"runs after {writer.name!r}",
             )
 
+    def check_split_steps(self) -> None:
+        """CP404: a step reads a value from a step whose cells are apart and that changes it
+        again in a cell below the reader: the notebook's reader sees the value before that
+        change, a pipeline step (which runs as one) only after it."""
+        by_name = {s.name: s for s in self.steps}
+        for step in self.steps:
+            first = step.cells[0][0]
+            for variable, producer_name in sorted(step.reads.items()):
+                producer = by_name.get(producer_name)
+                if producer is None or producer.cells[0][0] > first:
+                    continue
+                changed = producer.write_cells.get(variable)
+                if changed is None or changed < first:
+                    continue
+                cells = ", ".join(str(index + 1) for index, _ in producer.cells)
+                self.diagnostics.append(Diagnostic(
+                    "error", "CP404",
+                    f"step {step.name!r} (cell {first + 1}) reads {variable!r} from step "
+                    f"{producer.name!r} (cells {cells}), whose cell {changed + 1}, below "
+                    f"cell {first + 1}, changes it again: top to bottom, cell {first + 1} "
+                    f"sees {variable!r} before that change; a step runs as one, so the "
+                    "pipeline would give it the changed value",
+                    cell=first, step=step.name, variable=variable,
+                    hint=f"rename the cells of {producer.name!r} from cell {changed + 1} on "
+                    f"to a step of their own (e.g. step:{producer.name}-2), or move them "
+                    f"above cell {first + 1}",
+                ))
+
     def split_step(
         self, reader: Step, writer: Step, diagnostic: Diagnostic, edges: list[Edge]
     ) -> Diagnostic:
@@ -302,8 +332,12 @@ class _Linker:
             elif event.kind == "star":
                 self.star(event, code, None)
             elif event.kind == "rng" and event.name == "seed" and isinstance(event.binding, tuple):
-                # A seed outside any step: the first step that draws replays it.
-                self.bindings[RANDOM_STATE] = _Binding("seed", statement=event.binding,
+                # Seeds outside any step (numpy's, random's, …): the first step that draws
+                # replays them, in order.
+                earlier = self.bindings.get(RANDOM_STATE)
+                seeds = list(earlier.seeds) if earlier is not None and earlier.kind == "seed" \
+                    else []
+                self.bindings[RANDOM_STATE] = _Binding("seed", seeds=(*seeds, event.binding),
                                                        where=(code.index, event.line))
 
     def star(self, event: Event, code: CellCode, step: str | None) -> None:
@@ -479,6 +513,7 @@ class _StepAnalyzer:
     rng_lines: list[tuple[int, int]] = field(default_factory=list)
     bound_reads: set[str] = field(default_factory=set)
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
+    write_cells: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.groups = dict(self.linker.alias_groups)
@@ -578,12 +613,12 @@ class _StepAnalyzer:
         local = self.local.get(RANDOM_STATE)
         if local is None or not local.definite:
             binding = self.linker.bindings.get(RANDOM_STATE)
-            if binding is not None and binding.kind == "seed" and binding.statement:
-                statement, names = binding.statement
-                if statement not in self.setup:
-                    self.setup.append(statement)
-                for name in names:
-                    self.load(name, cell, line)
+            if binding is not None and binding.kind == "seed":
+                for statement, names in binding.seeds:
+                    if statement not in self.setup:
+                        self.setup.append(statement)
+                    for name in names:
+                        self.load(name, cell, line)
             elif binding is not None and binding.producer is not None:
                 self.reads.setdefault(RANDOM_STATE, (binding.producer, cell, line))
         self.local[RANDOM_STATE] = _Binding("value", self.name, where=(cell, line))
@@ -715,6 +750,7 @@ class _StepAnalyzer:
         self.local[name] = _Binding("value", self.name, None, event.definite, event.alias,
                                     stateful=stateful, bound=bound, where=(cell, event.line))
         self.writes[name] = None
+        self.write_cells[name] = cell
         self.deleted.discard(name)
         self.groups.pop(name, None)  # rebound: no longer shares the objects it held
         if event.shares:
@@ -729,6 +765,7 @@ class _StepAnalyzer:
                     self.groups[member] = frozenset(members)
 
     def mutate(self, name: str, cell: int, line: int, alias: bool) -> None:
+        self.write_cells[name] = cell
         local = self.local.get(name)
         if local is not None:
             if local.kind == "value" and (alias or local.alias) and self.unprovable is None:
@@ -822,6 +859,7 @@ class _StepAnalyzer:
             ]
             for name in values:
                 self.mutated.setdefault(name, None)
+                self.write_cells[name] = max(self.write_cells.get(name, cell), cell)
             if values:
                 linker.diagnostics.append(
                     Diagnostic(
@@ -911,6 +949,7 @@ class _StepAnalyzer:
             dynamic=self.dynamic,
             metrics_cells=tuple(self.plan.metrics_cells),
             random_state=self.random_state,
+            write_cells={n: c for n, c in self.write_cells.items() if n in outputs},
         )
 
 

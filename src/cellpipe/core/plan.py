@@ -164,7 +164,15 @@ class _Planner:
             else:
                 code = scan_cell(cell.index, note.body, note.body_line_offset)
             if note.role == "metrics":
-                owner = current or (self.steps.get(section) if section else None)
+                if note.step and self.mode == "tags":  # ``step:NAME`` and ``metrics``
+                    owner = self.steps.get(note.step)
+                    if owner is None:
+                        self.flush(pending, None)
+                        pending = []
+                        owner = self.new_step(note.step, cell.index)
+                    current = owner
+                else:
+                    owner = current or (self.steps.get(section) if section else None)
                 self.read_metrics(code, owner, pending)
                 if owner is None and pending:
                     pending.append(code)
