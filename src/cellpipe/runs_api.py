@@ -109,8 +109,11 @@ class Run:
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
-        """What steps did that analysis did not see (an input changed in place, a draw from
-        the global random state in a step that was not marked), each naming its step."""
+        """What steps did that analysis did not see, each naming its step.
+
+        An input changed in place, or a draw from the global random state in a step that
+        was not marked.
+        """
         found = []
         for step, state in self.steps.items():
             for warning in state.get("warnings", []):

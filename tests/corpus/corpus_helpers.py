@@ -44,7 +44,7 @@ def summarize(df: pd.DataFrame) -> dict:
     """A few headline numbers about a cleaned store frame."""
     revenue = (df["units"] * df["price"]).sum()
     return {
-        "rows": int(len(df)),
+        "rows": len(df),
         "units": int(df["units"].sum()),
         "revenue": round(float(revenue), 2),
         "mean_price": round(float(df["price"].mean()), 3),

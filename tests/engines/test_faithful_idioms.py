@@ -45,7 +45,7 @@ def test_every_name_loads_parameters_imports_definitions_and_skip_cells_say_so(t
     assert {"scale", "pd", "nan", "scaled", "Box", "frame", "box", "total"} <= set(run.names())
     assert "scratch" not in run.names()
     with pytest.raises(CellpipeError, match=r"not part of the pipeline \(cell 5 is "
-                       "marked skip\)"):
+                       r"marked skip\)"):
         run.load("scratch")
     # a run with another parameter value answers with that value, and the replayed
     # function reads it too

@@ -119,7 +119,8 @@ class Event:
     ``rng``, ``dynamic``, ``star``. ``use`` names an object whose method is called, that is
     passed to a call or iterated (it advances if it is a generator or an iterator); ``rng``
     is a draw from (``name`` ``draw``) or a seeding of (``seed``) the global random state,
-    a seed carrying ``binding`` = (statement, the names it reads). ``store`` events carry ``binding``: ``value``, or an :class:`Import` /
+    a seed carrying ``binding`` = (statement, the names it reads). ``store`` events carry
+    ``binding``: ``value``, or an :class:`Import` /
     :class:`Definition`; ``definite`` is False where the store may not happen (a branch,
     a loop body; a ``demote`` store marks a loop variable as only maybe bound after
     its loop, a ``confirm`` store marks a name bound on every branch); ``alias`` is True
@@ -874,8 +875,9 @@ def _held_names(value: ast.expr) -> tuple[str, ...]:
         elements = list(value.elts)
     elif isinstance(value, ast.Dict):
         elements = [v for v in value.values if v is not None]
-    names = [e.value.id if isinstance(e, ast.Starred) and isinstance(e.value, ast.Name)
-             else e.id for e in elements
-             if isinstance(e, ast.Name) or (isinstance(e, ast.Starred)
-                                            and isinstance(e.value, ast.Name))]
+    names: list[str] = []
+    for element in elements:
+        inner = element.value if isinstance(element, ast.Starred) else element
+        if isinstance(inner, ast.Name):
+            names.append(inner.id)
     return tuple(dict.fromkeys(names))

@@ -8,7 +8,6 @@ a definition is replayed in the step, a parameter is bound from the run's values
 
 from __future__ import annotations
 
-import ast
 import builtins
 import graphlib
 from collections.abc import Mapping
@@ -258,9 +257,11 @@ class _Linker:
             )
 
     def check_split_steps(self) -> None:
-        """CP404: a step reads a value from a step whose cells are apart and that changes it
-        again in a cell below the reader: the notebook's reader sees the value before that
-        change, a pipeline step (which runs as one) only after it."""
+        """CP404: a value read from a step whose cells are apart, changed again below the reader.
+
+        The notebook's reader sees the value before that change; a pipeline step (which
+        runs as one) would see it only after.
+        """
         by_name = {s.name: s for s in self.steps}
         for step in self.steps:
             first = step.cells[0][0]
