@@ -12,7 +12,6 @@ For each notebook, prints (never asserts) in one table:
 from __future__ import annotations
 
 import argparse
-import multiprocessing.forkserver
 import platform
 import shutil
 import sys
@@ -24,21 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_run import cold_server  # noqa: E402
 
 from cellpipe import api  # noqa: E402
-from cellpipe.engines.local import engine as local_engine  # noqa: E402
 from tests.engines.faithful import assert_faithful, notebook_values  # noqa: E402
 
 CORPUS = ROOT / "tests" / "corpus"
-
-
-def _fresh_server() -> None:
-    """Stop the warm server so a run pays for starting one, as a user's first run does."""
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    stop = getattr(server, "_stop", None)
-    if stop is not None:
-        stop()
-    local_engine._SERVER_PRELOAD = None
 
 
 def measure(path: Path, workers: int) -> dict[str, object]:
@@ -56,7 +48,7 @@ def measure(path: Path, workers: int) -> dict[str, object]:
         started = time.perf_counter()
         notebook_values(notebook, work)
         row["nbclient"] = time.perf_counter() - started
-        _fresh_server()
+        cold_server()
         started = time.perf_counter()
         api.run(notebook, root=work / "timed", cache=False, workers=workers)
         row["pipeline"] = time.perf_counter() - started

@@ -172,7 +172,6 @@ class CellCode:
     syntax_error: tuple[str, int] | None = None
     notes: list[tuple[str, str, int]] = field(default_factory=list)
     tree: ast.Module | None = None
-    rng_line: int | None = None  # first draw from a global random state (computed lazily)
 
 
 def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, int]]]:

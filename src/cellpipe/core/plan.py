@@ -165,12 +165,8 @@ class _Planner:
                 code = scan_cell(cell.index, note.body, note.body_line_offset)
             if note.role == "metrics":
                 if note.step and self.mode == "tags":  # ``step:NAME`` and ``metrics``
-                    owner = self.steps.get(note.step)
-                    if owner is None:
-                        self.flush(pending, None)
-                        pending = []
-                        owner = self.new_step(note.step, cell.index)
-                    current = owner
+                    owner = current = self.step_named(note.step, cell.index, pending)
+                    pending = []
                 else:
                     owner = current or (self.steps.get(section) if section else None)
                 self.read_metrics(code, owner, pending)
@@ -194,12 +190,10 @@ class _Planner:
                 continue
             if self.mode == "tags":
                 if note.step:
-                    step = self.steps.get(note.step)
-                    if step is None:
+                    if note.step not in self.steps:
                         self.flush(pending, None)
                         pending = []
-                        step = self.new_step(note.step, cell.index)
-                    current = step
+                    current = self.step_named(note.step, cell.index, [])
                 elif current is None:
                     pending.append(code)
                     continue
@@ -254,6 +248,14 @@ class _Planner:
             self.add_cell(step, code, self.notebook.cells[code.index].id)
 
     _section_name: str | None = None
+
+    def step_named(self, name: str, first_cell: int, pending: list[CellCode]) -> StepPlan:
+        """The step called ``name``; a new one (after giving ``pending`` away) if none yet."""
+        step = self.steps.get(name)
+        if step is None:
+            self.flush(pending, None)
+            step = self.new_step(name, first_cell)
+        return step
 
     def new_step(self, name: str, first_cell: int) -> StepPlan:
         step = StepPlan(name=name, first_cell=first_cell)
