@@ -176,23 +176,52 @@ def test_a_random_state_object_drawn_from_in_three_steps_advances(tmp_path):
     assert_faithful(path, tmp_path)
 
 
-def test_changes_analysis_cannot_see_are_recorded_as_warnings(tmp_path):
+def test_a_notebook_class_whose_methods_change_self_advances_across_steps(tmp_path):
     path = write(
         tmp_path,
-        "import numpy as np\nfrom sklearn.utils import shuffle\n"
         "class Tally:\n    def __init__(self):\n        self.items = []\n"
-        "    def note(self, v):\n        self.items.append(v)",
-        ("step:make", "tally = Tally()\nX = np.arange(6)"),
-        ("step:count", "tally.note(3)\nmixed = shuffle(X)"),
+        "    def _push(self, v):\n        self.items.append(v)\n"
+        "    def note(self, v):\n        self._push(v)\n        return self\n"
+        "    def total(self):\n        return sum(self.items)",
+        ("step:make", "tally = Tally()"),
+        ("step:one", "tally.note(3)\nfirst = tally.total()"),
+        ("step:two", "tally.note(4)"),
         ("step:show", "n = len(tally.items)"),
+    )
+    steps = {s["name"]: s for s in api.compile_spec(path)["steps"]}
+    assert steps["two"]["reads"]["tally"] == "one" and steps["show"]["reads"]["tally"] == "two"
+    assert "tally" not in steps["show"]["writes"]  # total() and len() don't change it
+    assert api.run(path, root=tmp_path / ".cellpipe").load("n") == 2
+    assert_faithful(path, tmp_path)
+
+
+def test_top_level_await_runs_as_in_the_notebook(tmp_path):
+    path = write(tmp_path, "import asyncio",
+                 ("step:a", "async def fetch():\n    await asyncio.sleep(0)\n    return 3\n"
+                            "x = await fetch()"),
+                 ("step:b", "y = x + 1"))
+    assert not [d for d in api.lint(path).diagnostics if d.severity == "error"]
+    assert assert_faithful(path, tmp_path).load("y") == 4
+
+
+def test_changes_analysis_cannot_see_are_recorded_as_warnings(tmp_path):
+    """A value changed by a module's function it was handed; a library drawing from
+    np.random: analysis sees neither, the run says so."""
+    (tmp_path / "helpers.py").write_text("def add_total(d):\n    d['total'] = sum(d.values())\n")
+    path = write(
+        tmp_path,
+        "import numpy as np\nimport helpers\nfrom sklearn.utils import shuffle",
+        ("step:make", "table = {'a': 1}\nX = np.arange(6)"),
+        ("step:count", "helpers.add_total(table)\nmixed = shuffle(X)"),
+        ("step:show", "n = len(table)"),
     )
     run = api.run(path, root=tmp_path / ".cellpipe")
     assert run.status == "succeeded"
     kinds = {(w["step"], w["kind"], w.get("variable")) for w in run.warnings}
-    assert ("count", "input-changed", "tally") in kinds
+    assert ("count", "input-changed", "table") in kinds
     assert ("count", "random-state", None) in kinds
     shown = CliRunner().invoke(main, ["show", run.id, "--root", str(tmp_path / ".cellpipe")])
-    assert "warning [count]: step 'count' changed 'tally' in place" in shown.output
+    assert "warning [count]: step 'count' changed 'table' in place" in shown.output
 
 
 def test_session_state_set_midway_carries_forward(tmp_path):

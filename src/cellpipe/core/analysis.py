@@ -14,7 +14,13 @@ import re
 from dataclasses import dataclass, field
 from typing import cast
 
-from cellpipe.core.scopes import ScopeSummary, is_mutating_call, root_name, summarize_scope
+from cellpipe.core.scopes import (
+    ScopeSummary,
+    is_mutating_call,
+    mutating_methods,
+    root_name,
+    summarize_scope,
+)
 
 _PIP_LINE = re.compile(r"^(\s*)[!%]\s*(?:pip3?|conda|mamba|uv\s+pip)\s+install\b(.*)$")
 # ``%cellpipe run`` in a step would start the pipeline from inside itself.
@@ -142,6 +148,7 @@ class Event:
     made_by: str | None = None  # store: the dotted function whose call made the value
     source: str | None = None  # store: the name whose object is bound again (``r = rng``)
     shares: tuple[str, ...] = ()  # store: names whose objects the value holds (``[a, b]``)
+    method: str | None = None  # use: the method called on the object
 
 
 @dataclass
@@ -258,7 +265,7 @@ def imported_modules(source: str) -> list[tuple[str, int]]:
     IPython syntax (magics, ``!cmd``) are transformed to Python first.
     """
     try:
-        tree = ast.parse(to_python(source))
+        tree = parse(to_python(source))
     except (SyntaxError, ValueError):
         return []
     found: list[tuple[str, int]] = []
@@ -270,6 +277,14 @@ def imported_modules(source: str) -> list[tuple[str, int]]:
     return sorted(found, key=lambda item: item[1])
 
 
+def parse(source: str) -> ast.Module:
+    """Parse a cell as IPython runs it: top-level ``await`` is allowed (autoawait)."""
+    tree = compile(source, "<cell>", "exec",
+                   flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    assert isinstance(tree, ast.Module)
+    return tree
+
+
 def to_python(source: str) -> str:
     """Turn a cell's IPython source into Python with the same line numbers.
 
@@ -277,7 +292,7 @@ def to_python(source: str) -> str:
     """
     text = source
     try:
-        ast.parse(text)
+        parse(text)
         return text
     except SyntaxError:
         pass
@@ -307,7 +322,7 @@ def scan_cell(index: int, source: str, line_offset: int = 0) -> CellCode:
     )
     code.notes.extend((c, m, ln + line_offset) for c, m, ln in notes)
     try:
-        tree = ast.parse(python)
+        tree = parse(python)
     except SyntaxError as exc:
         code.syntax_error = (exc.msg, (exc.lineno or 1) + line_offset)
         code.only_shared = False
@@ -448,6 +463,8 @@ class _Scanner:
             scope = summarize_scope(stmt)
             scope.generator = is_generator_function(stmt)
             scope.draws_random = draws_random(stmt)
+            if isinstance(stmt, ast.ClassDef):
+                scope.mutating_methods = mutating_methods(stmt)
             # exec/eval/globals() in a body act where it is called: linking reports them
             # in the steps that use the definition.
             scope.dynamic[:] = [(what, line + self.offset) for what, line in scope.dynamic]
@@ -652,8 +669,8 @@ class _Scanner:
         # Objects whose methods are called or that are handed to a call: a generator or
         # iterator among them advances (linking decides which names hold one).
         receiver = root_name(func.value) if isinstance(func, ast.Attribute) else None
-        if receiver is not None:
-            self.emit("use", receiver, node)
+        if receiver is not None and isinstance(func, ast.Attribute):
+            self.emit("use", receiver, node, method=func.attr)
         for arg in [*node.args, *(kw.value for kw in node.keywords)]:
             value = arg.value if isinstance(arg, ast.Starred) else arg
             if isinstance(value, ast.Name):

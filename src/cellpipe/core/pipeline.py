@@ -153,6 +153,7 @@ class _Binding:
     definite: bool = True
     alias: bool = False
     stateful: bool = False  # a generator or iterator: using it changes it
+    methods: frozenset[str] = frozenset()  # an instance's methods that change it
     bound: str | None = None  # what it is when it cannot leave its process ("an open file")
     where: tuple[int, int] = (0, 0)  # cell and line of the store
     seeds: tuple[tuple[str, tuple[str, ...]], ...] = ()  # seed: (code, names it reads)
@@ -563,7 +564,7 @@ class _StepAnalyzer:
         elif kind == "call":
             self.call(event, code)
         elif kind == "use":
-            self.use(event.name, code.index, event.line)
+            self.use(event.name, code.index, event.line, event.method)
         elif kind == "rng":
             if event.name == "seed":
                 self.seed_random(code.index, event.line)
@@ -634,14 +635,17 @@ class _StepAnalyzer:
             return local
         return self.linker.bindings.get(name) if local is None else local
 
-    def use(self, name: str, cell: int, line: int) -> None:
+    def use(self, name: str, cell: int, line: int, method: str | None = None) -> None:
         """A method call on ``name``, or ``name`` passed to a call or iterated.
 
-        A random generator, an iterator or a generator object changes when it is used:
-        the step changes it in place, so later steps read it from here.
+        A random generator, an iterator or a generator object changes when it is used; an
+        instance of a notebook class changes when one of its methods that change ``self``
+        is called: the step changes it in place, so later steps read it from here.
         """
         binding = self.binding_of(name)
-        if binding is not None and binding.kind == "value" and binding.stateful:
+        if binding is None or binding.kind != "value":
+            return
+        if binding.stateful or (method is not None and method in binding.methods):
             self.mutate(name, cell, line, alias=False)
 
     def load(self, name: str, cell: int, line: int) -> None:
@@ -736,20 +740,23 @@ class _StepAnalyzer:
             self.local[name] = _Binding("def", self.name, event.binding, event.definite)
             self.writes.pop(name, None)
             return
-        stateful, bound = False, None
+        stateful, bound, methods = False, None, frozenset[str]()
         if event.made_by:
             maker = self.definition_of(event.made_by)
             if maker is not None and maker.scope.generator:
                 stateful, bound = True, "a generator"
+            elif maker is not None:
+                methods = maker.scope.mutating_methods
             else:
                 stateful = stateful_maker(event.made_by)
                 bound = process_bound_maker(event.made_by)
         elif event.source:
             origin = self.binding_of(event.source)
-            stateful = origin is not None and origin.kind == "value" and origin.stateful
-            bound = origin.bound if origin is not None and origin.kind == "value" else None
+            if origin is not None and origin.kind == "value":
+                stateful, bound, methods = origin.stateful, origin.bound, origin.methods
         self.local[name] = _Binding("value", self.name, None, event.definite, event.alias,
-                                    stateful=stateful, bound=bound, where=(cell, event.line))
+                                    stateful=stateful, bound=bound, where=(cell, event.line),
+                                    methods=methods)
         self.writes[name] = None
         self.write_cells[name] = cell
         self.deleted.discard(name)
@@ -907,6 +914,7 @@ class _StepAnalyzer:
             linker.bindings[name] = _Binding(
                 "value", self.name,
                 stateful=bool(before and before.stateful),
+                methods=before.methods if before is not None else frozenset(),
                 bound=before.bound if before is not None and name in self.local else None,
                 where=before.where if before is not None else (self.plan.first_cell, 1),
                 cell=last_cell,

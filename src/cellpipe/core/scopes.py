@@ -80,6 +80,8 @@ class ScopeSummary:
             global function ``callee`` at ``slot`` (a position or a keyword), so the
             callee may change it in place; linking resolves ``callee``.
         generator: A function whose calls return generators (it yields).
+        mutating_methods: A class's methods that change their instance (``self.n += 1``,
+            ``self.items.append(…)``, or calling such a method of ``self``).
         draws_random: It draws from (or seeds) the global random state when called.
     """
 
@@ -93,6 +95,7 @@ class ScopeSummary:
     param_passes: set[tuple[str, int | str, int]] = field(default_factory=set)
     generator: bool = False
     draws_random: bool = False
+    mutating_methods: frozenset[str] = frozenset()
 
 
 _SCOPE_NODES = (
@@ -360,3 +363,30 @@ def _analyze(
         writes |= child_writes
         mutations |= {n for n in child_mut if n in declared_global or n not in local}
     return free, writes, mutations, param_mutations
+
+
+def mutating_methods(node: ast.ClassDef) -> frozenset[str]:
+    """The methods of a class that change ``self`` (directly or through another method)."""
+    methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    changing: set[str] = set()
+    calls: dict[str, set[str]] = {}
+    for method in methods:
+        if not method.args.args:
+            continue
+        summary = summarize_scope(method)
+        if 0 in summary.param_mutations:
+            changing.add(method.name)
+        own = method.args.args[0].arg
+        calls[method.name] = {
+            sub.func.attr for sub in ast.walk(method)
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+            and isinstance(sub.func.value, ast.Name) and sub.func.value.id == own
+        }
+    grown = True
+    while grown:  # a method calling a changing method of self changes it too
+        grown = False
+        for name, called in calls.items():
+            if name not in changing and called & changing:
+                changing.add(name)
+                grown = True
+    return frozenset(changing)
