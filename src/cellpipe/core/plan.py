@@ -164,6 +164,7 @@ class _Planner:
             else:
                 code = scan_cell(cell.index, note.body, note.body_line_offset)
             if note.role == "metrics":
+                owner: StepPlan | None
                 if note.step and self.mode == "tags":  # ``step:NAME`` and ``metrics``
                     owner = current = self.step_named(note.step, cell.index, pending)
                     pending = []
