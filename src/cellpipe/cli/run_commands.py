@@ -214,19 +214,37 @@ def _print_runs_table(runs: list[Any], param_names: list[str] | None = None) -> 
         every = sorted({p for r in runs for p in r.parameters})
         param_names = [p for p in every
                        if len({json.dumps(r.parameters.get(p), default=str) for r in runs}) > 1]
+    data = {r.id: _data_digest(r) for r in runs}
+    show_data = len(set(data.values()) - {""}) > 1  # the runs saw different data files
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ["run", "notebook", "status", "duration", *param_names, *metric_names]:
+    columns = ["run", "notebook", "status", "duration", *param_names, *metric_names]
+    if show_data:
+        columns.insert(4, "data")
+    for column in columns:
         table.add_column(column, no_wrap=True,
                          justify="left" if column in ("run", "notebook", "status") else "right")
     for r in runs:
         row = [r.id, Path(r.data.get("notebook", "")).name, r.status,
                f"{r.data.get('duration', 0):.1f}s"]
+        if show_data:
+            row.append(data[r.id])
         row += [_fmt(r.parameters.get(p, ""))[:24] for p in param_names]
         row += [_fmt(r.metrics.get(m, "")) for m in metric_names]
         table.add_row(*row)
     console = Console()
     # On a terminal rich fits the width; piped output keeps every column whole.
     (console if console.is_terminal else Console(width=400)).print(table)
+
+
+def _data_digest(run: Any) -> str:
+    """A short digest of the external files a run's steps read ("" when none)."""
+    import hashlib
+
+    seen = sorted((path, f["sha256"]) for state in run.steps.values()
+                  for path, f in state.get("files", {}).items() if f.get("from") == "external")
+    if not seen:
+        return ""
+    return hashlib.sha256(json.dumps(seen).encode()).hexdigest()[:8]
 
 
 def _root(notebook: Path | None, root: Path | None) -> Path:
@@ -284,6 +302,8 @@ def show(run_id: str, root: Path | None, notebook: Path | None, values: bool) ->
             line += f" {state['duration']:>7.2f}s"
         reason = state.get("reason") or state.get("message") or ""
         click.echo(f"{line}  {reason}")
+        for path, seen in sorted(state.get("files", {}).items()):
+            click.echo(f"      reads {path}  {seen['sha256'][:12]}  ({seen['from']})")
     for warning in result.warnings:
         click.secho(f"warning [{warning['step']}]: {warning['message']}", fg="yellow")
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import cast
 
+from cellpipe.core.files import file_effects, path_template
 from cellpipe.core.scopes import (
     ScopeSummary,
     is_mutating_call,
@@ -122,9 +123,10 @@ class Event:
     """One effect of a cell's top-level code on the notebook's names, in order.
 
     ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``use``,
-    ``rng``, ``dynamic``, ``star``. ``use`` names an object whose method is called, that is
-    passed to a call or iterated (it advances if it is a generator or an iterator); ``rng``
-    is a draw from (``name`` ``draw``) or a seeding of (``seed``) the global random state,
+    ``rng``, ``file``, ``dynamic``, ``star``. ``file`` events are a read, write, mkdir or
+    chdir (``name``) of the path template in ``binding`` (None: a path not known). ``use``
+    names an object whose method is called, that is passed to a call or iterated (it
+    advances if it is a generator or an iterator); ``rng`` is a draw from (``name`` ``draw``) or a seeding of (``seed``) the global random state,
     a seed carrying ``binding`` = (statement, the names it reads). ``store`` events carry
     ``binding``: ``value``, or an :class:`Import` /
     :class:`Definition`; ``definite`` is False where the store may not happen (a branch,
@@ -149,6 +151,7 @@ class Event:
     source: str | None = None  # store: the name whose object is bound again (``r = rng``)
     shares: tuple[str, ...] = ()  # store: names whose objects the value holds (``[a, b]``)
     method: str | None = None  # use: the method called on the object
+    path: tuple[object, ...] | None = None  # store: the path template the value is
 
 
 @dataclass
@@ -489,8 +492,9 @@ class _Scanner:
             shared = _is_alias_value(stmt.value)
             origin = _origin(stmt.value)
             held = _held_names(stmt.value)
+            path = path_value(stmt.value)
             for target in stmt.targets:
-                self.target(target, shared, *origin, shares=held)
+                self.target(target, shared, *origin, shares=held, path=path)
         elif isinstance(stmt, ast.AnnAssign):
             if stmt.value is not None:
                 self.expr(stmt.value)
@@ -590,10 +594,11 @@ class _Scanner:
     def target(
         self, target: ast.expr, alias: bool, made_by: str | None = None,
         source: str | None = None, shares: tuple[str, ...] = (),
+        path: tuple[object, ...] | None = None,
     ) -> None:
         if isinstance(target, ast.Name):
             self.emit("store", target.id, target, alias=alias, made_by=made_by, source=source,
-                      shares=shares)
+                      shares=shares, path=path)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for elt in target.elts:  # an unpacked element is not the whole made value
                 self.target(elt, alias)
@@ -675,6 +680,8 @@ class _Scanner:
             value = arg.value if isinstance(arg, ast.Starred) else arg
             if isinstance(value, ast.Name):
                 self.emit("use", value.id, node)
+        for effect in file_effects(node):
+            self.emit("file", effect.kind, node, binding=effect.path)
         mutated = is_mutating_call(node)
         if mutated:
             obj = func.value if isinstance(func, ast.Attribute) else node.args[0]
@@ -897,3 +904,18 @@ def _held_names(value: ast.expr) -> tuple[str, ...]:
         if isinstance(inner, ast.Name):
             names.append(inner.id)
     return tuple(dict.fromkeys(names))
+
+
+def path_value(value: ast.expr) -> tuple[object, ...] | None:
+    """The path template of a value built like a path, else None.
+
+    A literal string, an f-string, ``os.path.join``, ``Path(…)``, ``… / …``.
+    """
+    if isinstance(value, ast.Name):
+        return None  # an alias: linking follows the name itself
+    if isinstance(value, ast.Constant) and not isinstance(value.value, str):
+        return None
+    template = path_template(value)
+    if template is None or not any(isinstance(part, str) and part for part in template):
+        return None
+    return template

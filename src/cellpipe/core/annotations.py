@@ -37,7 +37,7 @@ STEP_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)?$")
 _HEADER = re.compile(r"^\s*%%step\b(?P<args>[^\n]*)(?:\n|$)")
-_SETTING_KEYS = ("image", "gpu", "cpu", "memory", "retries", "timeout", "cache")
+_SETTING_KEYS = ("image", "gpu", "cpu", "memory", "retries", "timeout", "cache", "inputs")
 _ROLE_TAGS = {
     "parameters": "parameters",
     "pipeline-parameters": "parameters",
@@ -173,6 +173,8 @@ _SETTING_HINTS = {
     "retries": "give a whole number, e.g. retries:2",
     "timeout": "give seconds, e.g. timeout:600 (30m and 2h are accepted too)",
     "cache": "use cache:off (or cache:on)",
+    "inputs": "give files, folders or glob patterns relative to the notebook, comma-separated, "
+              "e.g. inputs:data/*.csv,config.yaml",
 }
 
 
@@ -203,6 +205,11 @@ def _parse_setting(key: str, value: str) -> tuple[Any, str | None]:
         if value.lower() not in ("off", "on", "false", "true"):
             return None, f"cache {value!r} must be 'off' or 'on'"
         return value.lower() in ("on", "true"), None
+    if key == "inputs":
+        paths = [v.strip() for v in value.split(",") if v.strip()]
+        if not paths:
+            return None, "inputs names no file"
+        return paths, None
     return None, f"unknown setting {key!r}"  # pragma: no cover - keys are checked by callers
 
 
@@ -233,7 +240,7 @@ def _parse_header(
         return
     usage = (
         "%%step NAME [--after A B] [--gpu N] [--cpu N] [--memory SIZE] [--image REF] "
-        "[--retries N] [--timeout S] [--cache off] [--skip]"
+        "[--retries N] [--timeout S] [--cache off] [--inputs PATHS] [--skip]"
     )
     i = 0
     positional: list[str] = []

@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "CP307": "syntax error",
     "CP308": "steps share the global random state (run in notebook order)",
     "CP309": "a step reads a value that cannot leave the step that made it",
+    "CP310": "a file path cellpipe cannot follow",
     "CP401": "dependency cycle",
     "CP402": "inferred data edge",
     "CP403": "read of a value produced in a non-ancestor order",

@@ -65,6 +65,13 @@ class Step:
         random_state: ``draws`` when it draws from the global random state (it reads the
             state the step before left and passes it on), ``seeds`` when it only sets it,
             ``""`` when it does not touch it.
+        write_cells: Per output, the last cell that assigns or changes it.
+        file_reads: Path patterns (relative to the notebook) of files it reads → the step
+            that writes them before it, or None for an external input.
+        file_writes: Path patterns of files it writes (or directories it makes).
+        file_order: Steps it must run after because of files besides reads: one wrote a
+            file this step writes again, read a file this step overwrites, or made the
+            directory it writes into.
     """
 
     name: str
@@ -85,6 +92,9 @@ class Step:
     metrics_cells: tuple[int, ...] = ()
     random_state: str = ""
     write_cells: Mapping[str, int] = field(default_factory=dict, compare=False)
+    file_reads: Mapping[str, str | None] = field(default_factory=dict)
+    file_writes: tuple[str, ...] = ()
+    file_order: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,12 +120,17 @@ class NameSource:
 
 @dataclass(frozen=True)
 class Edge:
-    """``source`` → ``target``, carrying ``variables``; ``explicit`` if declared by after:."""
+    """``source`` → ``target``, carrying ``variables``; ``explicit`` if declared by after:.
+
+    ``files`` are the paths (patterns) that make the edge: the target reads what the source
+    wrote, or the two must keep their notebook order on a file.
+    """
 
     source: str
     target: str
     variables: tuple[str, ...]
     explicit: bool
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,7 @@ class _Binding:
     where: tuple[int, int] = (0, 0)  # cell and line of the store
     seeds: tuple[tuple[str, tuple[str, ...]], ...] = ()  # seed: (code, names it reads)
     cell: int | None = None  # the cell that bound it last
+    path: tuple[object, ...] | None = None  # a value built like a path: its template
 
 
 def link(notebook: Notebook, plan: Plan) -> Pipeline:
@@ -180,6 +196,10 @@ class _Linker:
         self.rng_users: list[tuple[str, int, int]] = []
         # Names whose values share objects (``combine = [train_df, test_df]``).
         self.alias_groups: dict[str, frozenset[str]] = {}
+        # Files: (pattern, step) in notebook order; the working directory (os.chdir).
+        self.file_writers: list[tuple[str, str]] = []
+        self.file_readers: list[tuple[str, str]] = []
+        self.cwd = ""
         self.steps: list[Step] = []
         self.metrics = {name: step for name, step in plan.metrics}
 
@@ -380,9 +400,16 @@ class _Linker:
     def edges(self) -> list[Edge]:
         order = {s.name: i for i, s in enumerate(self.steps)}
         data: dict[tuple[str, str], set[str]] = {}
+        files: dict[tuple[str, str], set[str]] = {}
         for step in self.steps:
             for variable, producer in step.reads.items():
                 data.setdefault((producer, step.name), set()).add(variable)
+            for path, writer in step.file_reads.items():
+                if writer is not None and writer != step.name:
+                    files.setdefault((writer, step.name), set()).add(path)
+            for before, paths in step.file_order.items():
+                if before != step.name:
+                    files.setdefault((before, step.name), set()).update(paths)
         explicit: set[tuple[str, str]] = set()
         uses_after = any(p.after for p in self.plan.steps)
         for plan in self.plan.steps:
@@ -414,9 +441,11 @@ class _Linker:
                             cell=self.plan_of(target).first_cell, step=target,
                         )
                     )
-        keys = sorted(set(data) | explicit, key=lambda k: (order[k[1]], order[k[0]]))
+        keys = sorted(set(data) | set(files) | explicit,
+                      key=lambda k: (order[k[1]], order[k[0]]))
         return [
-            Edge(s, t, tuple(sorted(data.get((s, t), ()))), (s, t) in explicit) for s, t in keys
+            Edge(s, t, tuple(sorted(data.get((s, t), ()))), (s, t) in explicit,
+                 tuple(sorted(files.get((s, t), ())))) for s, t in keys
         ]
 
     def plan_of(self, name: str) -> StepPlan:
@@ -516,6 +545,9 @@ class _StepAnalyzer:
     bound_reads: set[str] = field(default_factory=set)
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     write_cells: dict[str, int] = field(default_factory=dict)
+    file_reads: dict[str, str | None] = field(default_factory=dict)
+    file_writes: dict[str, None] = field(default_factory=dict)
+    file_order: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.groups = dict(self.linker.alias_groups)
@@ -565,6 +597,8 @@ class _StepAnalyzer:
             self.call(event, code)
         elif kind == "use":
             self.use(event.name, code.index, event.line, event.method)
+        elif kind == "file":
+            self.file(event, code)
         elif kind == "rng":
             if event.name == "seed":
                 self.seed_random(code.index, event.line)
@@ -627,6 +661,62 @@ class _StepAnalyzer:
         self.writes[RANDOM_STATE] = None
         self.random_state = "draws"
         self.rng_lines.append((cell, line))
+
+    # -- files --------------------------------------------------------------------------
+
+    def path_of(self, name: str) -> object:
+        """What a name in a path is: a template, ``*`` (a parameter: known at run time)."""
+        binding = self.binding_of(name)
+        if binding is None:
+            return None
+        if binding.kind == "param":
+            return "*"
+        return binding.path
+
+    def file(self, event: Event, code: CellCode) -> None:
+        """A read, write, mkdir or chdir of a file: files link steps as variables do."""
+        from cellpipe.core.files import inside, matches, normalize, resolve
+
+        template = event.binding if isinstance(event.binding, tuple) else None
+        pattern = resolve(template, self.path_of) if template is not None else None  # type: ignore[arg-type]
+        if pattern is None:
+            if event.name != "chdir":
+                self.linker.diagnostics.append(Diagnostic(
+                    "info", "CP310",
+                    f"cellpipe cannot see which file this line {event.name}s",
+                    cell=code.index, line=event.line, step=self.name,
+                    hint="if it is another step's file, tag this step after:STEP (or "
+                    "cache:off); build the path from literals and parameters to let cellpipe "
+                    "follow it",
+                ))
+            return
+        if not pattern.startswith(("/", "~")) and "://" not in pattern and self.linker.cwd:
+            pattern = normalize(f"{self.linker.cwd}/{pattern}")
+        if event.name == "chdir":
+            self.linker.cwd = "" if pattern == "." else pattern
+            return
+        linker = self.linker
+        for directory, maker in reversed(linker.file_writers):  # written into a made directory
+            if maker != self.name and directory != pattern and inside(pattern, directory):
+                self.file_order.setdefault(maker, set()).add(directory)
+                break
+        if event.name == "read":
+            if any(matches(pattern, w) for w in self.file_writes):
+                return  # this step wrote it before reading it
+            writer = next((s for p, s in reversed(linker.file_writers)
+                           if s != self.name and matches(pattern, p)), None)
+            self.file_reads.setdefault(pattern, writer)
+            return
+        # a write (or a directory made): after the step that wrote it last, and after every
+        # step that read it before this one overwrites it
+        for written, writer in reversed(linker.file_writers):
+            if writer != self.name and matches(pattern, written):
+                self.file_order.setdefault(writer, set()).add(pattern)
+                break
+        for read, reader in linker.file_readers:
+            if reader != self.name and matches(pattern, read):
+                self.file_order.setdefault(reader, set()).add(pattern)
+        self.file_writes[pattern] = None
 
     def binding_of(self, name: str) -> _Binding | None:
         """What ``name`` is bound to at this point of the step."""
@@ -754,9 +844,13 @@ class _StepAnalyzer:
             origin = self.binding_of(event.source)
             if origin is not None and origin.kind == "value":
                 stateful, bound, methods = origin.stateful, origin.bound, origin.methods
+        path = event.path
+        if path is None and event.source:
+            origin = self.binding_of(event.source)
+            path = origin.path if origin is not None else None
         self.local[name] = _Binding("value", self.name, None, event.definite, event.alias,
                                     stateful=stateful, bound=bound, where=(cell, event.line),
-                                    methods=methods)
+                                    methods=methods, path=path)
         self.writes[name] = None
         self.write_cells[name] = cell
         self.deleted.discard(name)
@@ -915,6 +1009,7 @@ class _StepAnalyzer:
                 "value", self.name,
                 stateful=bool(before and before.stateful),
                 methods=before.methods if before is not None else frozenset(),
+                path=before.path if before is not None else None,
                 bound=before.bound if before is not None and name in self.local else None,
                 where=before.where if before is not None else (self.plan.first_cell, 1),
                 cell=last_cell,
@@ -930,6 +1025,8 @@ class _StepAnalyzer:
         if self.rng_lines:
             cell, line = self.rng_lines[0]
             linker.rng_users.append((self.name, cell, line))
+        linker.file_writers.extend((path, self.name) for path in self.file_writes)
+        linker.file_readers.extend((path, self.name) for path in self.file_reads)
         imports = sorted(
             (i for i in self.imports.values() if i.cell not in own_cells),
             key=lambda i: (i.cell, i.line),
@@ -959,6 +1056,9 @@ class _StepAnalyzer:
             metrics_cells=tuple(self.plan.metrics_cells),
             random_state=self.random_state,
             write_cells={n: c for n, c in self.write_cells.items() if n in outputs},
+            file_reads=dict(sorted(self.file_reads.items())),
+            file_writes=tuple(self.file_writes),
+            file_order={s: tuple(sorted(p)) for s, p in sorted(self.file_order.items())},
         )
 
 

@@ -287,6 +287,9 @@ class _Planner:
             return
         step.after.extend((a, code.index) for a in note.after)
         for key, value in note.settings.items():
+            if key == "inputs":  # declared inputs add up over a step's cells
+                step.settings[key] = list(dict.fromkeys([*step.settings.get(key, []), *value]))
+                continue
             if key in step.settings and step.settings[key] != value:
                 self.diagnostics.append(
                     Diagnostic(

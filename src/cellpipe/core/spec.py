@@ -61,6 +61,7 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
                 "to": e.target,
                 "variables": list(e.variables),
                 "explicit": e.explicit,
+                **({"files": list(e.files)} if e.files else {}),
             }
             for e in pipeline.edges
         ],
@@ -70,6 +71,11 @@ def build_spec(pipeline: Pipeline) -> dict[str, Any]:
         spec["star_imports"] = list(pipeline.star_imports)
     validate_spec(spec)
     return spec
+
+
+def _files(step: Step) -> dict[str, Any]:
+    """The files a step reads (with the step that writes them, or null: external) and writes."""
+    return {"reads": dict(step.file_reads), "writes": list(step.file_writes)}
 
 
 def _name_source(source: NameSource) -> dict[str, Any]:
@@ -111,6 +117,7 @@ def _step(step: Step, defaults: dict[str, Any]) -> dict[str, Any]:
         "metrics": list(step.metrics),
         "dynamic": step.dynamic,
         **({"random_state": step.random_state} if step.random_state else {}),
+        **({"files": _files(step)} if step.file_reads or step.file_writes else {}),
         "code": code,
         "code_map": code_map,
     }

@@ -22,14 +22,29 @@ def step_key_parts(
     input_hashes: Mapping[str, str],
     parameters: Mapping[str, Any],
     fingerprint: str,
+    files: Mapping[str, str] | None = None,
+    modules: Mapping[str, str] | None = None,
+    distributions: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The parts a step's result depends on (JSON-able, compared to explain reruns)."""
-    return {
+    """The parts a step's result depends on (JSON-able, compared to explain reruns).
+
+    Its code; its input values' hashes; the parameters it reads; the content of each file
+    it reads; the source of the notebook's own modules it imports; the versions of the
+    distributions it imports (and Python's); the engine's fingerprint.
+    """
+    parts: dict[str, Any] = {
         "code": hashlib.sha256(step["code"].encode()).hexdigest(),
         "inputs": dict(sorted(input_hashes.items())),
         "parameters": {p: parameters.get(p) for p in sorted(step.get("parameters", []))},
         "environment": fingerprint,
     }
+    if files:
+        parts["files"] = dict(sorted(files.items()))
+    if modules:
+        parts["modules"] = dict(sorted(modules.items()))
+    if distributions:
+        parts["distributions"] = dict(sorted(distributions.items()))
+    return parts
 
 
 def key_of(parts: Mapping[str, Any]) -> str:
@@ -78,6 +93,9 @@ class StepCache:
         ]
         if changed:
             return f"parameter {', '.join(changed)} changed"
+        reason = _changed_entries(last, parts)
+        if reason:
+            return reason
         if last.get("environment") != parts["environment"]:
             return "the environment changed (Python or package versions)"
         return "no cached result (it was removed or never finished)"
@@ -85,3 +103,27 @@ class StepCache:
 
 def _slug(path: str) -> str:
     return hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+
+
+def _changed_entries(last: Mapping[str, Any], parts: Mapping[str, Any]) -> str | None:
+    """"file data/x.csv changed", "module helpers changed", "scikit-learn 1.5.2 → 1.6.0"."""
+    before, now = last.get("files", {}), parts.get("files", {})
+    changed = [f for f in sorted(set(before) | set(now)) if before.get(f) != now.get(f)]
+    if changed:
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3
+                                           else "")
+        new = [f for f in changed if f not in before]
+        gone = [f for f in changed if now.get(f) in (None, "missing")]
+        verb = "is new" if len(new) == len(changed) else "is gone" if len(gone) == len(
+            changed) else "changed"
+        return f"file{'s' if len(changed) > 1 else ''} {shown} {verb}"
+    before, now = last.get("modules", {}), parts.get("modules", {})
+    changed = [m for m in sorted(set(before) | set(now)) if before.get(m) != now.get(m)]
+    if changed:
+        return f"module{'s' if len(changed) > 1 else ''} {', '.join(changed)} changed"
+    before, now = last.get("distributions", {}), parts.get("distributions", {})
+    changed = [d for d in sorted(set(before) | set(now)) if before.get(d) != now.get(d)]
+    if changed:
+        return ", ".join(f"{d} {before.get(d, '(none)')} → {now.get(d, '(none)')}"
+                         for d in changed[:3])
+    return None

@@ -24,6 +24,13 @@ from typing import Any, Protocol
 
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.engines.cache import StepCache, key_of, step_key_parts
+from cellpipe.engines.inputs import (
+    FileHashes,
+    distribution_versions,
+    local_modules,
+    search_path,
+    step_imports,
+)
 from cellpipe.engines.runs import RunRecord, RunsDirectory
 from cellpipe.errors import CellpipeError
 from cellpipe.events import StepEvent
@@ -281,6 +288,9 @@ class _Scheduler:
         self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
         self.keys: dict[str, str] = {}
         self.needed = _ancestors(self.steps, options.selected or set())
+        self.hashes = FileHashes(options.root, options.notebook_dir)
+        setup = [line for s in spec["steps"] for line in s.get("setup", [])]
+        self.search = search_path(options.notebook_dir, setup)
 
     # -- events -----------------------------------------------------------------------
 
@@ -382,7 +392,15 @@ class _Scheduler:
                for u in step["upstream"]):
             return None  # an upstream failed: left pending, reported as skipped
         inputs = self.input_hashes(step)
-        parts = step_key_parts(step, inputs, self.parameters, self.launcher.fingerprint(name))
+        files = self.file_hashes(step)
+        imports = step_imports(step)
+        parts = step_key_parts(
+            step, inputs, self.parameters, self.launcher.fingerprint(name), files=files,
+            modules=local_modules(imports, self.search), distributions=distribution_versions(
+                imports))
+        if files:
+            state["files"] = {path: {"sha256": digest, "from": self.file_source(step, path)}
+                              for path, digest in files.items()}
         key = key_of(parts)
         self.keys[name] = key
         if state.get("status") in ("succeeded", "cached") and state.get("key") == key:
@@ -412,6 +430,24 @@ class _Scheduler:
             return True
         state.update({"key": key, "reason": reason})
         return self.launch(name, 1)
+
+    def file_hashes(self, step: Mapping[str, Any]) -> dict[str, str]:
+        """The content of the files the step reads, hashed now (their writers have run)."""
+        patterns = list((step.get("files") or {}).get("reads", {}))
+        patterns += list(step["settings"].get("inputs", []))
+        hashes = self.hashes.of(patterns) if patterns else {}
+        self.hashes.save()
+        return hashes
+
+    @staticmethod
+    def file_source(step: Mapping[str, Any], path: str) -> str:
+        """Which step wrote a file a step reads (``external`` for the notebook's own data)."""
+        from cellpipe.core.files import matches
+
+        for pattern, writer in (step.get("files") or {}).get("reads", {}).items():
+            if writer and matches(path, pattern):
+                return str(writer)
+        return "external"
 
     def input_hashes(self, step: Mapping[str, Any]) -> dict[str, str]:
         hashes = {}

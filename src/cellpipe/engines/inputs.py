@@ -1,0 +1,196 @@
+"""What a step's result depends on besides its code, values and parameters.
+
+The files it reads (external inputs, or files an earlier step wrote), the source of the
+notebook's own modules it imports (transitively), and the versions of the distributions
+behind its imports (plus Python's). These go into the step's cache key, so a changed data
+file, helper module or library reruns exactly the steps that use it, with a reason that
+says which.
+
+File contents are hashed once per run and remembered across runs by (size, mtime_ns), so
+an unchanged large file is not read again.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cellpipe.core.analysis import imported_modules
+from cellpipe.core.atomic import write_text_atomic
+
+_CHUNK = 8 * 1024 * 1024
+# Files in these folders are cellpipe's own or caches, never a step's input.
+_IGNORED_PARTS = frozenset({".cellpipe", "__pycache__", ".ipynb_checkpoints", ".git"})
+
+
+class FileHashes:
+    """Content hashes of files, computed once per run and remembered by (size, mtime_ns)."""
+
+    def __init__(self, root: Path, notebook_dir: Path) -> None:
+        self.path = Path(root) / "cache" / "files.json"
+        self.notebook_dir = Path(notebook_dir)
+        try:
+            self.known: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def files(self, pattern: str) -> list[Path]:
+        """The files a path pattern names (a file, a glob, or every file in a folder)."""
+        base = Path(os.path.expanduser(pattern))
+        full = base if base.is_absolute() else self.notebook_dir / base
+        if any(c in pattern for c in "*?["):
+            found = [Path(p) for p in glob.glob(str(full), recursive=True)]
+        else:
+            found = [full]
+        files: list[Path] = []
+        for path in found:
+            if path.is_dir():
+                files.extend(p for p in path.rglob("*") if p.is_file()
+                             and not _IGNORED_PARTS & set(p.parts))
+            elif path.is_file():
+                files.append(path)
+        return sorted(files)
+
+    def digest(self, path: Path) -> str:
+        """The file's sha256 (from memory when its size and mtime are unchanged)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return "missing"
+        key = str(path.resolve())
+        known = self.known.get(key)
+        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+            return str(known[2])
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        value = digest.hexdigest()
+        self.known[key] = [stat.st_size, stat.st_mtime_ns, value]
+        self.changed = True
+        return value
+
+    def of(self, patterns: Iterable[str]) -> dict[str, str]:
+        """Each file the patterns name (relative to the notebook) → its sha256."""
+        found: dict[str, str] = {}
+        for pattern in patterns:
+            files = self.files(pattern)
+            if not files:
+                found[pattern] = "missing"
+            for path in files:
+                try:
+                    name = str(path.relative_to(self.notebook_dir))
+                except ValueError:
+                    name = str(path)
+                found[name] = self.digest(path)
+        return dict(sorted(found.items()))
+
+    def save(self) -> None:
+        """Remember the hashes for the next run."""
+        if self.changed:
+            write_text_atomic(self.path, json.dumps(self.known, sort_keys=True))
+            self.changed = False
+
+
+def step_imports(step: Mapping[str, Any]) -> set[str]:
+    """Top-level modules a step imports (its cells, replayed imports and definitions)."""
+    modules: set[str] = set()
+    for cell in step["cells"]:
+        modules.update(module for module, _ in imported_modules(cell["source"]))
+    for statement in [*step.get("imports", []), *step.get("definitions", [])]:
+        modules.update(module for module, _ in imported_modules(statement))
+    return modules
+
+
+def local_modules(modules: Iterable[str], search: list[Path]) -> dict[str, str]:
+    """The notebook's own modules among ``modules``, transitively: name → sha256 of source.
+
+    A module is the notebook's own when it is a ``.py`` file or a package folder in one of
+    ``search`` (the notebook's folder and its ``sys.path`` additions).
+    """
+    found: dict[str, str] = {}
+    todo = sorted(set(modules))
+    while todo:
+        module = todo.pop()
+        if module in found or module in sys.stdlib_module_names:
+            continue
+        files = _module_files(module, search)
+        if not files:
+            continue
+        digest = hashlib.sha256()
+        for path in files:
+            source = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + source)
+            todo.extend(m for m, _ in imported_modules(source.decode("utf-8", "replace")))
+        found[module] = digest.hexdigest()
+    return dict(sorted(found.items()))
+
+
+def _module_files(module: str, search: list[Path]) -> list[Path]:
+    for folder in search:
+        single = folder / f"{module}.py"
+        if single.is_file():
+            return [single]
+        package = folder / module
+        if (package / "__init__.py").is_file():
+            return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    return []
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    return {module: list(dict.fromkeys(d)) for module, d in
+            metadata.packages_distributions().items()}
+
+
+@lru_cache(maxsize=512)
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def distribution_versions(modules: Iterable[str]) -> dict[str, str]:
+    """The installed distributions behind ``modules`` with their versions, and Python's."""
+    found = {"python": platform.python_version()}
+    for module in sorted(set(modules)):
+        for dist in _distributions().get(module, []):
+            version = _version(dist)
+            if version is not None:
+                found[dist.lower()] = version
+    return dict(sorted(found.items()))
+
+
+def search_path(notebook_dir: Path, setup: Iterable[str]) -> list[Path]:
+    """Where the notebook's own modules are found: its folder, and literal sys.path additions."""
+    import ast
+
+    folders = [Path(notebook_dir)]
+    for statement in setup:
+        try:
+            node = ast.parse(statement).body[0]
+        except (SyntaxError, IndexError):
+            continue
+        call = node.value if isinstance(node, ast.Expr) else None
+        if not isinstance(call, ast.Call) or not call.args:
+            continue
+        if not ast.unparse(call.func).startswith("sys.path."):
+            continue
+        argument = call.args[-1]
+        if isinstance(argument, ast.Call) and argument.args:  # os.path.abspath("lib")
+            argument = argument.args[0]
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            folder = Path(os.path.expanduser(argument.value))
+            folders.append(folder if folder.is_absolute() else Path(notebook_dir) / folder)
+    return folders

@@ -1,0 +1,148 @@
+"""Files between steps (issue 12): edges from file reads to the steps that write them, and a
+cache key that covers the data files, helper modules and libraries a step uses."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from cellpipe import api
+from tests.conftest import make_nb
+from tests.engines.faithful import assert_faithful
+
+
+def write(tmp_path, *cells, name="nb.ipynb"):
+    path = tmp_path / name
+    nbformat.write(make_nb(*cells), path)
+    return path
+
+
+def test_reads_link_to_the_step_that_wrote_the_file(tmp_path):
+    nb = make_nb(
+        "import os\nimport joblib\nimport pandas as pd\nOUT = 'out'",
+        ("parameters", "region = 'north'"),
+        ("step:write", "os.makedirs(OUT, exist_ok=True)\n"
+                       "pd.DataFrame({'x': [1]}).to_csv(os.path.join(OUT, f'{region}.csv'))\n"
+                       "joblib.dump({'a': 1}, 'model.pkl')"),
+        ("step:other", "y = 2"),
+        ("step:read", "df = pd.read_csv(f'out/{region}.csv')\nraw = pd.read_csv('data/raw.csv')\n"
+                      "with open('model.pkl', 'rb') as f:\n    blob = f.read()"),
+        ("step:plot", "import matplotlib.pyplot as plt\nplt.savefig(OUT + '/fig.png')"),
+        ("step:unknown", "name = input\nwith open(name.__name__) as g:\n    pass"),
+    )
+    pipeline = api.analyze(nb)
+    read = pipeline.step("read")
+    assert dict(read.file_reads) == {"out/*.csv": "write", "data/raw.csv": None,
+                                     "model.pkl": "write"}
+    assert read.upstream == ("write",)
+    [edge] = [e for e in pipeline.edges if e.target == "read"]
+    assert edge.files == ("model.pkl", "out", "out/*.csv") and edge.variables == ()
+    # writing into the folder another step made keeps their order
+    assert pipeline.step("plot").file_order == {"write": ("out",)}
+    [info] = [d for d in pipeline.diagnostics if d.code == "CP310"]
+    assert info.step == "unknown" and (info.cell, info.line) == (6, 2)
+    spec = api.compile_spec(nb)
+    files = next(s for s in spec["steps"] if s["name"] == "read")["files"]
+    assert files["reads"]["data/raw.csv"] is None
+
+
+@pytest.mark.slow
+def test_two_steps_talking_through_files_run_in_order_under_two_workers(tmp_path):
+    path = write(
+        tmp_path,
+        "import time\nimport joblib\nimport pandas as pd",
+        ("step:produce", "time.sleep(0.3)\nframe = pd.DataFrame({'v': range(5)})\n"
+                         "frame.to_csv('features.csv', index=False)\n"
+                         "joblib.dump(frame['v'].sum(), 'total.pkl')"),
+        ("step:consume", "features = pd.read_csv('features.csv')\n"
+                         "total = joblib.load('total.pkl')\nboth = len(features) + total"),
+    )
+    for attempt in range(3):
+        (tmp_path / "features.csv").unlink(missing_ok=True)
+        run = api.run(path, root=tmp_path / ".cellpipe", workers=2, cache=False)
+        assert run.status == "succeeded", (attempt, run.steps)
+        assert run.load("both") == 15
+    assert_faithful(path, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_cache_reruns_exactly_what_a_changed_file_module_or_parameter_touches(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("v\n1\n2\n")
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    path = write(
+        tmp_path,
+        "import pandas as pd",
+        ("parameters", "k = 1"),
+        ("step:load", "frame = pd.read_csv('data/train.csv')"),
+        ("step:twice", "import helpers\ntwice = helpers.double(frame['v'].sum())"),
+        ("step:scaled", "scaled = frame['v'].sum() * k"),
+        ("step:config", "settings = open('settings.txt').read()"),
+        ("step:declared", "listing = 1"),
+    )
+    cell = nbformat.read(path, as_version=4)
+    cell.cells[-1].metadata["tags"] = ["step:declared", "inputs:extra/*.txt"]
+    nbformat.write(cell, path)
+    (tmp_path / "settings.txt").write_text("a")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "one.txt").write_text("1")
+
+    def reasons(**params):
+        run = api.run(path, params, root=tmp_path / ".cellpipe")
+        assert run.status == "succeeded", run.steps
+        return {n: (s["status"], s.get("reason", "")) for n, s in run.steps.items()}, run
+
+    first, run = reasons()
+    assert all(status == "succeeded" for status, _ in first.values())
+    assert run.steps["load"]["files"]["data/train.csv"]["from"] == "external"
+    again, _ = reasons()
+    assert all(status == "cached" for status, _ in again.values()), again
+
+    (tmp_path / "data" / "train.csv").write_text("v\n1\n2\n3\n")
+    changed, _ = reasons()
+    assert changed["load"] == ("succeeded", "file data/train.csv changed")
+    assert changed["twice"][1] == "input frame changed"
+    assert changed["config"][0] == changed["declared"][0] == "cached"
+
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return x + x\n")
+    changed, _ = reasons()
+    assert changed["twice"] == ("succeeded", "module helpers changed")
+    assert {n for n, (s, _) in changed.items() if s == "succeeded"} == {"twice"}
+
+    (tmp_path / "settings.txt").write_text("b")
+    (tmp_path / "extra" / "two.txt").write_text("2")
+    changed, _ = reasons()
+    assert changed["config"] == ("succeeded", "file settings.txt changed")
+    assert changed["declared"] == ("succeeded", "file extra/two.txt is new")
+    assert {n for n, (s, _) in changed.items() if s == "succeeded"} == {"config", "declared"}
+
+    changed, _ = reasons(k=3)
+    assert changed["scaled"] == ("succeeded", "parameter k changed")
+    assert {n for n, (s, _) in changed.items() if s == "succeeded"} == {"scaled"}
+
+
+def test_distribution_versions_and_python_are_part_of_the_key():
+    from cellpipe.engines.cache import StepCache, step_key_parts
+    from cellpipe.engines.inputs import distribution_versions
+
+    versions = distribution_versions({"sklearn", "pandas", "json"})
+    assert {"python", "scikit-learn", "pandas"} <= set(versions)
+    step = {"code": "x = 1", "parameters": []}
+    old = step_key_parts(step, {}, {}, "env", distributions={**versions,
+                                                             "scikit-learn": "1.5.2"})
+    new = step_key_parts(step, {}, {}, "env", distributions=versions)
+    import tempfile
+
+    cache = StepCache(tempfile.mkdtemp())
+    cache.why("nb.ipynb", "s", old)
+    assert cache.why("nb.ipynb", "s", new) == f"scikit-learn 1.5.2 → {versions['scikit-learn']}"
+
+
+def test_inputs_tag_and_step_option_declare_files():
+    nb = make_nb(("step:a\ninputs:data/*.csv", "x = 1"))
+    nb.cells[0].metadata["tags"] = ["step:a", "inputs:data/*.csv,config.yaml"]
+    nb.cells.append(nbformat.v4.new_code_cell("%%step b --inputs raw/,more.txt\ny = 2"))
+    pipeline = api.analyze(nb)
+    assert pipeline.step("a").settings["inputs"] == ["data/*.csv", "config.yaml"]
+    assert pipeline.step("b").settings["inputs"] == ["raw/", "more.txt"]
+    api.compile_spec(nb)  # the schema accepts it
