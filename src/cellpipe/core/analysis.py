@@ -129,8 +129,8 @@ class Event:
     advances if it is a generator or an iterator); ``rng`` is a draw from (``name``
     ``draw``) or a seeding of (``seed``) the global random state, a seed carrying
     ``binding`` = (statement, the names it reads). ``store`` events carry ``binding``:
-    ``value``, or an :class:`Import` / :class:`Definition`; ``definite`` is False where the store may not happen (a branch,
-    a loop body; a ``demote`` store marks a loop variable as only maybe bound after
+    ``value``, or an :class:`Import` / :class:`Definition`; ``definite`` is False where
+    the store may not happen (a branch, a loop body; a ``demote`` store marks a loop variable as only maybe bound after
     its loop, a ``confirm`` store marks a name bound on every branch); ``alias`` is True
     where the stored value may be shared with other names (``d = df``, a loop variable).
     ``mutate`` events carry ``alias`` when the change goes through a container's element
