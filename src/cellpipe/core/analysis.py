@@ -122,21 +122,21 @@ class Import:
 class Event:
     """One effect of a cell's top-level code on the notebook's names, in order.
 
-    ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``use``,
-    ``rng``, ``file``, ``dynamic``, ``star``. ``file`` events are a read, write, mkdir or
-    chdir (``name``) of the path template in ``binding`` (None: a path not known). ``use``
-    names an object whose method is called, that is passed to a call or iterated (it
-    advances if it is a generator or an iterator); ``rng`` is a draw from (``name``
-    ``draw``) or a seeding of (``seed``) the global random state, a seed carrying
-    ``binding`` = (statement, the names it reads). ``store`` events carry ``binding``:
-    ``value``, or an :class:`Import` / :class:`Definition`; ``definite`` is False where
-    the store may not happen (a branch, a loop body; a ``demote`` store marks a loop variable as only maybe bound after
-    its loop, a ``confirm`` store marks a name bound on every branch); ``alias`` is True
-    where the stored value may be shared with other names (``d = df``, a loop variable).
-    ``mutate`` events carry ``alias`` when the change goes through a container's element
-    (``d[0]["x"] = …``). ``call`` events list
-    the root names of positional arguments (up to the first ``*args``) and of keyword
-    arguments. ``star`` events carry the :class:`Import` to replay.
+    ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``use``, ``rng``,
+    ``file``, ``dynamic``, ``star``. ``file`` events are a read, write, mkdir or chdir
+    (``name``) of the path template in ``binding`` (None: a path not known). ``use`` names
+    an object whose method is called, that is passed to a call or iterated (it advances if
+    it is a generator or an iterator); ``rng`` is a draw from (``name`` ``draw``) or a
+    seeding of (``seed``) the global random state, a seed carrying ``binding`` = (statement,
+    the names it reads). ``store`` events carry ``binding``: ``value``, or an
+    :class:`Import` / :class:`Definition`; ``definite`` is False where the store may not
+    happen (a branch, a loop body; a ``demote`` store marks a loop variable as only maybe
+    bound after its loop, a ``confirm`` store marks a name bound on every branch); ``alias``
+    is True where the stored value may be shared with other names (``d = df``, a loop
+    variable). ``mutate`` events carry ``alias`` when the change goes through a container's
+    element (``d[0]["x"] = …``). ``call`` events list the root names of positional arguments
+    (up to the first ``*args``) and of keyword arguments. ``star`` events carry the
+    :class:`Import` to replay.
     """
 
     kind: str
