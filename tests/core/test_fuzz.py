@@ -34,6 +34,20 @@ FRAGMENTS = st.one_of(
     st.just("x = = 1"),  # a syntax error
     st.just("!pip install requests"),
     st.just("    indented = True"),
+    # files between steps, seeds and objects that change as they are used
+    st.builds(lambda a: f"pd.read_csv(f'data/{{{a}}}.csv')", NAMES),
+    st.builds(lambda a, b: f"{a}.to_csv(os.path.join('out', {b}))", NAMES, NAMES),
+    st.builds(lambda a: f"with open({a}, 'w') as fh:\n    fh.write('x')", NAMES),
+    st.builds(lambda a: f"joblib.dump({a}, Path('m') / 'model.pkl')", NAMES),
+    st.builds(lambda a: f"{a} = 'data/' + {a}", NAMES),
+    st.just("os.chdir('sub')"),
+    st.just("open(1 + )"),
+    st.just("np.random.seed(0)\nr = np.random.rand()"),
+    st.builds(lambda a: f"{a} = np.random.default_rng(1)\n{a}.normal()", NAMES),
+    st.builds(lambda a: f"{a} = iter(range(3))\nnext({a})", NAMES),
+    st.builds(lambda a, b: f"{a} = [{b}, {b}]", NAMES, NAMES),
+    st.just("parameters_like = 3 * 3"),
+    st.just("x = await f()"),
     st.text(max_size=40),
 )
 

@@ -146,3 +146,17 @@ def test_inputs_tag_and_step_option_declare_files():
     assert pipeline.step("a").settings["inputs"] == ["data/*.csv", "config.yaml"]
     assert pipeline.step("b").settings["inputs"] == ["raw/", "more.txt"]
     api.compile_spec(nb)  # the schema accepts it
+
+
+def test_appending_steps_stay_parallel_and_a_reader_runs_after_all_of_them():
+    nb = make_nb(
+        ("step:a", "open('log.txt', 'a').write('a')"),
+        ("step:b", "with open('log.txt', 'a') as log:\n    log.write('b')"),
+        ("step:c", "lines = open('log.txt').read()"),
+        ("step:d", "open('log.txt', 'w').write('reset')"),
+    )
+    pipeline = api.analyze(nb)
+    assert pipeline.step("b").upstream == ()
+    assert pipeline.step("c").upstream == ("a", "b")
+    # overwriting: after the last writer and after every step that read it before
+    assert set(pipeline.step("d").upstream) == {"a", "b", "c"}

@@ -58,7 +58,7 @@ _JOINS = frozenset({"os.path.join", "posixpath.join", "path.join"})
 
 @dataclass(frozen=True)
 class FileEffect:
-    """One file operation of a call: ``read``, ``write`` or ``mkdir`` of ``path``.
+    """One file operation of a call: ``read``, ``write``, ``append``, ``mkdir`` of ``path``.
 
     ``path`` is None when the call certainly touches a file but its path cannot be known.
     """
@@ -170,7 +170,9 @@ def file_effects(call: ast.Call) -> list[FileEffect]:
         effects = []
         if "r" in mode or "+" in mode:
             effects.append(FileEffect("read", path))
-        if any(c in mode for c in "wax+"):
+        if "a" in mode:  # appending (a log): no order among appenders, readers after them
+            effects.append(FileEffect("append", path))
+        elif any(c in mode for c in "wx+"):
             effects.append(FileEffect("write", path))
         return effects
     if dotted in _COPIES:

@@ -199,6 +199,7 @@ class _Linker:
         # Files: (pattern, step) in notebook order; the working directory (os.chdir).
         self.file_writers: list[tuple[str, str]] = []
         self.file_readers: list[tuple[str, str]] = []
+        self.file_kinds: dict[tuple[str, str], str] = {}
         self.cwd = ""
         self.steps: list[Step] = []
         self.metrics = {name: step for name, step in plan.metrics}
@@ -546,7 +547,7 @@ class _StepAnalyzer:
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     write_cells: dict[str, int] = field(default_factory=dict)
     file_reads: dict[str, str | None] = field(default_factory=dict)
-    file_writes: dict[str, None] = field(default_factory=dict)
+    file_writes: dict[str, str] = field(default_factory=dict)  # pattern → write | append
     file_order: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -703,20 +704,30 @@ class _StepAnalyzer:
         if event.name == "read":
             if any(matches(pattern, w) for w in self.file_writes):
                 return  # this step wrote it before reading it
-            writer = next((s for p, s in reversed(linker.file_writers)
-                           if s != self.name and matches(pattern, p)), None)
-            self.file_reads.setdefault(pattern, writer)
-            return
-        # a write (or a directory made): after the step that wrote it last, and after every
-        # step that read it before this one overwrites it
-        for written, writer in reversed(linker.file_writers):
-            if writer != self.name and matches(pattern, written):
+            # the last step that wrote it, and those that appended to it since
+            writers = []
+            for written, writer in reversed(linker.file_writers):
+                if writer != self.name and matches(pattern, written):
+                    writers.append(writer)
+                    if linker.file_kinds.get((written, writer)) != "append":
+                        break
+            self.file_reads.setdefault(pattern, writers[0] if writers else None)
+            for writer in writers[1:]:
                 self.file_order.setdefault(writer, set()).add(pattern)
-                break
+            return
+        if event.name != "append":
+            # a write (or a directory made): after the step that wrote it last, and after
+            # every step that read it before this one overwrites it
+            for written, writer in reversed(linker.file_writers):
+                if writer != self.name and matches(pattern, written):
+                    self.file_order.setdefault(writer, set()).add(pattern)
+                    if linker.file_kinds.get((written, writer)) != "append":
+                        break
         for read, reader in linker.file_readers:
             if reader != self.name and matches(pattern, read):
                 self.file_order.setdefault(reader, set()).add(pattern)
-        self.file_writes[pattern] = None
+        if self.file_writes.get(pattern) != "write":
+            self.file_writes[pattern] = "append" if event.name == "append" else "write"
 
     def binding_of(self, name: str) -> _Binding | None:
         """What ``name`` is bound to at this point of the step."""
@@ -1026,6 +1037,8 @@ class _StepAnalyzer:
             cell, line = self.rng_lines[0]
             linker.rng_users.append((self.name, cell, line))
         linker.file_writers.extend((path, self.name) for path in self.file_writes)
+        linker.file_kinds.update(((path, self.name), kind)
+                                 for path, kind in self.file_writes.items())
         linker.file_readers.extend((path, self.name) for path in self.file_reads)
         imports = sorted(
             (i for i in self.imports.values() if i.cell not in own_cells),
