@@ -577,7 +577,8 @@ export class CellpipePanel extends Widget {
       memory: ['2Gi', 'memory request (Kubernetes quantity)'],
       retries: ['2', 'retries on failure'],
       timeout: ['600', 'seconds (30m and 2h accepted)'],
-      image: ['registry.local/team/train:1.0', 'container image of the step']
+      image: ['registry.local/team/train:1.0', 'container image of the step'],
+      inputs: ['data/*.csv,config.yaml', 'files it reads that cellpipe cannot see (for the cache)']
     };
     const form = h(
       'form',

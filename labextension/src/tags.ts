@@ -1,11 +1,20 @@
 /**
  * cellpipe's cell tags, read and written with the grammar of `cellpipe.core.annotations`:
  * `step:NAME`, `after:NAME`, `parameters`, `metrics`, `skip`, `gpu:N`, `cpu:N`,
- * `memory:SIZE`, `retries:N`, `timeout:S`, `image:REF`, `cache:off`. Kale's aliases
+ * `memory:SIZE`, `retries:N`, `timeout:S`, `image:REF`, `cache:off`, `inputs:PATH` (one
+ * tag per path: tags hold no commas; the editor shows them comma-separated). Kale's aliases
  * (`block:`, `prev:A:B`, `pipeline-parameters`, `pipeline-metrics`) are read too.
  */
 
-export const SETTING_KEYS = ['gpu', 'cpu', 'memory', 'retries', 'timeout', 'image'] as const;
+export const SETTING_KEYS = [
+  'gpu',
+  'cpu',
+  'memory',
+  'retries',
+  'timeout',
+  'image',
+  'inputs'
+] as const;
 export type SettingKey = (typeof SETTING_KEYS)[number];
 export type Role = '' | 'parameters' | 'metrics' | 'skip';
 
@@ -62,6 +71,9 @@ export function parseTags(tags: readonly string[]): ParsedTags {
           annotation.after.push(name);
         }
       }
+    } else if (key === 'inputs') {
+      const earlier = annotation.settings.inputs;
+      annotation.settings.inputs = earlier ? `${earlier},${value}` : value;
     } else if ((SETTING_KEYS as readonly string[]).includes(key)) {
       annotation.settings[key as SettingKey] = value;
     } else if (key === 'cache') {
@@ -87,7 +99,16 @@ export function toTags(annotation: Annotation, other: readonly string[] = []): s
   }
   for (const key of SETTING_KEYS) {
     const value = annotation.settings[key];
-    if (value !== undefined && value !== '') {
+    if (value === undefined || value === '') {
+      continue;
+    }
+    if (key === 'inputs') {
+      for (const path of value.split(',').map(p => p.trim())) {
+        if (path && !tags.includes(`inputs:${path}`)) {
+          tags.push(`inputs:${path}`);
+        }
+      }
+    } else {
       tags.push(`${key}:${value}`);
     }
   }
@@ -121,6 +142,9 @@ export function validate(annotation: Annotation): Record<string, string> {
   }
   if (s.timeout && !DURATION.test(s.timeout)) {
     problems.timeout = 'give seconds, e.g. 600 (30m and 2h are accepted too)';
+  }
+  if (s.inputs !== undefined && s.inputs.split(',').some(p => /\s/.test(p.trim()))) {
+    problems.inputs = 'paths are separated by commas and hold no spaces, e.g. data/*.csv,config.yaml';
   }
   if (s.image !== undefined && /\s/.test(s.image)) {
     problems.image = 'an image reference has no spaces, e.g. registry.local/team/train:1.0';

@@ -139,8 +139,7 @@ def test_distribution_versions_and_python_are_part_of_the_key():
 
 
 def test_inputs_tag_and_step_option_declare_files():
-    nb = make_nb(("step:a\ninputs:data/*.csv", "x = 1"))
-    nb.cells[0].metadata["tags"] = ["step:a", "inputs:data/*.csv,config.yaml"]
+    nb = make_nb((["step:a", "inputs:data/*.csv", "inputs:config.yaml"], "x = 1"))
     nb.cells.append(nbformat.v4.new_code_cell("%%step b --inputs raw/,more.txt\ny = 2"))
     pipeline = api.analyze(nb)
     assert pipeline.step("a").settings["inputs"] == ["data/*.csv", "config.yaml"]

@@ -118,6 +118,8 @@ def parse_cell(
         parsed, problem = _parse_setting(key, value)
         if problem:
             report("CP102", f"{origin}: {problem}", _SETTING_HINTS[key], line)
+        elif key == "inputs":  # repeatable: one inputs:PATH tag per path (tags hold no comma)
+            settings[key] = list(dict.fromkeys([*settings.get(key, []), *parsed]))
         else:
             settings[key] = parsed
 
@@ -173,8 +175,8 @@ _SETTING_HINTS = {
     "retries": "give a whole number, e.g. retries:2",
     "timeout": "give seconds, e.g. timeout:600 (30m and 2h are accepted too)",
     "cache": "use cache:off (or cache:on)",
-    "inputs": "give files, folders or glob patterns relative to the notebook, comma-separated, "
-              "e.g. inputs:data/*.csv,config.yaml",
+    "inputs": "give a file, folder or glob pattern relative to the notebook, e.g. "
+              "inputs:data/*.csv (one tag per path; --inputs A,B on %%step)",
 }
 
 
