@@ -111,13 +111,16 @@ def test_the_panel_shows_tags_and_runs_the_tagged_sample(lab, page):
     panel.locator("#cp-field-retries").press("Enter")
     assert "whole number" in panel.locator(".cp-problem").inner_text()
     panel.locator("#cp-field-retries").fill("2")
+    # declared inputs: comma-separated in the field, one inputs: tag per path (no commas)
+    panel.locator("#cp-field-inputs").fill("data/*.csv, extra.txt")
     panel.locator("button.cp-apply").click()
     page.wait_for_function(
         f"() => window.jupyterapp.shell.currentWidget.content.widgets[{forest_cell}]"
         ".model.getMetadata('tags').includes('retries:2')")
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     wait_until(lambda: "retries:2" in saved_tags(notebook, forest_cell), 30, "the saved tag")
-    assert saved_tags(notebook, forest_cell) == ["step:train-forest", "retries:2"]
+    assert saved_tags(notebook, forest_cell) == ["step:train-forest", "retries:2",
+                                                 "inputs:data/*.csv", "inputs:extra.txt"]
     # the save re-analyzes: the step now lists its setting
     panel.locator(".cp-step[data-step='train-forest'] .cp-step-settings",
                   has_text="retries:2").wait_for(timeout=30_000)
