@@ -159,3 +159,55 @@ def test_appending_steps_stay_parallel_and_a_reader_runs_after_all_of_them():
     assert pipeline.step("c").upstream == ("a", "b")
     # overwriting: after the last writer and after every step that read it before
     assert set(pipeline.step("d").upstream) == {"a", "b", "c"}
+
+
+def test_files_travel_through_the_store_between_steps_that_share_no_folder(tmp_path):
+    """What a cluster pod does: the producer and the consumer run in different folders
+    with only the store in common (``--carry-files``, set by the argo and kfp targets)."""
+    import json
+    import subprocess
+    import sys
+
+    path = write(
+        tmp_path,
+        "import os\nimport pandas as pd",
+        ("step:produce", "os.makedirs('out', exist_ok=True)\n"
+                         "pd.DataFrame({'v': [1, 2]}).to_csv('out/features.csv', index=False)"),
+        ("step:consume", "total = int(pd.read_csv('out/features.csv')['v'].sum())"),
+    )
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(api.compile_spec(path)))
+    store = tmp_path / "store"
+    for step in ("produce", "consume"):
+        pod = tmp_path / f"pod-{step}"
+        pod.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", step,
+             "--store", str(store), "--step-dir", str(pod / "step"), "--carry-files"],
+            cwd=pod, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "pod-consume" / "out" / "features.csv").read_text() == "v\n1\n2\n"
+    from cellpipe.marshal import open_store
+
+    assert open_store(str(store)).load("consume", "total") == 3
+    result = json.loads((tmp_path / "pod-produce" / "step" / "result.json").read_text())
+    assert list(result["files"]) == ["out/features.csv"]
+
+
+def test_cluster_targets_carry_the_files_of_steps_that_use_them(tmp_path):
+    from cellpipe.targets.argo.compile import compile_argo, to_yaml
+    from cellpipe.targets.cluster import cluster_settings
+    from cellpipe.targets.kfp.compile import compile_kfp
+
+    path = write(tmp_path, "import pandas as pd",
+                 ("step:produce", "pd.DataFrame({'v': [1]}).to_csv('f.csv')"),
+                 ("step:consume", "x = pd.read_csv('f.csv')"),
+                 ("step:alone", "y = 1"))
+    spec = api.compile_spec(path)
+    images = {s["name"]: f"img/{s['name']}:1" for s in spec["steps"]}
+    workflow = to_yaml(compile_argo(spec, images, cluster_settings(spec)))
+    assert workflow.count("--carry-files") == 2  # produce and consume, not alone
+    pipeline = compile_kfp(spec, images)
+    assert pipeline.count("--carry-files") >= 2
+    # the consumer takes the producer's Dataset as an input although it reads no value
+    assert "produce_data: Input[Dataset]" in pipeline

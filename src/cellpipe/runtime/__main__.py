@@ -4,7 +4,7 @@ Usage::
 
     python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
         --step-dir DIR [--parameters PARAMS.json] [--param NAME=TEXT ...] \\
-        [--input-store STEP=DIR ...] [--outputs-dir DIR]
+        [--input-store STEP=DIR ...] [--outputs-dir DIR] [--carry-files]
 
 Cluster engines pass parameter values as text (``--param C=0.5``), converted to the types the
 spec declares, and collect the step's metrics from ``--outputs-dir`` (``metrics.json`` and one
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=TEXT",
                         help="a parameter value as text, converted to its declared type")
     parser.add_argument("--outputs-dir", help="write metrics.json and one file per metric here")
+    parser.add_argument("--carry-files", action="store_true",
+                        help="save the files the step writes into the store, and restore the "
+                        "files it reads from earlier steps' stores (cluster targets, where "
+                        "steps share no working directory)")
     args = parser.parse_args(argv)
     try:
         spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = dict(item.split("=", 1) for item in args.input_store)
     request = StepRequest(spec=spec, step=args.step, store=args.store, parameters=parameters,
                           step_dir=args.step_dir, input_stores=inputs,
-                          runtime=args.runtime)
+                          runtime=args.runtime, carry_files=args.carry_files)
     code = run_step(request)
     if args.outputs_dir:
         write_outputs(Path(args.step_dir), Path(args.outputs_dir))

@@ -52,6 +52,8 @@ class StepRequest:
             differs from ``store`` (cache hits reuse another run's artifacts).
         runtime: ``ipython`` (an IPython shell in this process, the default) or ``kernel``
             (the step as a notebook in a Jupyter kernel, through papermill).
+        carry_files: Files travel through the store (clusters): the files the step reads
+            from earlier steps are restored first, those it writes are saved after it.
     """
 
     spec: Mapping[str, Any]
@@ -61,6 +63,7 @@ class StepRequest:
     step_dir: str = "."
     input_stores: Mapping[str, str] = field(default_factory=dict)
     runtime: str = "ipython"
+    carry_files: bool = False
 
 
 @dataclass
@@ -131,6 +134,8 @@ def _run(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     namespace.update(load_inputs(request, step))
+    if request.carry_files:
+        restore_files(request, step)
     timings["load_inputs"] = time.perf_counter() - t0
     # What analysis says the step leaves unchanged: checked after it ran.
     unchanged = [n for n in step["reads"] if n not in step["writes"] and n != RANDOM_STATE]
@@ -163,6 +168,8 @@ def _run(
 
     t0 = time.perf_counter()
     code = save_outputs(request, step, namespace, result)
+    if code == EXIT_OK and request.carry_files:
+        result["files"] = save_files(request, step)
     timings["save_outputs"] = time.perf_counter() - t0
     result["timings"] = timings
     return code
@@ -267,6 +274,59 @@ def save_outputs(
 
 
 IDENTITY_GROUPS = "identity-groups"
+FILES_INDEX = "files-index"
+
+
+def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, str]:
+    """Save the files the step wrote into the store, with an index; return the index.
+
+    The files are those its ``files.writes`` patterns name, relative to the working
+    directory; the index maps each relative path to its artifact.
+    """
+    import glob
+
+    from cellpipe.marshal import open_store
+
+    store = open_store(request.store)
+    index: dict[str, str] = {}
+    for pattern in (step.get("files") or {}).get("writes", []):
+        for path in sorted(glob.glob(pattern, recursive=True)) or [pattern]:
+            found = Path(path)
+            files = sorted(p for p in found.rglob("*") if p.is_file()) if found.is_dir() \
+                else [found] if found.is_file() else []
+            for file in files:
+                name = f"file-{len(index)}"
+                store.save(step["name"], name, file.read_bytes())
+                index[file.as_posix()] = name
+    store.save(step["name"], FILES_INDEX, index)
+    return index
+
+
+def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
+    """Put the files the step reads from earlier steps where the notebook has them.
+
+    Each is checked by the store (size and hash) as it is read; written atomically.
+    """
+    from cellpipe.core.files import matches
+    from cellpipe.marshal import ArtifactNotFoundError, open_store
+
+    for pattern, producer in sorted((step.get("files") or {}).get("reads", {}).items()):
+        if producer is None:
+            continue  # an external input: the image or a volume holds it
+        source = request.input_stores.get(producer)
+        store = open_store(source) if source else open_store(request.store)
+        try:
+            index = store.load(producer, FILES_INDEX)
+        except ArtifactNotFoundError:
+            continue
+        for path, name in index.items():  # type: ignore[attr-defined]
+            if matches(path, pattern) or path.startswith(pattern.rstrip("/") + "/"):
+                data = store.load(producer, name)
+                target = Path(path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.cellpipe-tmp")
+                tmp.write_bytes(data)  # type: ignore[arg-type]
+                os.replace(tmp, target)
 
 
 def _save_identity_groups(store: Any, step: str, namespace: Mapping[str, Any],

@@ -115,3 +115,22 @@ def test_docker_runner_runs_each_step_in_its_image(tiny_images, tmp_path):
     # written in the containers, by the images' non-root user
     for step in ("make", "weigh", "total"):
         assert (run_dir / step / "data" / step).stat().st_uid == 10001, step
+
+
+def test_steps_talking_through_a_file_run_under_kfp_local(tmp_path, monkeypatch):
+    """The file edge becomes a Dataset input and the file travels in the producer's Dataset
+    (``--carry-files``); the consumer's value is the top-to-bottom one."""
+    from tests.conftest import write_nb
+
+    path = write_nb(tmp_path, "import pandas as pd",
+                    ("step:produce", "pd.DataFrame({'v': [1, 2, 3]}).to_csv('f.csv', index=False)"),
+                    ("step:consume", "total = int(pd.read_csv('f.csv')['v'].sum())"),
+                    name="kfp_files.ipynb")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    run_dir = _run_kfp(path, {"produce": "unused/p:1", "consume": "unused/c:1"}, tmp_path,
+                       kfp_local.SubprocessRunner(use_venv=False), arguments={})
+    produced = open_store(str(run_dir / "produce" / "data"))
+    assert list(produced.load("produce", "files-index")) == ["f.csv"]
+    assert open_store(str(run_dir / "consume" / "data")).load("consume", "total") == 6

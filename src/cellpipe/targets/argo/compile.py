@@ -248,6 +248,8 @@ def _step_template(
         "--step-dir", f"{RUN_DIR}/steps/{name}",
         "--outputs-dir", OUTPUTS_DIR,
     ]
+    if step.get("files"):  # pods share no working directory: files travel in the store
+        command.append("--carry-files")
     for parameter in step["parameters"]:
         command += ["--param", f"{parameter}={{{{inputs.parameters.{parameter}}}}}"]
     options = step.get("settings", {})

@@ -84,7 +84,7 @@ def $function($signature):
             _file.write(_spec)
         _argv = ["--spec", _os.path.join(_work, "spec.json"), "--step", _step,
                  "--store", $store, "--step-dir", _os.path.join(_work, "step"),
-                 "--outputs-dir", _os.path.join(_work, "outputs")]
+                 "--outputs-dir", _os.path.join(_work, "outputs")]$carry
         for _name, _value in _values.items():
             _kind = _kinds[_name]
             if _value is None or (_kind in ("list", "dict") and _value == _defaults[_name]):
@@ -217,11 +217,13 @@ def _function_names(spec: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _producers(step: Mapping[str, Any]) -> list[str]:
-    return sorted(set(step["reads"].values()))
+    """The steps whose data (values, or files they wrote) this step reads."""
+    files = (step.get("files") or {}).get("reads", {})
+    return sorted(set(step["reads"].values()) | {p for p in files.values() if p})
 
 
 def _writes_data(spec: Mapping[str, Any], name: str) -> bool:
-    return any(name in s["reads"].values() for s in spec["steps"]) or any(
+    return any(name in _producers(s) for s in spec["steps"]) or any(
         s["name"] == name and (s["writes"] or s["mutates"]) for s in spec["steps"])
 
 
@@ -269,6 +271,8 @@ def _component_source(spec: Mapping[str, Any], step: Mapping[str, Any], function
         inputs=", ".join(f"{producer!r}: {io[producer]}.path" for producer in _producers(step)),
         metrics=io.get(":metrics", "None"),
         store=f"{io[':data']}.path" if ":data" in io else '_os.path.join(_work, "store")',
+        # files a step writes or reads from other steps travel in its Dataset
+        carry=' + ["--carry-files"]' if step.get("files") else "",
     )
 
 
@@ -324,7 +328,7 @@ def _pipeline_function(
                               for producer in _producers(step)})
             task = components[step["name"]](**arguments)
             for upstream in step["upstream"]:
-                if upstream not in step["reads"].values():
+                if upstream not in _producers(step):
                     task.after(tasks[upstream])
             _configure(task, step, caching, settings, volume)
             tasks[step["name"]] = task
