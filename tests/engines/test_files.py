@@ -39,6 +39,9 @@ def test_reads_link_to_the_step_that_wrote_the_file(tmp_path):
     assert edge.files == ("model.pkl", "out", "out/*.csv") and edge.variables == ()
     # writing into the folder another step made keeps their order
     assert pipeline.step("plot").file_order == {"write": ("out",)}
+    travel = [d.message for d in pipeline.diagnostics if d.code == "CP311"]
+    assert "step 'read' runs after step 'write' because of files model.pkl, out, out/*.csv; " \
+        "on Argo and Kubeflow Pipelines they travel through the store" in travel
     [info] = [d for d in pipeline.diagnostics if d.code == "CP310"]
     assert info.step == "unknown" and (info.cell, info.line) == (6, 2)
     spec = api.compile_spec(nb)

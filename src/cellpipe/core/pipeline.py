@@ -215,6 +215,7 @@ class _Linker:
         self.check_rng()
         self.explain_late_definitions(edges)
         self.check_split_steps()
+        self.note_files(edges)
         return Pipeline(
             notebook=self.notebook,
             split=self.plan.split,
@@ -277,6 +278,19 @@ class _Linker:
                 hint=f"move this cell below cell {cell + 1}, or make it part of a step that "
                 f"runs after {writer.name!r}",
             )
+
+    def note_files(self, edges: list[Edge]) -> None:
+        """CP311 (info): which files link steps, and so travel between them on clusters."""
+        first_cell = {s.name: s.cells[0][0] for s in self.steps}
+        for edge in edges:
+            if edge.files:
+                self.diagnostics.append(Diagnostic(
+                    "info", "CP311",
+                    f"step {edge.target!r} runs after step {edge.source!r} because of "
+                    f"file{'s' if len(edge.files) > 1 else ''} {', '.join(edge.files)}; on "
+                    "Argo and Kubeflow Pipelines they travel through the store",
+                    cell=first_cell[edge.target], step=edge.target,
+                ))
 
     def check_split_steps(self) -> None:
         """CP404: a value read from a step whose cells are apart, changed again below the reader.
