@@ -64,6 +64,11 @@ def notebook_values(path: Path, tmp: Path) -> dict[str, Any]:
                             resources={"metadata": {"path": str(path.parent)}}).execute()
     with open(dump, "rb") as handle:
         found: dict[str, tuple[str, Any]] = cloudpickle.load(handle)
+    import sys
+
+    # values of the notebook's own modules (beside it) are pickled by reference
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     values: dict[str, Any] = {}
     for name, (kind, data) in found.items():
         if kind == "unpicklable":
