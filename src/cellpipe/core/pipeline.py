@@ -33,6 +33,8 @@ _AMBIENT = frozenset(dir(builtins)) | {
     "get_ipython", "display", "In", "Out", "_", "__", "___", "_ih", "_oh", "_dh", "exit",
     "quit", "__name__", "__file__", "__builtins__",
 }
+# Names held in one container up to which they are kept shared between steps.
+MAX_SHARED_GROUP = 32
 # ``from numpy.random import normal`` and the like: calling such a name draws.
 _RNG_IMPORT = ("from numpy.random import", "from random import", "from np.random import")
 _RNG_IMPORT_SAFE = {"default_rng", "RandomState", "Generator", "SeedSequence", "PCG64",
@@ -578,8 +580,13 @@ class _StepAnalyzer:
         change through one name shows through the others in every later step.
         """
         todo = [n for n in outputs if n in self.groups]
+        done: set[frozenset[str]] = set()
         while todo:
-            for member in sorted(self.group_of(todo.pop())):
+            group = self.group_of(todo.pop())
+            if group in done:
+                continue
+            done.add(group)
+            for member in sorted(group):
                 if member in outputs or member in self.deleted:
                     continue
                 binding = self.local.get(member) or self.linker.bindings.get(member)
@@ -887,7 +894,9 @@ class _StepAnalyzer:
                 origin = self.binding_of(held)
                 if held != name and origin is not None and origin.kind == "value":
                     members |= self.group_of(held) | {held}
-            if len(members) > 1:
+            # A container of many names is an aggregate of results (scores = [s1, …, s500]),
+            # not the alias idiom; keeping those together would export them all again.
+            if 1 < len(members) <= MAX_SHARED_GROUP:
                 for member in members:
                     self.groups[member] = frozenset(members)
 
