@@ -123,6 +123,13 @@ def test_the_cache_reruns_exactly_what_a_changed_file_module_or_parameter_touche
     assert changed["scaled"] == ("succeeded", "parameter k changed")
     assert {n for n, (s, _) in changed.items() if s == "succeeded"} == {"scaled"}
 
+    edited = nbformat.read(path, as_version=4)  # the notebook: one step's code
+    edited.cells[4].source = "scaled = frame['v'].sum() * k * 1.0"
+    nbformat.write(edited, path)
+    changed, _ = reasons(k=3)
+    assert changed["scaled"] == ("succeeded", "its code changed")
+    assert {n for n, (s, _) in changed.items() if s == "succeeded"} == {"scaled"}
+
 
 def test_distribution_versions_and_python_are_part_of_the_key():
     from cellpipe.engines.cache import StepCache, step_key_parts
