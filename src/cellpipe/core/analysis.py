@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import cast
 
-from cellpipe.core.files import file_effects, path_template
+from cellpipe.core.files import dotted_name, file_effects, path_template
 from cellpipe.core.scopes import (
     ScopeSummary,
     is_mutating_call,
@@ -806,18 +806,6 @@ def _is_globals_call(node: ast.expr) -> bool:
         and node.func.id in ("globals", "vars", "locals")
         and not node.args
     )
-
-
-def dotted_name(node: ast.expr) -> str:
-    """``a.b.c`` for an attribute chain on a name ("" for anything else)."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return ""
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def rng_effect(call: ast.Call) -> str | None:

@@ -67,7 +67,8 @@ class FileEffect:
     path: Template | None
 
 
-def _dotted(node: ast.expr) -> str:
+def dotted_name(node: ast.expr) -> str:
+    """``a.b.c`` for an attribute chain on a name ("" for anything else)."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -75,7 +76,12 @@ def _dotted(node: ast.expr) -> str:
     if not isinstance(node, ast.Name):
         return ""
     parts.append(node.id)
-    dotted = ".".join(reversed(parts))
+    return ".".join(reversed(parts))
+
+
+def _dotted(node: ast.expr) -> str:
+    """:func:`dotted_name` with the usual module aliases (``numpy.load`` → ``np.load``)."""
+    dotted = dotted_name(node)
     for long, short in _ALIASES.items():
         if dotted.startswith(long + "."):
             return short + dotted[len(long):]
