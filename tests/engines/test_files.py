@@ -40,8 +40,9 @@ def test_reads_link_to_the_step_that_wrote_the_file(tmp_path):
     # writing into the folder another step made keeps their order
     assert pipeline.step("plot").file_order == {"write": ("out",)}
     travel = [d.message for d in pipeline.diagnostics if d.code == "CP311"]
-    assert "step 'read' runs after step 'write' because of files model.pkl, out, out/*.csv; " \
-        "on Argo and Kubeflow Pipelines they travel through the store" in travel
+    assert ("step 'read' runs after step 'write' because of files model.pkl, out, out/*.csv; "
+            "on Argo and Kubeflow Pipelines they travel from step to step (Argo artifacts with "
+            "an object store, else the run's store)") in travel
     [info] = [d for d in pipeline.diagnostics if d.code == "CP310"]
     assert info.step == "unknown" and (info.cell, info.line) == (6, 2)
     spec = api.compile_spec(nb)
@@ -221,3 +222,180 @@ def test_cluster_targets_carry_the_files_of_steps_that_use_them(tmp_path):
     assert pipeline.count("--carry-files") >= 2
     # the consumer takes the producer's Dataset as an input although it reads no value
     assert "produce_data: Input[Dataset]" in pipeline
+
+
+def test_declared_inputs_link_to_the_steps_writing_into_them_and_travel(tmp_path):
+    """``inputs:out`` on a step whose read analysis cannot see (a glob at run time) links it
+    to every earlier step writing into ``out/``; the files travel through the store."""
+    import json
+    import subprocess
+    import sys
+
+    from cellpipe.marshal import open_store
+
+    path = write(
+        tmp_path,
+        "import glob\nimport os",
+        ("step:a", "os.makedirs('out', exist_ok=True)\nopen('out/a.txt', 'w').write('1')"),
+        ("step:b", "os.makedirs('out', exist_ok=True)\nopen('out/b.txt', 'w').write('22')"),
+        (["step:sizes", "inputs:out"],
+         "sizes = {p: len(open(p).read()) for p in sorted(glob.glob('out/*.txt'))}"),
+        (["step:raw", "inputs:raw/"], "raw = sorted(os.listdir('raw'))"),
+    )
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "x.csv").write_text("x\n1\n")
+    pipeline = api.analyze(nbformat.read(path, as_version=4))
+    sizes = pipeline.step("sizes")
+    assert sizes.upstream == ("a", "b")
+    assert dict(sizes.file_reads) == {"out": "b", "out/a.txt": "a", "out/b.txt": "b"}
+    assert dict(pipeline.step("raw").file_reads) == {"raw": None}  # external: in the key
+    assert_faithful(path, tmp_path, workers=2)
+
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(api.compile_spec(path)))
+    store = tmp_path / "store"
+    for step in ("a", "b", "sizes"):
+        pod = tmp_path / f"pod-{step}"
+        pod.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", step,
+             "--store", str(store), "--step-dir", str(pod / "step"), "--carry-files"],
+            cwd=pod, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    assert open_store(str(store)).load("sizes", "sizes") == {"out/a.txt": 1, "out/b.txt": 2}
+
+
+def _argo_pipeline(tmp_path):
+    from cellpipe.targets.argo.compile import compile_argo
+    from cellpipe.targets.cluster import cluster_settings
+
+    nb = make_nb(
+        "import joblib\nimport pandas as pd",
+        ("parameters", "region = 'north'"),
+        ("step:produce", "pd.DataFrame({'v': [1, 2]}).to_csv('features.csv', index=False)\n"
+                         "joblib.dump({'w': 3}, 'model.pkl')\n"
+                         "pd.DataFrame({'r': [5]}).to_csv(f'by_{region}.csv', index=False)"),
+        ("step:consume", "total = int(pd.read_csv('features.csv')['v'].sum())\n"
+                         "w = joblib.load('model.pkl')['w']\n"
+                         "r = int(pd.read_csv(f'by_{region}.csv')['r'][0])"),
+    )
+    nb.metadata["cellpipe"] = {"cluster": {
+        "storage": "s3://ml-bucket/runs",
+        "storage_secret": {"secret": "s3", "access_key": "id", "secret_key": "key"},
+        "storage_endpoint": "http://minio.ml:9000"}}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    spec = api.compile_spec(path)
+    images = {s["name"]: f"img/{s['name']}:1" for s in spec["steps"]}
+    return path, spec, compile_argo(spec, images, cluster_settings(spec))
+
+
+def test_with_an_object_store_argo_moves_fixed_files_as_artifacts_in_the_manifest(tmp_path):
+    from hera.workflows import models as hera_models
+
+    _, _, manifest = _argo_pipeline(tmp_path)
+    hera_models.Workflow.model_validate(manifest)
+    templates = {t["name"]: t for t in manifest["spec"]["templates"]}
+    produce, consume = templates["produce"], templates["consume"]
+    outputs = {a["name"]: a for a in produce["outputs"]["artifacts"]}
+    assert set(outputs) == {"file-features-csv", "file-model-pkl"}  # the pattern: the store
+    features = outputs["file-features-csv"]
+    assert features["path"] == "/home/cellpipe/work/features.csv"
+    assert features["optional"] is True
+    assert features["s3"] == {
+        "bucket": "ml-bucket", "key": "runs/{{workflow.name}}/.files/produce/features.csv.tgz",
+        "endpoint": "minio.ml:9000", "insecure": True,
+        "accessKeySecret": {"name": "s3", "key": "id"},
+        "secretKeySecret": {"name": "s3", "key": "key"}}
+    assert {a["name"]: a["path"] for a in consume["inputs"]["artifacts"]} == {
+        "file-features-csv": "/home/cellpipe/work/features.csv",
+        "file-model-pkl": "/home/cellpipe/work/model.pkl"}
+    task = next(t for t in templates["main"]["dag"]["tasks"] if t["name"] == "consume")
+    assert {a["name"]: a["from"] for a in task["arguments"]["artifacts"]} == {
+        "file-features-csv": "{{tasks.produce.outputs.artifacts.file-features-csv}}",
+        "file-model-pkl": "{{tasks.produce.outputs.artifacts.file-model-pkl}}"}
+    for template in (produce, consume):
+        assert template["container"]["workingDir"] == "/home/cellpipe/work"
+        command = template["container"]["command"]
+        assert command[command.index("--carry-files") + 1] == "workflow"
+
+
+def test_the_docker_images_work_where_argo_puts_the_artifacts():
+    from cellpipe.engines.docker.context import WORKDIR
+    from cellpipe.targets.argo import compile as argo
+
+    assert argo.WORKDIR == WORKDIR
+
+
+def _play_argo(tmp_path, spec, manifest, tamper=None):
+    """Run the workflow as Argo's executor would: each step in its own pod folder with only
+    the store in common, the output artifacts copied to the readers' input artifact paths."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    templates = {t["name"]: t for t in manifest["spec"]["templates"]}
+    store, done = tmp_path / "store", {}
+    outputs: dict[str, str] = {}  # "tasks.X.outputs.artifacts.Y" → the file Argo keeps
+    for task in templates["main"]["dag"]["tasks"]:
+        template = templates[task["template"]]
+        pod = tmp_path / f"pod-{task['name']}"
+        pod.mkdir()
+        paths = {a["name"]: a["path"] for a in template.get("inputs", {}).get("artifacts", [])}
+        for argument in task.get("arguments", {}).get("artifacts", []):
+            kept = outputs[argument["from"].strip("{}")]
+            target = pod / paths[argument["name"]].removeprefix("/home/cellpipe/work/")
+            shutil.copyfile(kept, target)
+            if tamper:
+                tamper(target)
+        command = template["container"]["command"]
+        command = [sys.executable if c == "python" else c for c in command]
+        command[command.index("--store") + 1] = str(store)
+        command[command.index("--spec") + 1] = str(spec_path)
+        command[command.index("--step-dir") + 1] = str(pod / "step")
+        command[command.index("--outputs-dir") + 1] = str(pod / "outputs")
+        command = [c.replace("{{inputs.parameters.region}}", "north") for c in command]
+        done[task["name"]] = subprocess.run(command, cwd=pod, capture_output=True, text=True,
+                                            check=False)
+        if done[task["name"]].returncode != 0:
+            continue  # Argo keeps no output artifact of a failed step
+        for artifact in template.get("outputs", {}).get("artifacts", []):
+            kept = tmp_path / "argo-artifacts" / task["name"] / artifact["name"]
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pod / artifact["path"].removeprefix("/home/cellpipe/work/"), kept)
+            outputs[f"tasks.{task['name']}.outputs.artifacts.{artifact['name']}"] = str(kept)
+    return store, done
+
+
+def test_files_argo_moves_reach_the_reader_and_are_checked_by_sha256(tmp_path):
+    from cellpipe.marshal import open_store
+
+    _, spec, manifest = _argo_pipeline(tmp_path)
+    (tmp_path / "ok").mkdir()
+    store, done = _play_argo(tmp_path / "ok", spec, manifest)
+    assert all(d.returncode == 0 for d in done.values()), {k: d.stderr for k, d in done.items()}
+    values = open_store(str(store))
+    assert (values.load("consume", "total"), values.load("consume", "w"),
+            values.load("consume", "r")) == (3, 3, 5)
+    # the pattern (f'by_{region}.csv') went through the store; the fixed paths did not
+    index = values.load("produce", "files-index")
+    assert index["features.csv"]["artifact"] is None and index["by_north.csv"]["artifact"]
+
+    def tamper(target):
+        if target.name == "model.pkl":
+            target.write_bytes(target.read_bytes() + b"\0")
+
+    (tmp_path / "bad").mkdir()
+    _, done = _play_argo(tmp_path / "bad", spec, manifest, tamper=tamper)
+    assert done["consume"].returncode == 2
+    assert "file model.pkl that step 'produce' wrote has other content here" in \
+        done["consume"].stderr
+
+    (tmp_path / "lost").mkdir()
+    _, done = _play_argo(tmp_path / "lost", spec, manifest,
+                         tamper=lambda target: target.name == "features.csv" and target.unlink())
+    assert done["consume"].returncode == 2
+    assert "file features.csv that step 'produce' wrote is not here" in done["consume"].stderr

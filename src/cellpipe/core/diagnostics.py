@@ -36,7 +36,7 @@ CODES: dict[str, str] = {
     "CP308": "steps share the global random state (run in notebook order)",
     "CP309": "a step reads a value that cannot leave the step that made it",
     "CP310": "a file path cellpipe cannot follow",
-    "CP311": "files link two steps (they travel through the store on clusters)",
+    "CP311": "files link two steps (they travel between the steps on clusters)",
     "CP401": "dependency cycle",
     "CP402": "inferred data edge",
     "CP403": "read of a value produced in a non-ancestor order",

@@ -257,13 +257,27 @@ def normalize(path: str) -> str:
     return posixpath.normpath(path)
 
 
+def is_pattern(path: str) -> bool:
+    """Whether a path is a glob pattern (a parameter's ``*``, or a declared glob)."""
+    return "*" in path or "?" in path or "[" in path
+
+
+def workflow_artifact(path: str) -> bool:
+    """Whether a written path can be a workflow's own artifact (one fixed local path).
+
+    Argo moves such a file between pods itself; patterns (a parameter's ``*``), home
+    paths and URLs travel through cellpipe's store or not at all.
+    """
+    return not is_pattern(path) and not path.startswith("~") and "://" not in path
+
+
 def matches(a: str, b: str) -> bool:
     """Whether two path patterns may name the same file."""
     if a == b:
         return True
-    if ("*" in a or "?" in a or "[" in a) and fnmatch.fnmatchcase(b, a):
+    if is_pattern(a) and fnmatch.fnmatchcase(b, a):
         return True
-    if "*" in b or "?" in b or "[" in b:
+    if is_pattern(b):
         return fnmatch.fnmatchcase(a, b)
     return False
 

@@ -290,7 +290,8 @@ class _Linker:
                     "info", "CP311",
                     f"step {edge.target!r} runs after step {edge.source!r} because of "
                     f"file{'s' if len(edge.files) > 1 else ''} {', '.join(edge.files)}; on "
-                    "Argo and Kubeflow Pipelines they travel through the store",
+                    "Argo and Kubeflow Pipelines they travel from step to step (Argo "
+                    "artifacts with an object store, else the run's store)",
                     cell=first_cell[edge.target], step=edge.target,
                 ))
 
@@ -750,6 +751,35 @@ class _StepAnalyzer:
         if self.file_writes.get(pattern) != "write":
             self.file_writes[pattern] = "append" if event.name == "append" else "write"
 
+    def declared_input(self, declared: str) -> None:
+        """An ``inputs:`` path links to the earlier steps that write into it.
+
+        Each earlier written path inside a declared file, folder or pattern is read as a
+        seen read would be (from its last writer, after those appending to it), so it
+        travels on clusters; a declared path no step writes is an external input.
+        """
+        from cellpipe.core.files import inside, matches, normalize
+
+        pattern = normalize(declared)
+        linked = False
+        for written in dict.fromkeys(w for w, _ in reversed(self.linker.file_writers)):
+            if not inside(written, pattern) or written in self.file_reads \
+                    or any(matches(written, own) for own in self.file_writes):
+                continue
+            writers: list[str] = []
+            for path, writer in reversed(self.linker.file_writers):
+                if writer != self.name and path == written:
+                    writers.append(writer)
+                    if self.linker.file_kinds.get((path, writer)) != "append":
+                        break
+            if writers:
+                linked = True
+                self.file_reads[written] = writers[0]
+                for writer in writers[1:]:
+                    self.file_order.setdefault(writer, set()).add(written)
+        if not linked:
+            self.file_reads.setdefault(pattern, None)
+
     def binding_of(self, name: str) -> _Binding | None:
         """What ``name`` is bound to at this point of the step."""
         local = self.local.get(name)
@@ -1016,6 +1046,8 @@ class _StepAnalyzer:
                 elif binding.kind == "param":
                     self.params.setdefault(name, None)
             self.writes[DYNAMIC_NAMES] = None
+        for pattern in self.plan.settings.get("inputs", []):
+            self.declared_input(pattern)
         outputs = dict.fromkeys([*self.writes, *self.mutated])
         for name in self.deleted - set(self.local):
             outputs.pop(name, None)

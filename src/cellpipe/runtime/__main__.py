@@ -4,7 +4,7 @@ Usage::
 
     python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
         --step-dir DIR [--parameters PARAMS.json] [--param NAME=TEXT ...] \\
-        [--input-store STEP=DIR ...] [--outputs-dir DIR] [--carry-files]
+        [--input-store STEP=DIR ...] [--outputs-dir DIR] [--carry-files [store|workflow]]
 
 Cluster engines pass parameter values as text (``--param C=0.5``), converted to the types the
 spec declares, and collect the step's metrics from ``--outputs-dir`` (``metrics.json`` and one
@@ -40,10 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=TEXT",
                         help="a parameter value as text, converted to its declared type")
     parser.add_argument("--outputs-dir", help="write metrics.json and one file per metric here")
-    parser.add_argument("--carry-files", action="store_true",
-                        help="save the files the step writes into the store, and restore the "
-                        "files it reads from earlier steps' stores (cluster targets, where "
-                        "steps share no working directory)")
+    parser.add_argument("--carry-files", nargs="?", const="store", default="",
+                        choices=["store", "workflow"],
+                        help="steps share no working directory (cluster targets): 'store' "
+                        "(the default) saves the files the step writes into the store and "
+                        "restores the files it reads from earlier steps' stores; 'workflow' "
+                        "leaves literal paths to the workflow's artifacts (Argo) and checks "
+                        "their sha256")
     args = parser.parse_args(argv)
     try:
         spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))

@@ -52,8 +52,12 @@ class StepRequest:
             differs from ``store`` (cache hits reuse another run's artifacts).
         runtime: ``ipython`` (an IPython shell in this process, the default) or ``kernel``
             (the step as a notebook in a Jupyter kernel, through papermill).
-        carry_files: Files travel through the store (clusters): the files the step reads
-            from earlier steps are restored first, those it writes are saved after it.
+        carry_files: How files travel between steps that share no folder (clusters):
+            ``""`` not at all (one folder), ``"store"`` through the store (the files the
+            step reads from earlier steps are restored first, those it writes saved after
+            it), ``"workflow"`` as the workflow's own artifacts for literal paths (Argo
+            places them; the runtime records and checks their sha256) and through the
+            store for patterns.
     """
 
     spec: Mapping[str, Any]
@@ -63,7 +67,7 @@ class StepRequest:
     step_dir: str = "."
     input_stores: Mapping[str, str] = field(default_factory=dict)
     runtime: str = "ipython"
-    carry_files: bool = False
+    carry_files: str = ""
 
 
 @dataclass
@@ -277,27 +281,36 @@ IDENTITY_GROUPS = "identity-groups"
 FILES_INDEX = "files-index"
 
 
-def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, str]:
+def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Save the files the step wrote into the store, with an index; return the index.
 
     The files are those its ``files.writes`` patterns name, relative to the working
-    directory; the index maps each relative path to its artifact.
+    directory. The index maps each relative path to its sha256, size and artifact; under
+    ``carry_files="workflow"`` a literal path's bytes are the workflow's to move (an Argo
+    artifact), so only its hash is kept, for the reader to check.
     """
     import glob
+    import hashlib
 
+    from cellpipe.core.files import workflow_artifact
     from cellpipe.marshal import open_store
 
     store = open_store(request.store)
-    index: dict[str, str] = {}
+    index: dict[str, dict[str, Any]] = {}
     for pattern in (step.get("files") or {}).get("writes", []):
+        carried = request.carry_files == "store" or not workflow_artifact(pattern)
         for path in sorted(glob.glob(pattern, recursive=True)) or [pattern]:
             found = Path(path)
             files = sorted(p for p in found.rglob("*") if p.is_file()) if found.is_dir() \
                 else [found] if found.is_file() else []
             for file in files:
-                name = f"file-{len(index)}"
-                store.save(step["name"], name, file.read_bytes())
-                index[file.as_posix()] = name
+                data = file.read_bytes()
+                entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                         "size": len(data), "artifact": None}
+                if carried:
+                    entry["artifact"] = f"file-{len(index)}"
+                    store.save(step["name"], entry["artifact"], data)
+                index[file.as_posix()] = entry
     store.save(step["name"], FILES_INDEX, index)
     return index
 
@@ -305,8 +318,12 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, str]:
 def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
     """Put the files the step reads from earlier steps where the notebook has them.
 
-    Each is checked by the store (size and hash) as it is read; written atomically.
+    Each carried file is checked by the store (size and hash) as it is read and written
+    atomically; a file the workflow placed (an Argo input artifact) is checked against the
+    sha256 its writer recorded.
     """
+    import hashlib
+
     from cellpipe.core.files import matches
     from cellpipe.marshal import ArtifactNotFoundError, open_store
 
@@ -319,14 +336,33 @@ def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
             index = store.load(producer, FILES_INDEX)
         except ArtifactNotFoundError:
             continue
-        for path, name in index.items():  # type: ignore[attr-defined]
-            if matches(path, pattern) or path.startswith(pattern.rstrip("/") + "/"):
-                data = store.load(producer, name)
-                target = Path(path)
+        for path, entry in index.items():  # type: ignore[attr-defined]
+            if not (matches(path, pattern) or path.startswith(pattern.rstrip("/") + "/")):
+                continue
+            target = Path(path)
+            if entry.get("artifact") is not None:
+                data = store.load(producer, entry["artifact"])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 tmp = target.with_name(f".{target.name}.cellpipe-tmp")
                 tmp.write_bytes(data)  # type: ignore[arg-type]
                 os.replace(tmp, target)
+                continue
+            where = f"file {path} that step {producer!r} wrote"
+            if not target.is_file():
+                raise CellpipeError(
+                    f"{where} is not here: the workflow did not put it in place",
+                    step=step["name"],
+                    hint="check the step's input artifacts in the workflow (Argo copies them "
+                    "in before the step starts)",
+                )
+            digest = hashlib.sha256(target.read_bytes()).hexdigest()
+            if digest != entry["sha256"]:
+                raise CellpipeError(
+                    f"{where} has other content here (sha256 {digest[:12]}…, written as "
+                    f"{entry['sha256'][:12]}…)",
+                    step=step["name"],
+                    hint="the workflow's artifact store gave other bytes; rerun the writer",
+                )
 
 
 def _save_identity_groups(store: Any, step: str, namespace: Mapping[str, Any],

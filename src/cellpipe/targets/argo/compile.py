@@ -10,6 +10,7 @@ metrics the reporting step's output parameters; data lives on a workflow volume 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ try:
         NoneArchiveStrategy,
         Parameter,
         RetryStrategy,
+        S3Artifact,
         SecretEnv,
         Task,
         Workflow,
@@ -41,6 +43,7 @@ ENTRYPOINT = "main"
 SPEC_PATH = "/opt/cellpipe/step/spec.json"
 RUN_DIR = "/cellpipe/run"
 OUTPUTS_DIR = "/tmp/cellpipe/outputs"
+WORKDIR = "/home/cellpipe/work"  # the step images' working directory: the notebook's folder
 DATA_VOLUME = "cellpipe-data"
 SCRATCH_VOLUME = "cellpipe-run"
 PIPELINE_LABEL = "cellpipe.dev/pipeline"
@@ -81,8 +84,14 @@ def compile_argo(
     steps = list(spec["steps"])
     labels = _step_labels(steps)
     data = _data(settings)
+    travel = file_artifacts(steps) if settings.storage is not None else {}
+    produced = {step["name"]: sorted({(path, name) for links in travel.values()
+                                      for path, name, producer in links
+                                      if producer == step["name"]}) for step in steps}
     templates = {
-        step["name"]: _step_template(step, labels[step["name"]], images, settings, data)
+        step["name"]: _step_template(step, labels[step["name"]], images, settings, data,
+                                     takes=travel.get(step["name"], []),
+                                     gives=produced[step["name"]])
         for step in steps
     }
     dag = DAG(
@@ -93,8 +102,11 @@ def compile_argo(
                 template=templates[step["name"]],
                 dependencies=[labels[up] for up in step["upstream"]] or None,
                 arguments=[
-                    Parameter(name=name, value=f"{{{{workflow.parameters.{name}}}}}")
-                    for name in step["parameters"]
+                    *(Parameter(name=name, value=f"{{{{workflow.parameters.{name}}}}}")
+                      for name in step["parameters"]),
+                    *(Artifact(name=name,
+                               from_=f"{{{{tasks.{labels[producer]}.outputs.artifacts.{name}}}}}")
+                      for _, name, producer in travel.get(step["name"], [])),
                 ] or None,
             )
             for step in steps
@@ -211,6 +223,42 @@ def _data(settings: ClusterSettings) -> _Data:
     )
 
 
+def file_artifacts(steps: list[Mapping[str, Any]]) -> dict[str, list[tuple[str, str, str]]]:
+    """The files that link steps as Argo artifacts: consumer → [(path, name, producer)].
+
+    A file a step reads from an earlier step travels as that step's output artifact when
+    its writer names one fixed path (``core.files.workflow_artifact``); the runtime checks
+    it against the sha256 its writer recorded. Patterns travel through the store.
+    """
+    from cellpipe.core.files import inside, matches, workflow_artifact
+
+    by_name = {step["name"]: step for step in steps}
+    names: dict[str, str] = {}
+    travel: dict[str, list[tuple[str, str, str]]] = {}
+    for step in steps:
+        for pattern, producer in sorted((step.get("files") or {}).get("reads", {}).items()):
+            if producer not in by_name:
+                continue
+            for written in by_name[producer].get("files", {}).get("writes", []):
+                if not workflow_artifact(written) or not (
+                        matches(written, pattern) or inside(written, pattern)):
+                    continue
+                if written not in names:
+                    slug = re.sub(r"[^A-Za-z0-9]+", "-", written).strip("-").lower()[:48]
+                    name = f"file-{slug or 'root'}"
+                    while name in names.values():
+                        name = f"{name[:58]}-{len(names)}"
+                    names[written] = name
+                link = (written, names[written], producer)
+                if link not in travel.setdefault(step["name"], []):
+                    travel[step["name"]].append(link)
+    return travel
+
+
+def _artifact_path(path: str) -> str:
+    return path if path.startswith("/") else f"{WORKDIR}/{path}"
+
+
 def _claim(settings: ClusterSettings) -> m.PersistentVolumeClaim:
     return m.PersistentVolumeClaim(
         metadata=m.ObjectMeta(name=DATA_VOLUME),
@@ -230,6 +278,9 @@ def _step_template(
     images: Mapping[str, str],
     settings: ClusterSettings,
     data: _Data,
+    *,
+    takes: list[tuple[str, str, str]],
+    gives: list[tuple[str, str]],
 ) -> Container:
     name = step["name"]
     image = images.get(name)
@@ -248,8 +299,9 @@ def _step_template(
         "--step-dir", f"{RUN_DIR}/steps/{name}",
         "--outputs-dir", OUTPUTS_DIR,
     ]
-    if step.get("files"):  # pods share no working directory: files travel in the store
-        command.append("--carry-files")
+    if step.get("files"):  # pods share no working directory: files travel
+        # with an object store, fixed paths as Argo artifacts; else through the store
+        command += ["--carry-files", "workflow" if settings.storage is not None else "store"]
     for parameter in step["parameters"]:
         command += ["--param", f"{parameter}={{{{inputs.parameters.{parameter}}}}}"]
     options = step.get("settings", {})
@@ -259,8 +311,16 @@ def _step_template(
         name=label,
         image=image,
         command=command,
-        inputs=[Parameter(name=parameter) for parameter in step["parameters"]] or None,
-        outputs=_metric_outputs(step["metrics"]) or None,
+        working_dir=WORKDIR,
+        inputs=[
+            *(Parameter(name=parameter) for parameter in step["parameters"]),
+            *(Artifact(name=artifact, path=_artifact_path(path), optional=True)
+              for path, artifact, _ in takes),
+        ] or None,
+        outputs=[
+            *_metric_outputs(step["metrics"]),
+            *(_file_output(path, artifact, name, settings) for path, artifact in gives),
+        ] or None,
         env=_env(name, settings, data) or None,
         resources=_resources(name, options),
         retry_strategy=RetryStrategy(limit=retries, retry_policy="OnFailure")
@@ -293,6 +353,28 @@ def _metric_outputs(metrics: list[str]) -> list[Parameter | Artifact]:
         Artifact(name="metrics", path=f"{OUTPUTS_DIR}/metrics.json", archive=NoneArchiveStrategy())
     )
     return outputs
+
+
+def _file_output(path: str, artifact: str, step: str, settings: ClusterSettings) -> S3Artifact:
+    """A file the step writes for later steps, kept beside the run's values in the store."""
+    assert settings.storage is not None and settings.storage_secret is not None
+    bucket, _, prefix = settings.storage.removeprefix("s3://").partition("/")
+    # beside the run's store ({storage}/{workflow}), as Argo keeps them: a tar.gz archive
+    key = "/".join(p for p in (prefix.strip("/"), "{{workflow.name}}", ".files", step,
+                               f"{path.lstrip('/')}.tgz") if p)
+    endpoint = settings.storage_endpoint
+    secret = settings.storage_secret
+    return S3Artifact(
+        name=artifact,
+        path=_artifact_path(path),
+        optional=True,  # the writer's code may not write it in every run; readers check
+        bucket=bucket,
+        key=key,
+        endpoint=endpoint.split("://", 1)[1].rstrip("/") if endpoint else None,
+        insecure=True if endpoint and endpoint.startswith("http://") else None,
+        access_key_secret=m.SecretKeySelector(name=secret.secret, key=secret.access_key),
+        secret_key_secret=m.SecretKeySelector(name=secret.secret, key=secret.secret_key),
+    )
 
 
 def _env(step: str, settings: ClusterSettings, data: _Data) -> list[Env | SecretEnv]:
