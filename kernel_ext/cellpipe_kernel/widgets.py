@@ -276,7 +276,10 @@ class RunView:
 
     def _show_report(self, step: str) -> str:
         directory = self.step_dir(step)
-        report = directory / "report.html" if directory else None
+        try:  # rendered to HTML on first view (runs leave the report as a notebook)
+            report = api.report_html(directory) if directory else None
+        except CellpipeError:  # no nbconvert: the log stands in
+            report = None
         log = directory / "log.txt" if directory else None
         if report is not None and report.is_file():
             self.report_source = "report"

@@ -241,6 +241,25 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cellpipe.api' has no attribute {name!r}")
 
 
+def report_html(step_dir: str | Path) -> Path | None:
+    """A step's executed report as HTML, rendered on first use (then kept beside it).
+
+    Runs leave each step's report as ``report.ipynb``; rendering (nbconvert) happens when
+    a report is first shown, never on a run's path. None when the step left no report.
+
+    Raises:
+        MissingDependencyError: nbconvert is not installed (``cellpipe[report]``).
+    """
+    from cellpipe.errors import MissingDependencyError
+    from cellpipe.runtime.report import ensure_html
+
+    try:
+        return ensure_html(Path(step_dir))
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra("nbconvert", "report",
+                                               "Rendering step reports as HTML") from exc
+
+
 def list_runs(root: str | Path) -> list[Any]:
     """Every run under a ``.cellpipe`` directory, oldest first."""
     from cellpipe.engines.runs import RunsDirectory

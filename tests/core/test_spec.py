@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -127,6 +128,60 @@ def test_schema_rejects_a_broken_spec_naming_the_field():
     del broken["steps"][0]["reads"]
     with pytest.raises(SpecError, match="reads"):
         validate_spec(broken)
+
+
+def test_the_compiled_validator_is_current_and_agrees_with_jsonschema():
+    """The spec is checked by code generated from the schema; it must be regenerated
+    (``python -m cellpipe.core.spec``) whenever the schema changes, and judge as the
+    reference implementation does."""
+    import jsonschema
+
+    from cellpipe.core import spec_validator
+    from cellpipe.core.spec import inlined_schema, validator_code
+
+    assert Path(spec_validator.__file__).read_text(encoding="utf-8") == validator_code(), \
+        "the schema changed: run `python -m cellpipe.core.spec` to regenerate the validator"
+    reference = jsonschema.Draft202012Validator(inlined_schema())
+    spec = api.compile_spec(make_nb(("parameters", "k = 2"), ("step:a", "x = k"),
+                                    ("step:b", "y = x")))
+    breakages = [
+        lambda s: s["steps"][1].update(upstream=["Not A Step"]),
+        lambda s: s["steps"][0].pop("reads"),
+        lambda s: s.update(version="2"),
+        lambda s: s["steps"][0].update(extra=1),
+        lambda s: s["steps"][0]["settings"].update(retries=-1),
+        lambda s: s["parameters"][0].update(type="complex"),
+        lambda s: s["edges"][0].update(variables=["not a name"]),
+        lambda s: s["steps"][0].update(cells=[]),
+        lambda s: s["notebook"].update(sha256="xyz"),
+        lambda s: s["steps"][0].update(files={"reads": {"a.csv": 3}, "writes": []}),
+    ]
+    assert reference.is_valid(spec)
+    validate_spec(spec)
+    for index, breakage in enumerate(breakages):
+        broken = copy.deepcopy(spec)
+        breakage(broken)
+        assert not reference.is_valid(broken), index
+        with pytest.raises(SpecError, match=r"pipeline spec.* is invalid: "):
+            validate_spec(broken)
+
+
+def test_reading_and_compiling_a_notebook_loads_no_schema_library():
+    """nbformat's import loads jsonschema (seconds with some of its format packages): a
+    version 4 notebook is read, analysed and compiled without either."""
+    code = (
+        "import sys\n"
+        "from cellpipe.cli.main import main\n"
+        "try:\n"
+        "    main(['compile', sys.argv[1], '-o', sys.argv[2]])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('nbformat', 'jsonschema', 'fastjsonschema')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(SAMPLES / "tabular_tags.ipynb"),
+                           "/dev/null"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_schema_ships_in_the_package():

@@ -3,6 +3,9 @@ cache key that covers the data files, helper modules and libraries a step uses."
 
 from __future__ import annotations
 
+import os
+import time
+
 import nbformat
 import pytest
 
@@ -399,3 +402,45 @@ def test_files_argo_moves_reach_the_reader_and_are_checked_by_sha256(tmp_path):
                          tamper=lambda target: target.name == "features.csv" and target.unlink())
     assert done["consume"].returncode == 2
     assert "file features.csv that step 'produce' wrote is not here" in done["consume"].stderr
+
+
+def test_the_distribution_map_is_kept_between_runs_and_rescanned_when_one_is_installed(
+        tmp_path, monkeypatch):
+    """Scanning every installed distribution costs ~0.7 s in a JupyterLab environment: it is
+    kept in the run root's cache, and an install (a new ``*.dist-info`` folder) rescans."""
+    from cellpipe.engines import inputs
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    cache = tmp_path / "cache" / "distributions.json"
+    inputs._DISTRIBUTIONS.clear()
+    assert "demodist" not in inputs.distribution_versions({"demodist"}, cache=cache)
+    assert cache.is_file()
+    inputs._DISTRIBUTIONS.clear()  # a new process: the map comes from the cache
+    scans = []
+    monkeypatch.setattr(inputs, "_scan_distributions",
+                        lambda real=inputs._scan_distributions: scans.append(1) or real())
+    inputs.distribution_versions({"pandas"}, cache=cache)
+    assert scans == []
+
+    def install(version):
+        for old in site.glob("demodist*"):
+            import shutil
+
+            shutil.rmtree(old)
+        (site / "demodist").mkdir()
+        (site / "demodist" / "__init__.py").write_text("")
+        info = site / f"demodist-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: demodist\n"
+                                       f"Version: {version}\n")
+        (info / "top_level.txt").write_text("demodist\n")
+        (info / "RECORD").write_text("demodist/__init__.py,,\n")
+        os.utime(site, ns=(time.time_ns(), time.time_ns() + int(1e9)))  # coarse clocks
+
+    install("1.0")
+    assert inputs.distribution_versions({"demodist"}, cache=cache)["demodist"] == "1.0"
+    install("1.1")
+    assert inputs.distribution_versions({"demodist"}, cache=cache)["demodist"] == "1.1"
+    assert len(scans) == 2

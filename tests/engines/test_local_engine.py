@@ -57,7 +57,10 @@ def test_display_output_and_figures_go_into_the_report(tmp_path):
     assert any("image/png" in o.get("data", {}) for o in outputs), outputs
     assert code[1].outputs[0].output_type == "execute_result"
     assert code[1].outputs[0].data["text/plain"] == "6"
-    assert (step_dir / "report.html").exists()
+    nbformat.validate(report)
+    # HTML is rendered when first shown, never by the run
+    assert not (step_dir / "report.html").exists()
+    assert api.report_html(step_dir) == step_dir / "report.html"
     assert "<b>shown</b>" in (step_dir / "report.html").read_text(encoding="utf-8")
 
 

@@ -270,6 +270,9 @@ async def test_a_run_started_from_the_panel_runs_and_reports(fetch, jp_fetch, pi
     assert "sandbox allow-scripts" in response.headers["Content-Security-Policy"]
     report = response.body.decode()
     assert "<html" in report and "total is 18" in report
+    # rendered when first asked for, and kept: the run itself renders no HTML
+    assert (jp_root_dir / ".cellpipe" / "runs" / run_id / "steps" / "train" / "report.html"
+            ).is_file()
 
 
 async def test_a_failed_run_shows_the_failure_and_the_missing_logs(fetch, jp_root_dir):
@@ -289,7 +292,7 @@ async def test_a_failed_run_shows_the_failure_and_the_missing_logs(fetch, jp_roo
     code, body = await fetch("runs", started["id"], "steps", "after", "log", params=path)
     assert code == 404 and "has no log yet" in body["message"]
     code, body = await fetch("runs", started["id"], "steps", "after", "report", params=path)
-    assert code == 404 and body["message"] == "the report of step 'after' is not rendered yet"
+    assert code == 404 and body["message"] == "step 'after' has no report yet"
     code, body = await fetch("runs", started["id"], "steps", "bom", "log", params=path)
     assert code == 404 and "has no step 'bom'" in body["message"]
     assert body["hint"] == "did you mean 'boom'?"

@@ -90,17 +90,19 @@ def notebook_from_dict(raw: Any, path: str = "<memory>") -> Notebook:
             path=path,
             hint="pass an .ipynb file",
         )
-    import nbformat
-
     try:
         major = int(raw.get("nbformat", 4))
-        node = nbformat.from_dict(raw)
-        if major != 4:
-            node = nbformat.convert(node, 4)
+        # Version 4 is read as the JSON it is; nbformat (and the schema library it loads,
+        # ~2 s to import with some of its optional packages) only upgrades older notebooks.
+        node = raw if major == 4 else _upgrade(raw)
     except Exception as exc:
         raise NotebookReadError(
             f"cannot be read as a notebook: {exc}", path=path, hint="open and re-save it in Jupyter"
         ) from exc
+    if not isinstance(node.get("cells", []), list) or not all(
+            isinstance(c, dict) for c in node.get("cells", [])):
+        raise NotebookReadError("its 'cells' is not a list of cells", path=path,
+                                hint="open and re-save it in Jupyter")
     metadata = dict(node.get("metadata", {}))
     _check_python(metadata, path)
     cells = []
@@ -123,6 +125,12 @@ def notebook_from_dict(raw: Any, path: str = "<memory>") -> Notebook:
             )
         )
     return Notebook(path=path, cells=tuple(cells), metadata=metadata)
+
+
+def _upgrade(raw: dict[str, Any]) -> Any:
+    import nbformat
+
+    return nbformat.convert(nbformat.from_dict(raw), 4)
 
 
 def _check_python(metadata: Mapping[str, Any], path: str) -> None:

@@ -203,15 +203,8 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    """A validator for the schema with its local ``$ref``s inlined.
-
-    Resolving references costs more than checking the values themselves (per step, per
-    field); our schema's definitions are not recursive, so they are substituted once.
-    """
-    import jsonschema
-
+def inlined_schema() -> dict[str, Any]:
+    """The schema with its local ``$ref``s substituted (its definitions are not recursive)."""
     schema = load_schema()
     definitions = schema.get("$defs", {})
 
@@ -220,32 +213,88 @@ def _validator() -> Any:
             ref = node.get("$ref", "")
             if ref.startswith("#/$defs/") and len(node) == 1:
                 return inline(definitions[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items() if k != "$defs"}
+            return {k: inline(v) for k, v in node.items() if k not in ("$defs", "$schema")}
         if isinstance(node, list):
             return [inline(v) for v in node]
         return node
 
-    return jsonschema.Draft202012Validator(inline(schema))
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+_VALIDATOR_HEADER = f'''"""Generated from {SCHEMA_FILE} by `python -m cellpipe.core.spec`.
+
+The spec's JSON Schema compiled to plain Python once (fastjsonschema's code generator),
+so checking a spec costs no schema library import and no compile at start-up;
+tests/core/test_spec.py checks it is current.
+"""
+# ruff: noqa
+# mypy: ignore-errors
+
+
+class JsonSchemaValueException(ValueError):
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+        self.message, self.value, self.name, self.rule = message, value, name, rule
+
+
+JsonSchemaValuesException = JsonSchemaValueException
+
+
+class _Patterns(dict):
+    def __init__(self, sources):
+        super().__init__()
+        self.sources = sources
+
+    def __missing__(self, key):
+        import re
+
+        self[key] = compiled = re.compile(self.sources[key])
+        return compiled
+'''
+
+
+def validator_code() -> str:
+    """The validator module's source: the schema compiled by fastjsonschema.
+
+    Its draft 7 rules cover every keyword the schema uses.
+    """
+    import fastjsonschema
+
+    code = fastjsonschema.compile_to_code(inlined_schema(), use_default=False,
+                                          use_formats=False)
+    lines = [line for line in code.splitlines()
+             if not line.startswith(("from fastjsonschema import", "VERSION ="))]
+    text = "\n".join(lines)
+    # patterns compile when first used, not at import (a few cost 15 ms each)
+    text = text.replace("REGEX_PATTERNS = {", "REGEX_PATTERNS = _Patterns({", 1)
+    start = text.index("REGEX_PATTERNS = _Patterns({")
+    end = text.index("\n}", start) + 2
+    block = text[start:end].replace(": re.compile(", ": (") + ")"
+    entry = next(line for line in lines if line.startswith("def validate"))
+    entry = entry.removeprefix("def ").split("(", 1)[0]
+    return (_VALIDATOR_HEADER + text[:start] + block + text[end:].rstrip()
+            + f"\n\n\nvalidate = {entry}\n")
 
 
 def validate_spec(spec: Any) -> None:
-    """Check a spec against the schema.
+    """Check a spec against the schema (through the compiled validator module).
 
     Raises:
         SpecError: naming the first offending field, e.g. ``steps[2].upstream``.
     """
-    import jsonschema
+    from cellpipe.core import spec_validator
 
-    validator = _validator()
-    if validator.is_valid(spec):
-        return
-    error = jsonschema.exceptions.best_match(validator.iter_errors(spec))
-    if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    try:
+        spec_validator.validate(spec)  # type: ignore[no-untyped-call]
+    except spec_validator.JsonSchemaValueException as error:
+        name = str(error.name or "data")
+        where = name.removeprefix("data")
+        message = error.message.removeprefix(name).strip()
         raise SpecError(
-            f"pipeline spec{where or ''} is invalid: {error.message}",
+            f"pipeline spec{where} is invalid: {message}",
             hint="specs are written by cellpipe; regenerate it with `cellpipe compile`",
-        )
+        ) from None
 
 
 def _notebook_imports(cells: Any) -> list[dict[str, Any]]:
@@ -297,3 +346,11 @@ def _dns(name: str) -> str:
     import re
 
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "pipeline"
+
+
+if __name__ == "__main__":  # regenerate the compiled validator after changing the schema
+    from pathlib import Path
+
+    target = Path(__file__).with_name("spec_validator.py")
+    target.write_text(validator_code(), encoding="utf-8")
+    print(f"wrote {target}")

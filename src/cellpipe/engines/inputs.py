@@ -19,7 +19,6 @@ import os
 import platform
 import sys
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -147,28 +146,74 @@ def _module_files(module: str, search: list[Path]) -> list[Path]:
     return []
 
 
-@lru_cache(maxsize=1)
-def _distributions() -> dict[str, list[str]]:
-    return {module: list(dict.fromkeys(d)) for module, d in
-            metadata.packages_distributions().items()}
+def _environment_stamp() -> list[list[Any]]:
+    """What changes when a distribution is installed, upgraded or removed.
+
+    The folders on ``sys.path`` and their modification times (a new ``*.dist-info``
+    changes its folder's).
+    """
+    stamp: list[list[Any]] = []
+    for entry in sys.path:
+        try:
+            stamp.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            continue
+    return stamp
 
 
-@lru_cache(maxsize=512)
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+def _scan_distributions() -> dict[str, dict[str, str]]:
+    """Top-level module → {distribution: version}, from every installed distribution."""
+    versions: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name.lower() not in versions:
+            versions[name.lower()] = dist.version
+    return {module: {d.lower(): versions[d.lower()] for d in dict.fromkeys(dists)
+                     if d.lower() in versions}
+            for module, dists in metadata.packages_distributions().items()}
 
 
-def distribution_versions(modules: Iterable[str]) -> dict[str, str]:
-    """The installed distributions behind ``modules`` with their versions, and Python's."""
+_DISTRIBUTIONS: dict[str, Any] = {}
+
+
+def _distributions(cache: Path | None) -> dict[str, dict[str, str]]:
+    """The module → distribution map, scanned once per environment.
+
+    A scan takes ~0.7 s with a hundred distributions (as with JupyterLab installed); the
+    map is kept in ``cache`` until the environment changes.
+    """
+    stamp = _environment_stamp()
+    if _DISTRIBUTIONS.get("stamp") == stamp:
+        return dict(_DISTRIBUTIONS["modules"])
+    if cache is not None:
+        try:
+            kept = json.loads(cache.read_text(encoding="utf-8"))
+            if kept.get("stamp") == stamp and isinstance(kept.get("modules"), dict):
+                _DISTRIBUTIONS.update(stamp=stamp, modules=kept["modules"])
+                return dict(kept["modules"])
+        except (OSError, ValueError):
+            pass
+    modules = _scan_distributions()
+    _DISTRIBUTIONS.update(stamp=stamp, modules=modules)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cache, json.dumps({"stamp": stamp, "modules": modules}))
+        except OSError:
+            pass  # a read-only place: scanned again next run
+    return modules
+
+
+def distribution_versions(modules: Iterable[str], cache: Path | None = None) -> dict[str, str]:
+    """The installed distributions behind ``modules`` with their versions, and Python's.
+
+    ``cache`` is a file keeping the module → distribution map between runs (rescanned
+    when a folder on ``sys.path`` changes).
+    """
     found = {"python": platform.python_version()}
+    known = _distributions(cache)
     for module in sorted(set(modules)):
-        for dist in _distributions().get(module, []):
-            version = _version(dist)
-            if version is not None:
-                found[dist.lower()] = version
+        found.update(known.get(module, {}))
     return dict(sorted(found.items()))
 
 

@@ -23,8 +23,15 @@ RUN_FILE = "run.json"
 
 
 def new_run_id() -> str:
-    """A sortable, unique id: UTC time to the second plus random hex (``20261124-2205-…``)."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    """A sortable, unique id: UTC time to the second, then six hex digits.
+
+    The first three are the fraction of the second (in 4096ths), so runs started within
+    one second still sort in order; the last three are random (``20261124-220501-a3f9c2``).
+    """
+    now = time.time()
+    fraction = min(int((now % 1) * 4096), 4095)
+    return (time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+            + f"-{fraction:03x}{secrets.token_hex(2)[:3]}")
 
 
 @dataclass

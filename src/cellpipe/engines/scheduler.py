@@ -13,8 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -166,12 +164,10 @@ class Engine:
         write_text_atomic(record.path / "parameters.json", json.dumps(parameters) + "\n")
         record.save()
         try:
-            renderer = _ReportRenderer(record)
-            try:
-                launcher = self._launcher(spec, options)
-                _Scheduler(spec, record, options, parameters, launcher, renderer).execute()
-            finally:
-                renderer.close()
+            # Reports stay notebooks here; HTML is rendered when first shown
+            # (cellpipe.api.report_html), never on the run's path.
+            launcher = self._launcher(spec, options)
+            _Scheduler(spec, record, options, parameters, launcher).execute()
         except BaseException as exc:
             # Never leave a run "running": Ctrl-C cancels it, anything else fails it.
             cancelled = isinstance(exc, KeyboardInterrupt)
@@ -185,60 +181,6 @@ class Engine:
             raise
         _finish(record)
         return record
-
-
-class _ReportRenderer:
-    """Renders step reports to HTML in a helper process while later steps run.
-
-    nbconvert takes about a second to import and warm up, then ~0.06 s per report; done
-    after the run, that would add seconds to every run. A separate process (fed report
-    paths on stdin) overlaps that with the steps without taking the scheduler's GIL.
-    """
-
-    def __init__(self, record: RunRecord) -> None:
-        self.record = record
-        self.process: subprocess.Popen[str] | None = None
-        self.submitted = 0
-
-    def start(self) -> None:
-        """Start the renderer (once) when a step launches: it warms up while steps run."""
-        if self.process is not None:
-            return
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cellpipe.runtime.report"], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )
-        except OSError:  # no renderer: reports stay .ipynb only
-            self.process = None
-
-    def submit(self, step: str) -> None:
-        report = self.record.step_dir(step) / "report.ipynb"
-        if not report.exists():
-            return
-        if self.process is None or self.process.stdin is None:
-            return
-        self.submitted += 1
-        try:
-            self.process.stdin.write(f"{report}\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:  # the renderer died: reports stay .ipynb only
-            pass
-
-    def close(self) -> None:
-        if self.process is None:
-            return
-        if not self.submitted:  # nothing ran (all cached): don't wait for its warm-up
-            self.process.kill()
-            self.process.wait()
-            return
-        try:
-            _, errors = self.process.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            errors = "rendering the HTML reports took more than 300 s"
-        if errors and errors.strip():
-            self.record.data["notes"] = [line for line in errors.strip().splitlines()[-3:]]
 
 
 def _finish(record: RunRecord) -> None:
@@ -272,10 +214,8 @@ class _Scheduler:
         options: RunOptions,
         parameters: Mapping[str, Any],
         launcher: Launcher,
-        renderer: _ReportRenderer | None = None,
     ) -> None:
         self.spec = spec
-        self.renderer = renderer
         self.record = record
         self.options = options
         self.parameters = parameters
@@ -397,7 +337,7 @@ class _Scheduler:
         parts = step_key_parts(
             step, inputs, self.parameters, self.launcher.fingerprint(name), files=files,
             modules=local_modules(imports, self.search), distributions=distribution_versions(
-                imports))
+                imports, cache=Path(self.options.root) / "cache" / "distributions.json"))
         if files:
             state["files"] = {path: {"sha256": digest, "from": self.file_source(step, path)}
                               for path, digest in files.items()}
@@ -458,8 +398,6 @@ class _Scheduler:
         return hashes
 
     def launch(self, name: str, attempt: int) -> _Running:
-        if self.renderer is not None:
-            self.renderer.start()
         step = self.steps[name]
         step_dir = self.record.step_dir(name)
         step_dir.mkdir(parents=True, exist_ok=True)
@@ -518,8 +456,6 @@ class _Scheduler:
             if job.attempt > 1:
                 state["message"] = f"succeeded on attempt {job.attempt}"
             self.emit(job.step, "succeeded", job.attempt, elapsed)
-            if self.renderer is not None:
-                self.renderer.submit(job.step)
             return True
         if outcome == "timeout":
             message = f"timed out after {self.steps[job.step]['settings']['timeout']} s"
@@ -547,8 +483,6 @@ class _Scheduler:
                       f"attempt {job.attempt} failed ({message}); trying again")
             return False
         self.emit(job.step, "failed", job.attempt, elapsed, message)
-        if self.renderer is not None:
-            self.renderer.submit(job.step)
         return False
 
     def reuse(self, name: str, key: str, entry: Mapping[str, Any]) -> None:

@@ -13,29 +13,38 @@ if TYPE_CHECKING:
 
 
 def write_report(path: Path, request: StepRequest, cells: list[_CellRun]) -> None:
-    """Write ``report.ipynb``: every cell that ran, with its outputs, errors included."""
-    import nbformat
+    """Write ``report.ipynb``: every cell that ran, with its outputs, errors included.
 
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["cellpipe"] = {
-        "step": request.step,
-        "notebook": request.spec.get("notebook", {}).get("path"),
-        "parameters": dict(request.parameters),
-    }
-    nb.cells.append(nbformat.v4.new_markdown_cell(
-        f"# Step `{request.step}`\n\nExecuted by cellpipe from "
-        f"`{request.spec.get('notebook', {}).get('path', '')}`."
-    ))
+    The notebook (format 4.5) is written as the JSON it is: no nbformat import on a step's
+    path (it loads a schema library that costs seconds to import in some environments).
+    """
+    notebook = request.spec.get("notebook", {}).get("path", "")
+    nb_cells: list[dict[str, Any]] = [{
+        "cell_type": "markdown", "id": "cellpipe-step", "metadata": {},
+        "source": f"# Step `{request.step}`\n\nExecuted by cellpipe from `{notebook}`.",
+    }]
     for run in cells:
-        cell = nbformat.v4.new_code_cell(run.source)
-        cell.id = f"cell-{run.index}"
-        cell.execution_count = run.execution_count
-        cell.outputs = [nbformat.from_dict(_jsonable(o)) for o in run.outputs]
-        cell.metadata["cellpipe"] = {"cell": run.index}
-        nb.cells.append(cell)
-    write_text_atomic(path, nbformat.writes(nb))
+        nb_cells.append({
+            "cell_type": "code",
+            "execution_count": run.execution_count,
+            "id": f"cell-{run.index}",
+            "metadata": {"cellpipe": {"cell": run.index}},
+            "outputs": [_jsonable(o) for o in run.outputs],
+            "source": run.source,
+        })
+    nb = {
+        "cells": nb_cells,
+        "metadata": {
+            "cellpipe": {"step": request.step, "notebook": notebook or None,
+                         "parameters": dict(request.parameters)},
+            "kernelspec": {"display_name": "Python 3", "language": "python",
+                           "name": "python3"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False, default=str)
+    write_text_atomic(path, text + "\n")
 
 
 def _jsonable(output: dict[str, Any]) -> dict[str, Any]:
@@ -55,30 +64,14 @@ def render_html(report: Path) -> Path:
     return target
 
 
-def _render_from_stdin() -> None:
-    """``python -m cellpipe.runtime.report``: render each report path read from stdin."""
-    import sys
+def ensure_html(step_dir: Path) -> Path | None:
+    """The step's ``report.html``, rendered now if it is missing or older than its notebook.
 
-    try:  # warm up (imports, templates) before the first report arrives
-        import nbformat
-        from nbconvert import HTMLExporter
-
-        HTMLExporter().from_notebook_node(nbformat.v4.new_notebook())
-    except ImportError:
-        pass
-    for line in sys.stdin:
-        path = Path(line.strip())
-        if not line.strip():
-            continue
-        try:
-            render_html(path)
-        except ImportError:
-            print("HTML reports need nbconvert: pip install 'cellpipe[report]'", file=sys.stderr)
-            return
-        except Exception as exc:  # one bad report must not stop the others
-            print(f"{path}: cannot render HTML: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    _render_from_stdin()
-
+    None when the step left no report. Raises ImportError without nbconvert.
+    """
+    report, target = step_dir / "report.ipynb", step_dir / "report.html"
+    if not report.is_file():
+        return target if target.is_file() else None
+    if target.is_file() and target.stat().st_mtime_ns >= report.stat().st_mtime_ns:
+        return target
+    return render_html(report)

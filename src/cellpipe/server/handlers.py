@@ -299,12 +299,12 @@ class StepReportHandler(StepFileHandler):
     @authorized
     @maps_errors
     async def get(self, run_id: str, step: str) -> None:
-        """The step's report, rendered after the step ended."""
-        report = self.step_dir(run_id, step) / "report.html"
-        if not report.is_file():
-            raise RequestError(404, f"the report of step {step!r} is not rendered yet",
-                               hint="reports are rendered after the step ends; try again "
-                               "shortly")
+        """The step's report, rendered to HTML on first request (nbconvert, off the run)."""
+        report = await asyncio.to_thread(api.report_html, self.step_dir(run_id, step))
+        if report is None:
+            raise RequestError(404, f"step {step!r} has no report yet",
+                               hint="a step's report is written when the step ends; try "
+                               "again once it has run")
         html = await asyncio.to_thread(report.read_text, encoding="utf-8", errors="replace")
         self.finish(html, set_content_type="text/html; charset=UTF-8")
 

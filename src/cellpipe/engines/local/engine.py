@@ -119,7 +119,7 @@ def _preload_modules(spec: Mapping[str, Any]) -> list[str]:
     modules = ["IPython.core.interactiveshell", "IPython.utils.capture",
                "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
                "cellpipe.runtime.execute", "cellpipe.runtime.report", "cellpipe.core.spec",
-               "cellpipe.marshal", "nbformat", "jsonschema", "cellpipe.runtime.warm"]
+               "cellpipe.marshal", "cellpipe.runtime.warm"]
     for step in spec["steps"]:
         for statement in step.get("imports", []):
             modules.extend(_imported_modules(statement))
