@@ -3,7 +3,11 @@
 Prints (never asserts):
   (a) pipeline time / nbclient time for the sample notebooks and a generated 20-step chain
       of trivial steps, and the per-step overhead on that chain;
-  (b) a cached rerun / the first run.
+  (b) a cached rerun / the first run;
+  (c) the 20-step chain run again in the same process with the warm server alive and the
+      cache off, / nbclient;
+  (d) generated chains of 10 to 2000 trivial steps, each run in a new process: total time,
+      per-step cost, and the engine process's peak memory, so the growth is visible.
 Each pipeline measurement starts a new warm-up server (the forkserver that preloads the
 notebook's modules), so its cost is counted, as on a user's first run.
 
@@ -97,6 +101,9 @@ def step_seconds(run: object) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", default="10,100,500,2000",
+                        type=lambda text: [int(n) for n in text.split(",") if n],
+                        help="chain lengths for (d)")
     args = parser.parse_args()
     print(f"cellpipe run benchmark: python {platform.python_version()}, "
           f"{platform.platform()}, {os.cpu_count()} cores; best of {args.repeat}")
@@ -132,7 +139,48 @@ def main() -> None:
             print(f"{label:<20} {first_time:>8.2f} {cached:>9.3f} {cached / first_time:>6.3f}")
         print("\ntargets (issue 3): chains <= 1.15, parallel branches < 0.8, per-step overhead "
               "<= 0.15 s, cached/first <= 0.05")
+        chain = tmp / "chain20.ipynb"
+        nb_best = min(time_nbclient(chain) for _ in range(args.repeat))
+        root = tmp / "warm" / ".cellpipe"
+        time_pipeline(chain, root)  # starts the warm server
+        warm = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            run = api.run(chain, root=root, cache=False)
+            warm.append(time.perf_counter() - start)
+            assert run.status == "succeeded"
+        print("\n(c) chain-20 again in the same session (warm server alive, --no-cache) "
+              "vs nbclient")
+        print(f"nbclient {nb_best:.2f} s, pipeline {min(warm):.2f} s, ratio "
+              f"{min(warm) / nb_best:.2f}, per step {min(warm) / 20 * 1000:.0f} ms "
+              "(targets: <= 0.8, <= 20 ms)")
+        print("\n(d) chains of trivial steps, each `cellpipe run` in a new process")
+        print(f"{'steps':>6} {'total s':>8} {'per step ms':>12} {'engine peak MB':>15}")
+        for size in args.scale:
+            path = chain_notebook(tmp / f"chain{size}.ipynb", steps=size)
+            total, peak = scale_run(path, tmp / f"scale-{size}" / ".cellpipe")
+            print(f"{size:>6} {total:>8.2f} {total / size * 1000:>12.1f} {peak:>15.0f}")
     shutil.rmtree(tmp_name, ignore_errors=True)
+
+
+SCALE_PROBE = """
+import resource, sys, time
+from cellpipe import api
+start = time.perf_counter()
+run = api.run(sys.argv[1], root=sys.argv[2])
+assert run.status == "succeeded", run.status
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def scale_run(path: Path, root: Path) -> tuple[float, float]:
+    """(seconds of api.run, the engine process's peak RSS in MB), in a new process."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", SCALE_PROBE, str(path), str(root)],
+                          check=True, capture_output=True, text=True)
+    total, peak = done.stdout.split()[-2:]
+    return float(total), float(peak)
 
 
 if __name__ == "__main__":

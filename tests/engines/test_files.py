@@ -411,7 +411,7 @@ def test_the_distribution_map_is_kept_between_runs_and_rescanned_when_one_is_ins
     from cellpipe.engines import inputs
 
     site = tmp_path / "site"
-    site.mkdir()
+    (site / "other-1.0.dist-info").mkdir(parents=True)  # a folder that holds distributions
     monkeypatch.syspath_prepend(str(site))
     cache = tmp_path / "cache" / "distributions.json"
     inputs._DISTRIBUTIONS.clear()

@@ -19,8 +19,13 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory + rename."""
+def write_text_atomic(path: str | Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory + rename.
+
+    ``durable`` fsyncs the data before the rename, so a power loss cannot leave the new
+    name on an empty file; without it a killed process still leaves the old file or the
+    new one (the rename is atomic), which is enough for what is derived again on demand.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -29,7 +34,8 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             os.fchmod(handle.fileno(), _FILE_MODE)
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -173,7 +173,9 @@ def step_slice(spec: Mapping[str, Any], name: str) -> dict[str, Any]:
     What a step image holds and what a cluster task embeds: the notebook's digest is replaced
     by the step's own, parameters and metrics are those the step reads or reports, edges
     those into the step, and the notebook-wide imports, requirement overrides and cluster
-    settings are left out (the image's pins and the manifest carry their effect).
+    settings are left out (the image's pins and the manifest carry their effect). Edges out
+    of the step stay: which later steps read each of its values decides what a value that
+    cannot be saved means (an error naming the readers, or a note when nobody reads it).
     """
     step = next(s for s in spec["steps"] if s["name"] == name)
     own = json.dumps(step, sort_keys=True).encode()
@@ -186,7 +188,7 @@ def step_slice(spec: Mapping[str, Any], name: str) -> dict[str, Any]:
         "parameters": [p for p in spec["parameters"] if p["name"] in step["parameters"]],
         "metrics": [m for m in spec["metrics"] if m["step"] == name],
         "steps": [step],
-        "edges": [e for e in spec["edges"] if e["to"] == name],
+        "edges": [e for e in spec["edges"] if name in (e["to"], e["from"])],
     }
 
 

@@ -146,16 +146,36 @@ def _module_files(module: str, search: list[Path]) -> list[Path]:
     return []
 
 
-def _environment_stamp() -> list[list[Any]]:
+_SITE_DIRS: dict[tuple[str, ...], list[str]] = {}
+
+
+def _site_dirs() -> list[str]:
+    """The folders on ``sys.path`` that hold installed distributions (``*.dist-info``)."""
+    key = tuple(sys.path)
+    if key not in _SITE_DIRS:
+        found = []
+        for entry in dict.fromkeys(key):
+            try:
+                with os.scandir(entry or ".") as listing:
+                    if any(e.name.endswith((".dist-info", ".egg-info")) for e in listing):
+                        found.append(entry)
+            except OSError:
+                continue
+        _SITE_DIRS[key] = found
+    return _SITE_DIRS[key]
+
+
+def _environment_stamp() -> list[Any]:
     """What changes when a distribution is installed, upgraded or removed.
 
-    The folders on ``sys.path`` and their modification times (a new ``*.dist-info``
-    changes its folder's).
+    ``sys.path`` itself, and the modification times of its folders that hold
+    distributions (a new ``*.dist-info`` changes its folder's). Other folders on it (the
+    current one, a script's) change for other reasons and are left out.
     """
-    stamp: list[list[Any]] = []
-    for entry in sys.path:
+    stamp: list[Any] = [list(sys.path)]
+    for entry in _site_dirs():
         try:
-            stamp.append([entry, os.stat(entry or ".").st_mtime_ns])
+            stamp.append([entry, os.stat(entry).st_mtime_ns])
         except OSError:
             continue
     return stamp

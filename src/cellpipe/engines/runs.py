@@ -3,6 +3,13 @@
 A run directory holds ``run.json`` (status, timings, parameters, metrics, per-step state
 and why each step ran), ``spec.json``, ``parameters.json``, ``artifacts/<step>/…`` and
 ``steps/<step>/`` (``log.txt``, ``report.ipynb``, ``report.html``, ``result.json``).
+
+While a run goes, each step event appends the step's state as one line to
+``events.jsonl`` (numbered); ``run.json`` is rewritten as a whole (atomically) at the
+start, at most every :data:`SNAPSHOT_SECONDS` while events arrive, and at the end, which
+empties the event log. Reading a run applies the events newer than its snapshot, so a
+reader (or a resume after a crash) sees every event that reached the file: the cost per
+event stays flat however many steps the run has.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,8 @@ from cellpipe.core.atomic import write_text_atomic
 from cellpipe.errors import CellpipeError
 
 RUN_FILE = "run.json"
+EVENTS_FILE = "events.jsonl"
+SNAPSHOT_SECONDS = 1.0
 
 
 def new_run_id() -> str:
@@ -40,6 +49,9 @@ class RunRecord:
 
     path: Path
     data: dict[str, Any]
+    _events: Any = field(default=None, repr=False, compare=False)
+    _snapshot_at: float = field(default=0.0, repr=False, compare=False)
+    _pending: bool = field(default=False, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -56,13 +68,71 @@ class RunRecord:
         return self.path / "artifacts"
 
     def save(self) -> None:
-        """Write ``run.json`` atomically."""
+        """Write ``run.json`` atomically (a snapshot of everything), then empty the event log."""
         write_text_atomic(self.path / RUN_FILE, json.dumps(self.data, indent=2, default=str) + "\n")
+        self._snapshot_at, self._pending = time.monotonic(), False
+        if self._events is not None:
+            self._events.truncate(0)  # its events are in the snapshot (their seq is not newer)
+        elif (self.path / EVENTS_FILE).exists():
+            (self.path / EVENTS_FILE).unlink()
+
+    def save_step(self, name: str) -> None:
+        """Record one step's state: a line appended to the event log (a snapshot when due).
+
+        The line reaches the file before this returns (flushed, not fsynced: a killed
+        process loses nothing; a machine losing power may lose the last events, whose
+        steps then run again on resume).
+        """
+        seq = int(self.data.get("events_seq", 0)) + 1
+        self.data["events_seq"] = seq
+        if self._events is None:
+            self._events = open(self.path / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        line = json.dumps({"seq": seq, "step": name, "state": self.step(name)}, default=str)
+        self._events.write(line + "\n")
+        self._events.flush()
+        self._pending = True
+        if time.monotonic() - self._snapshot_at >= SNAPSHOT_SECONDS:
+            self.save()
+
+    def snapshot_due(self) -> float | None:
+        """Seconds until events not yet in ``run.json`` should be (None: all are)."""
+        if not self._pending:
+            return None
+        return max(0.0, self._snapshot_at + SNAPSHOT_SECONDS - time.monotonic())
+
+    def close(self) -> None:
+        """Write the final snapshot and close the event log."""
+        self.save()
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+            (self.path / EVENTS_FILE).unlink(missing_ok=True)
 
     def step(self, name: str) -> dict[str, Any]:
         """The state of one step (created on first use)."""
         steps: dict[str, dict[str, Any]] = self.data.setdefault("steps", {})
         return steps.setdefault(name, {"status": "pending"})
+
+
+def _apply_events(events: Path, data: dict[str, Any]) -> None:
+    """Bring a snapshot up to date with the event lines newer than it.
+
+    A torn last line (from a process killed while writing it) ends the log.
+    """
+    try:
+        text = events.read_text(encoding="utf-8")
+    except OSError:
+        return
+    seq = int(data.get("events_seq", 0))
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(event, dict) or int(event.get("seq", 0)) <= seq:
+            continue
+        data.setdefault("steps", {})[event["step"]] = event["state"]
+        data["events_seq"] = seq = int(event["seq"])
 
 
 class RunsDirectory:
@@ -109,6 +179,7 @@ class RunsDirectory:
             data = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise CellpipeError(f"cannot read {path / RUN_FILE}: {exc}") from exc
+        _apply_events(path / EVENTS_FILE, data)
         return RunRecord(path, data)
 
     def ids(self) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.spec import step_slice
 from cellpipe.engines.cache import StepCache, key_of, step_key_parts
 from cellpipe.engines.inputs import (
     FileHashes,
@@ -194,7 +195,7 @@ def _finish(record: RunRecord) -> None:
     record.data["metrics"] = metrics
     record.data["finished"] = time.time()
     record.data["duration"] = round(record.data["finished"] - record.data["started"], 3)
-    record.save()
+    record.close()
 
 
 @dataclass
@@ -223,7 +224,6 @@ class _Scheduler:
         self.cache = StepCache(options.root)
         self.launcher = launcher
         self.workers = max(1, options.workers or os.cpu_count() or 1)
-        self.spec_path = record.path / "spec.json"
         self.parameters_path = record.path / "parameters.json"
         self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
         self.keys: dict[str, str] = {}
@@ -240,7 +240,7 @@ class _Scheduler:
         state["status"] = status
         if message:
             state["message"] = message
-        self.record.save()
+        self.record.save_step(step)
         if self.options.on_event is not None:
             self.options.on_event(StepEvent(self.record.id, step, status, attempt, elapsed,
                                             message))
@@ -293,7 +293,12 @@ class _Scheduler:
     def wait(self, running: dict[int, _Running], sorter: graphlib.TopologicalSorter[str]) -> None:
         deadlines = [j.deadline for j in running.values() if j.deadline is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        due = self.record.snapshot_due()  # run.json trails the event log by ~1 s at most
+        if due is not None:
+            timeout = due if timeout is None else min(timeout, due)
         ready = wait(list(running), timeout=timeout)
+        if self.record.snapshot_due() == 0.0:
+            self.record.save()
         now = time.monotonic()
         for sentinel in list(running):
             job = running[sentinel]
@@ -409,7 +414,13 @@ class _Scheduler:
         (step_dir / RESULT_FILE).unlink(missing_ok=True)
         for stale in _ATTEMPT_FIELDS:
             self.record.step(name).pop(stale, None)
-        argv = ["--spec", str(self.spec_path), "--step", name,
+        # The step reads its own slice of the spec: a step's start costs the same in a
+        # pipeline of 10 steps or 2000 (the whole spec grows with the steps).
+        spec_path = step_dir / "spec.json"
+        if attempt == 1 or not spec_path.is_file():
+            write_text_atomic(spec_path, json.dumps(step_slice(self.spec, name)) + "\n",
+                              durable=False)
+        argv = ["--spec", str(spec_path), "--step", name,
                 "--store", str(self.record.artifacts), "--step-dir", str(step_dir),
                 "--parameters", str(self.parameters_path), "--runtime", self.options.runtime]
         other_stores = []
