@@ -120,6 +120,32 @@ class Run:
                 found.append({"step": step, **warning})
         return found
 
+    def verify(self) -> list[dict[str, Any]]:
+        """Check every artifact the run's steps left, in full (size and digest).
+
+        Returns one row per artifact: ``step``, ``name``, ``algorithm``, ``size``, ``ok``
+        and, when damaged or missing, ``problem``. Nothing is trusted by file identity
+        here: each file is read and hashed.
+        """
+        from cellpipe.marshal import MarshalError, open_store
+
+        rows: list[dict[str, Any]] = []
+        for step, state in self.steps.items():
+            outputs = state.get("outputs") or {}
+            if not outputs:
+                continue
+            store = open_store(state.get("store") or self.path / "artifacts")
+            for variable, meta in sorted(outputs.items()):
+                row: dict[str, Any] = {"step": step, "name": variable,
+                                       "algorithm": meta.get("algorithm", "sha256"),
+                                       "size": meta.get("size", 0), "ok": True}
+                try:
+                    store.verify(meta["step"], meta["name"])
+                except MarshalError as exc:
+                    row.update(ok=False, problem=exc.message)
+                rows.append(row)
+        return rows
+
     def log(self, step: str) -> str:
         """The step's log (what it printed)."""
         path = self.path / "steps" / step / "log.txt"

@@ -159,7 +159,7 @@ def test_failed_step_exits_1_and_says_where(cli, tmp_path):
     assert f"cellpipe logs {run.id} broken" in result.stdout
 
 
-def test_corrupted_artifact_with_no_cache_fails_the_step(cli, tmp_path):
+def test_corrupted_artifact_with_no_cache_blocks_the_selection(cli, tmp_path):
     path = write_nb(tmp_path, ("step:make", "data = [1, 2, 3]"), ("step:use", "n = sum(data)"))
     assert cli("run", path).exit_code == 0
     artifact = only_run(cli.root).path / "artifacts" / "make" / "data.json"
@@ -168,8 +168,8 @@ def test_corrupted_artifact_with_no_cache_fails_the_step(cli, tmp_path):
     result = cli("run", path, "--step", "use", "--no-cache")
 
     assert result.exit_code == 1
-    assert "use: cannot load input 'data' from step 'make'" in result.stdout
-    assert "corrupted" in result.stdout
+    assert "its cached result is damaged" in result.stdout
+    assert "corrupted" in result.stdout and "--to make" in result.stdout
 
 
 def test_unknown_step_suggests_the_closest_name(cli, train_nb):

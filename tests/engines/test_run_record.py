@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 
@@ -85,3 +86,48 @@ def test_a_killed_engine_leaves_every_finished_step_on_record_and_resume_reuses_
     final = runs.load(record.id).data
     assert final["status"] == "succeeded"
     assert final["steps"]["slow"]["status"] == "succeeded"
+
+
+def _artifact(run, step, name):
+    meta = run.steps[step]["outputs"][name]
+    return Path(run.steps[step]["store"]) / meta["step"] / meta["file"]
+
+
+def test_a_torn_or_rewritten_artifact_is_treated_as_missing_and_its_step_runs_again(tmp_path):
+    """A cached result whose data a crash truncated, or something rewrote behind cellpipe's
+    back (same size, even), is not reused: the step runs again and its readers get the
+    right value. `cellpipe verify RUN` names the damage."""
+    from click.testing import CliRunner
+
+    from cellpipe import api
+    from cellpipe.cli.main import main
+
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(make_nb(("step:make", "import numpy as np\ndata = np.arange(1000.0)"),
+                           ("step:use", "total = float(data.sum())")), path)
+    root = tmp_path / ".cellpipe"
+    first = api.run(path, root=root)
+    assert first.status == "succeeded" and first.load("total") == 499500.0
+    cli = CliRunner()
+    ok = cli.invoke(main, ["verify", first.id, "--root", str(root)])
+    assert ok.exit_code == 0 and "2 of 2 artifacts intact" in ok.output and "blake3" in ok.output
+
+    artifact = _artifact(first, "make", "data")
+    artifact.write_bytes(artifact.read_bytes()[:-100])  # torn: a crash mid-write
+    bad = cli.invoke(main, ["verify", first.id, "--root", str(root)])
+    assert bad.exit_code == 1 and "make/data" in bad.output and "bytes" in bad.output
+    second = api.run(path, root=root)
+    assert second.steps["make"]["status"] == "succeeded"
+    assert "its saved results are damaged" in second.steps["make"]["reason"]
+    assert second.load("total") == 499500.0
+
+    artifact = _artifact(second, "make", "data")
+    data = bytearray(artifact.read_bytes())
+    data[-8:] = bytes(8)  # the last value becomes 0.0, the size stays
+    artifact.write_bytes(bytes(data))
+    third = api.run(path, root=root)
+    assert third.steps["make"]["status"] == "succeeded"
+    assert "blake3" in third.steps["make"]["reason"]
+    assert third.load("total") == 499500.0
+    fourth = api.run(path, root=root)  # intact again: reused, without hashing it again
+    assert fourth.steps["make"]["status"] == "cached"

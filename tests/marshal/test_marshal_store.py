@@ -1,13 +1,16 @@
-"""Stores: layout, sidecars, sha256 checks, atomic writes, linking, local and fsspec."""
+"""Stores: layout, sidecars, digest checks, atomic writes, linking, local and fsspec."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
+import json
 import os
 import pickle
 from pathlib import Path
 
+import blake3
 import fsspec
 import numpy as np
 import pytest
@@ -22,7 +25,7 @@ from cellpipe.marshal import (
     open_store,
 )
 from cellpipe.marshal.formats.pickled import CloudpickleFormat
-from cellpipe.marshal.hashing import HashingWriter, file_sha256
+from cellpipe.marshal.hashing import HashingWriter, file_digest, file_sha256
 from cellpipe.marshal.local import LocalStore
 from cellpipe.marshal.remote import FsspecStore
 from tests.marshal.conftest import sidecar
@@ -58,18 +61,24 @@ def test_layout_is_step_dir_with_data_file_and_sidecar(store):
     assert store.path("prep", "rows").endswith("prep/rows.json")
 
 
-def test_sidecar_holds_type_format_size_sha256_and_version(store):
+def test_sidecar_holds_type_format_size_digest_identity_and_version(store):
     meta = store.save("prep", "table", {"a": [1.5, None]})
     data = sidecar(store, "prep", "table")
     payload = read_bytes(store, store.path("prep", "table"))
+    identity = None
+    if isinstance(store, LocalStore):  # what a local load trusts while it is unchanged
+        found = os.stat(store.path("prep", "table"))
+        identity = [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
     assert data == {
-        "sidecar_version": 1,
+        "sidecar_version": 2,
         "step": "prep",
         "name": "table",
         "type": "builtins.dict",
         "format": "json",
         "size": len(payload),
-        "sha256": hashlib.sha256(payload).hexdigest(),
+        "algorithm": "blake3",
+        "digest": blake3.blake3(payload).hexdigest(),
+        "identity": identity,
         "file": "table.json",
         "note": None,
         "created_by": f"cellpipe {__version__}",
@@ -149,7 +158,7 @@ def test_a_flipped_byte_is_detected_before_loading(store, value):
         store.load("train", "weights")
     error = info.value
     assert (error.step, error.variable, error.path) == ("train", "weights", path)
-    assert "sha256" in str(error) and "'train'" in str(error) and "'weights'" in str(error)
+    assert "blake3" in str(error) and "'train'" in str(error) and "'weights'" in str(error)
 
 
 def test_a_truncated_file_is_detected_by_size(store):
@@ -199,16 +208,68 @@ def test_hashing_writer_hashes_small_and_large_writes_in_order(tmp_path):
             assert sink.write(piece) == memoryview(piece).nbytes
     expected = b"".join(bytes(memoryview(p).cast("B")) for p in pieces)
     assert path.read_bytes() == expected
-    assert sink.sha256 == hashlib.sha256(expected).hexdigest()
+    assert sink.algorithm == "blake3"
+    assert sink.digest == blake3.blake3(expected).hexdigest()
     assert sink.size == len(expected)
-    assert file_sha256(path) == (sink.sha256, len(expected))  # the pipelined reader
+    assert file_digest(path) == (sink.digest, len(expected))  # mapped, on all cores
+    with HashingWriter(tmp_path / "old.bin", algorithm="sha256") as old:
+        for piece in pieces:
+            old.write(piece)
+    assert old.digest == hashlib.sha256(expected).hexdigest()
+    assert file_sha256(tmp_path / "old.bin") == (old.digest, len(expected))  # pipelined
 
 
-def test_file_sha256_of_small_and_empty_files(tmp_path):
+def test_file_digests_of_small_and_empty_files(tmp_path):
     for data in (b"", b"x" * 1000):
         path = tmp_path / "f"
         path.write_bytes(data)
         assert file_sha256(path) == (hashlib.sha256(data).hexdigest(), len(data))
+        assert file_digest(path) == (blake3.blake3(data).hexdigest(), len(data))
+
+
+def test_a_sidecar_of_an_older_cellpipe_names_sha256_and_still_verifies(local_store):
+    local_store.save("s", "x", [1, 2])
+    path = Path(local_store.path("s", "x"))
+    payload = path.read_bytes()
+    old = {"sidecar_version": 1, "step": "s", "name": "x", "type": "builtins.list",
+           "format": "json", "size": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
+           "file": "x.json", "note": None, "created_by": "cellpipe 0.1.0"}
+    Path(local_store.root, "s", "x.meta.json").write_text(json.dumps(old))
+    assert local_store.load("s", "x") == [1, 2]
+    path.write_bytes(payload.replace(b"2", b"3"))
+    with pytest.raises(ArtifactCorruptedError, match="its sha256 is"):
+        local_store.load("s", "x")
+
+
+def test_a_local_load_trusts_an_unchanged_file_and_hashes_a_changed_one(local_store,
+                                                                      monkeypatch):
+    """The identity recorded at write time (size, mtime_ns, ctime_ns, inode) spares the
+    hash while nothing wrote to the file; a write behind cellpipe's back, even one that
+    keeps the size and puts the mtime back, changes the ctime and is caught in full."""
+    from cellpipe.marshal import store as store_module
+
+    local_store.save("s", "x", np.arange(1000.0))
+    hashed = []
+    real = store_module.file_digest
+    monkeypatch.setattr(store_module, "file_digest",
+                        lambda *a, **k: hashed.append(a[0]) or real(*a, **k))
+    assert local_store.load("s", "x").sum() == 499500.0
+    assert hashed == []
+    local_store.load("s", "x", verify=True)  # `cellpipe verify`, a check in full
+    assert len(hashed) == 1
+    local_store.verify("s", "x")
+    assert len(hashed) == 2
+
+    path = local_store.path("s", "x")
+    before = os.stat(path)
+    data = bytearray(Path(path).read_bytes())
+    data[-8:] = np.float64(7.0).tobytes()  # same size
+    with open(path, "r+b") as handle:  # in place: the same inode
+        handle.write(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the mtime put back
+    with pytest.raises(ArtifactCorruptedError, match="blake3"):
+        local_store.load("s", "x")
+    assert len(hashed) == 3
 
 
 # -- atomic writes ---------------------------------------------------------------------
@@ -270,7 +331,11 @@ def test_link_from_a_local_store_hard_links_the_data(tmp_path):
     assert linked == meta
     source, target = Path(cache.path("train", "model")), Path(run.path("train", "model"))
     assert source.stat().st_ino == target.stat().st_ino
-    assert run.meta("train", "model") == meta
+    # the same sidecar, but for the file's identity: linking changed its ctime (the data
+    # was checked in full before the link was published)
+    assert dataclasses.replace(run.meta("train", "model"), identity=None) == \
+        dataclasses.replace(meta, identity=None)
+    assert run.meta("train", "model").identity[3] == source.stat().st_ino
     np.testing.assert_array_equal(run.load("train", "model"), np.arange(100.0))
     assert sorted(os.listdir(tmp_path / "run" / "train")) == ["model.meta.json", "model.npy"]
 

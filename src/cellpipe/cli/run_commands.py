@@ -195,6 +195,8 @@ def _summary(result: Any) -> None:
         if state["status"] == "failed":
             click.secho(f"  {name}: {state.get('error', {}).get('message', 'failed')}", fg="red")
             click.echo(f"    log: cellpipe logs {result.id} {name}")
+        elif state["status"] == "blocked":
+            click.secho(f"  {name}: blocked: {state.get('message', '')}", fg="red")
     if result.metrics:
         click.echo("metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.metrics.items()))
     click.echo(f"run directory: {result.path}")
@@ -240,7 +242,7 @@ def _data_digest(run: Any) -> str:
     """A short digest of the external files a run's steps read ("" when none)."""
     import hashlib
 
-    seen = sorted((path, f["sha256"]) for state in run.steps.values()
+    seen = sorted((path, f.get("digest") or f.get("sha256")) for state in run.steps.values()
                   for path, f in state.get("files", {}).items() if f.get("from") == "external")
     if not seen:
         return ""
@@ -303,9 +305,34 @@ def show(run_id: str, root: Path | None, notebook: Path | None, values: bool) ->
         reason = state.get("reason") or state.get("message") or ""
         click.echo(f"{line}  {reason}")
         for path, seen in sorted(state.get("files", {}).items()):
-            click.echo(f"      reads {path}  {seen['sha256'][:12]}  ({seen['from']})")
+            shown = seen.get("digest") or seen.get("sha256") or ""
+            click.echo(f"      reads {path}  {shown[:12]}  ({seen['from']})")
     for warning in result.warnings:
         click.secho(f"warning [{warning['step']}]: {warning['message']}", fg="yellow")
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@root_option
+@click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
+              help="Find the runs beside this notebook.")
+@_errors_to_messages
+def verify(run_id: str, root: Path | None, notebook: Path | None) -> None:
+    """Check every artifact of a run in full (size and digest); exit 1 if one is damaged."""
+    from cellpipe import api
+
+    result = api.open_run(run_id, _root(notebook, root))
+    rows = result.verify()
+    for row in rows:
+        if not row["ok"]:
+            click.secho(f"  {row['step']}/{row['name']}: {row['problem']}", fg="red")
+    damaged = [row for row in rows if not row["ok"]]
+    total = sum(row["size"] for row in rows)
+    algorithms = ", ".join(sorted({row["algorithm"] for row in rows})) or "none"
+    click.echo(f"run {result.id}: {len(rows) - len(damaged)} of {len(rows)} artifacts intact "
+               f"({total / 1e6:.1f} MB, {algorithms})")
+    if damaged:
+        raise SystemExit(1)
 
 
 def _print_values(result: Any) -> None:

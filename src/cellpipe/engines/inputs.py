@@ -25,6 +25,7 @@ from typing import Any
 
 from cellpipe.core.analysis import imported_modules
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.marshal.hashing import ALGORITHM, file_digest
 
 _CHUNK = 8 * 1024 * 1024
 # Files in these folders are cellpipe's own or caches, never a step's input.
@@ -61,26 +62,29 @@ class FileHashes:
         return sorted(files)
 
     def digest(self, path: Path) -> str:
-        """The file's sha256 (from memory when its size and mtime are unchanged)."""
+        """The file's digest (remembered while its size, mtime, ctime and inode are unchanged).
+
+        BLAKE3 (the artifacts' algorithm), read once through a memory map on all cores.
+        """
         try:
-            stat = path.stat()
+            found = path.stat()
         except OSError:
             return "missing"
+        identity = [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
         key = str(path.resolve())
         known = self.known.get(key)
-        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
-            return str(known[2])
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        value = digest.hexdigest()
-        self.known[key] = [stat.st_size, stat.st_mtime_ns, value]
+        if known and known[:4] == identity and known[4] == ALGORITHM:
+            return str(known[5])
+        try:
+            value, _ = file_digest(path, ALGORITHM)
+        except OSError:
+            return "missing"
+        self.known[key] = [*identity, ALGORITHM, value]
         self.changed = True
         return value
 
     def of(self, patterns: Iterable[str]) -> dict[str, str]:
-        """Each file the patterns name (relative to the notebook) → its sha256."""
+        """Each file the patterns name (relative to the notebook) → its digest."""
         found: dict[str, str] = {}
         for pattern in patterns:
             files = self.files(pattern)
@@ -96,8 +100,8 @@ class FileHashes:
 
     def save(self) -> None:
         """Remember the hashes for the next run."""
-        if self.changed:
-            write_text_atomic(self.path, json.dumps(self.known, sort_keys=True))
+        if self.changed:  # a memo: lost on a power loss, it is computed again
+            write_text_atomic(self.path, json.dumps(self.known, sort_keys=True), durable=False)
             self.changed = False
 
 

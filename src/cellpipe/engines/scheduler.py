@@ -344,18 +344,25 @@ class _Scheduler:
             modules=local_modules(imports, self.search), distributions=distribution_versions(
                 imports, cache=Path(self.options.root) / "cache" / "distributions.json"))
         if files:
-            state["files"] = {path: {"sha256": digest, "from": self.file_source(step, path)}
+            state["files"] = {path: {"digest": digest, "from": self.file_source(step, path)}
                               for path, digest in files.items()}
         key = key_of(parts)
         self.keys[name] = key
+        damage = None
         if state.get("status") in ("succeeded", "cached") and state.get("key") == key:
-            self.input_stores[name] = state.get("store", str(self.record.artifacts))
-            self.emit(name, state["status"], message="kept from the resumed run")
-            return True
+            damage = _damage(state.get("store", str(self.record.artifacts)),
+                             state.get("outputs", {}))
+            if damage is None:
+                self.input_stores[name] = state.get("store", str(self.record.artifacts))
+                self.emit(name, state["status"], message="kept from the resumed run")
+                return True
         if name in self.needed:  # not selected, but a selected step reads its results
             entry = self.cache.lookup(key)
-            if entry is None:
-                self.emit(name, "blocked", message="not selected and no cached result: run it "
+            damage = _damage(entry["store"], entry.get("outputs", {})) if entry else None
+            if entry is None or damage is not None:
+                what = f"its cached result is damaged ({damage})" if damage else \
+                    "no cached result"
+                self.emit(name, "blocked", message=f"not selected and {what}: run it "
                           f"first (cellpipe run NOTEBOOK --to {name})")
                 return None
             self.reuse(name, key, entry)
@@ -363,7 +370,13 @@ class _Scheduler:
         cache_on = (self.options.cache and step["settings"].get("cache", True)
                     and self.options.selected is None)
         entry = self.cache.lookup(key) if cache_on else None
+        if entry is not None:
+            damage = _damage(entry["store"], entry.get("outputs", {})) or damage
+            if damage is not None:
+                entry = None
         why = self.cache.why(self.spec["notebook"]["path"], name, parts)
+        if damage is not None:  # a torn or changed artifact counts as missing: run again
+            why = f"its saved results are damaged ({damage}); running it again"
         if self.options.selected is not None:
             reason = "selected (--step/--from/--to)"
         elif not self.options.cache:
@@ -399,7 +412,7 @@ class _Scheduler:
         for variable, producer in step["reads"].items():
             outputs = self.record.step(producer).get("outputs", {})
             meta = outputs.get(variable)
-            hashes[variable] = meta["sha256"] if meta else "missing"
+            hashes[variable] = (meta.get("digest") or meta.get("sha256")) if meta else "missing"
         return hashes
 
     def launch(self, name: str, attempt: int) -> _Running:
@@ -512,6 +525,30 @@ class _Scheduler:
             if (source / file).exists():
                 shutil.copyfile(source / file, target / file)
         self.emit(name, "cached", message=state["reason"])
+
+
+def _damage(store: str, outputs: Mapping[str, Any]) -> str | None:
+    """Why a step's saved results cannot be reused (None when they are intact).
+
+    Each artifact's size and digest are checked (a local file nothing has written to
+    since it was saved is trusted by its identity): a result torn by a crash, or
+    changed behind cellpipe's back, makes the step run again instead of failing its
+    readers.
+    """
+    from cellpipe.marshal import MarshalError, open_store
+
+    try:
+        opened = open_store(store)
+    except (MarshalError, OSError) as exc:
+        return str(exc)
+    for meta in outputs.values():
+        try:
+            opened.verify(meta["step"], meta["name"], full=False)
+        except MarshalError as exc:
+            return exc.message
+        except (KeyError, TypeError):
+            return "its record names no artifact"
+    return None
 
 
 def _ancestors(steps: Mapping[str, Mapping[str, Any]], names: set[str]) -> set[str]:

@@ -41,4 +41,4 @@ class ArtifactNotFoundError(MarshalError):
 
 
 class ArtifactCorruptedError(MarshalError):
-    """An artifact's data does not match its sidecar (size or sha256), or the sidecar is bad."""
+    """An artifact's data does not match its sidecar (size or digest), or the sidecar is bad."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import uuid
@@ -12,6 +13,12 @@ from cellpipe.marshal.formats.base import Format
 from cellpipe.marshal.meta import ArtifactMeta
 from cellpipe.marshal.registry import Registry
 from cellpipe.marshal.store import SIDECAR_SUFFIX, ArtifactStore
+
+
+def file_identity(path: str) -> tuple[int, int, int, int]:
+    """What changes when a file is written to or replaced: size, mtime_ns, ctime_ns, inode."""
+    found = os.stat(path)
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
 
 
 def _fsync_path(path: str, *, directory: bool = False) -> None:
@@ -68,15 +75,21 @@ class LocalStore(ArtifactStore):
             _fsync_path(temporary)
         os.replace(temporary, target)
 
-    def _commit(self, meta: ArtifactMeta, temporary: str, previous: str | None) -> None:
-        """Rename the data into place, write the sidecar, drop a replaced data file."""
+    def _commit(self, meta: ArtifactMeta, temporary: str, previous: str | None) -> ArtifactMeta:
+        """Rename the data into place, write the sidecar, drop a replaced data file.
+
+        The sidecar records the published file's identity (size, mtime_ns, ctime_ns,
+        inode): a later load trusts the data while it is unchanged.
+        """
         directory = os.path.join(self.root, meta.step)
         sidecar = self._location(meta.step, meta.name + SIDECAR_SUFFIX)
         # Without its sidecar the old artifact counts as not saved: a crash from here on
         # leaves "missing", never an old sidecar next to new data.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(sidecar)
-        self._publish(temporary, self._location(meta.step, meta.file))
+        target = self._location(meta.step, meta.file)
+        self._publish(temporary, target)
+        meta = dataclasses.replace(meta, identity=file_identity(target))
         sidecar_temporary = self._temporary(meta.step, meta.name + SIDECAR_SUFFIX)
         try:
             with open(sidecar_temporary, "w", encoding="utf-8") as handle:
@@ -91,6 +104,7 @@ class LocalStore(ArtifactStore):
                 os.unlink(self._location(meta.step, previous))
         if self.durable:
             _fsync_path(directory, directory=True)
+        return meta
 
     # -- ArtifactStore hooks -------------------------------------------------------------
 
@@ -102,8 +116,8 @@ class LocalStore(ArtifactStore):
         temporary = self._temporary(step, f"{name}.{chosen.extension}")
         try:
             written = chosen.write(value, temporary)
-            meta = self._meta_for(step, name, value, chosen, written, note)
-            self._commit(meta, temporary, previous)
+            meta = self._commit(self._meta_for(step, name, value, chosen, written, note),
+                                temporary, previous)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
@@ -124,6 +138,9 @@ class LocalStore(ArtifactStore):
     def _local_data(self, meta: ArtifactMeta) -> Iterator[str]:
         yield self._location(meta.step, meta.file)
 
+    def _trusted(self, meta: ArtifactMeta, local_path: str) -> bool:
+        return meta.identity is not None and file_identity(local_path) == meta.identity
+
     def _same_place(self, other: ArtifactStore) -> bool:
         return isinstance(other, LocalStore) and os.path.samefile(self.root, other.root)
 
@@ -142,6 +159,8 @@ class LocalStore(ArtifactStore):
                         pass
                 if not linked:
                     shutil.copyfile(source, temporary)
+            # brought over from elsewhere: checked in full before it is published
+            self._verify(meta, temporary, full=True)
             self._commit(meta, temporary, previous)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

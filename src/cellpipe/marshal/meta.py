@@ -8,10 +8,12 @@ from typing import Any
 
 from cellpipe import __version__
 
-#: Version of the sidecar layout, bumped when a field changes meaning.
-SIDECAR_VERSION = 1
+#: Version of the sidecar layout, bumped when a field changes meaning. Version 2 names the
+#: digest's algorithm (``algorithm``, ``digest``) where version 1 had ``sha256``, and may
+#: record the data file's identity; version 1 sidecars still load.
+SIDECAR_VERSION = 2
 
-_REQUIRED_TEXT = ("step", "name", "type", "format", "sha256", "file")
+_REQUIRED_TEXT = ("step", "name", "type", "format", "file")
 
 
 def qualified_name(kind: type) -> str:
@@ -30,10 +32,15 @@ class ArtifactMeta:
         format: Format name, e.g. ``json``, ``npy``, ``arrow``, ``parquet``,
             ``pandas-pickle``, ``joblib``, ``cloudpickle`` or a plugin's format.
         size: Size of the data file in bytes.
-        sha256: Hex sha256 of the data file.
+        digest: Hex digest of the data file.
         file: Data file name, relative to the step directory.
         note: Why a fallback format was chosen, if one was.
         created_by: ``cellpipe <version>`` that wrote the artifact.
+        algorithm: The digest's algorithm: ``blake3``, or ``sha256`` (older sidecars).
+        identity: The data file as a local store published it: ``[size, mtime_ns,
+            ctime_ns, inode]``. While the file still has it, nothing has written to it
+            since (a write changes mtime and ctime, a replacement the inode), so a local
+            load may trust it without hashing; None where it was not recorded.
     """
 
     step: str
@@ -41,14 +48,18 @@ class ArtifactMeta:
     type: str
     format: str
     size: int
-    sha256: str
+    digest: str
     file: str
     note: str | None = None
     created_by: str = field(default=f"cellpipe {__version__}")
+    algorithm: str = "sha256"
+    identity: tuple[int, int, int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the sidecar as a JSON-ready dict (stable key order)."""
-        return {"sidecar_version": SIDECAR_VERSION, **asdict(self)}
+        data = {"sidecar_version": SIDECAR_VERSION, **asdict(self)}
+        data["identity"] = list(self.identity) if self.identity is not None else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArtifactMeta:
@@ -65,6 +76,17 @@ class ArtifactMeta:
         size = data.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ValueError("sidecar field 'size' is missing or not a byte count")
+        if "digest" in data:
+            digest, algorithm = data.get("digest"), data.get("algorithm")
+        else:  # version 1: sha256
+            digest, algorithm = data.get("sha256"), "sha256"
+        if not isinstance(digest, str) or not isinstance(algorithm, str):
+            raise ValueError("sidecar fields 'digest' and 'algorithm' are missing")
+        identity = data.get("identity")
+        if identity is not None and not (
+                isinstance(identity, list) and len(identity) == 4
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in identity)):
+            raise ValueError("sidecar field 'identity' is not four integers")
         note = data.get("note")
         if note is not None and not isinstance(note, str):
             raise ValueError("sidecar field 'note' is not a string")
@@ -75,10 +97,12 @@ class ArtifactMeta:
             type=data["type"],
             format=data["format"],
             size=size,
-            sha256=data["sha256"],
+            digest=digest,
             file=data["file"],
             note=note,
             created_by=created_by if isinstance(created_by, str) else "unknown",
+            algorithm=algorithm,
+            identity=tuple(identity) if identity is not None else None,
         )
 
     def to_json(self) -> str:

@@ -1,9 +1,10 @@
-"""Artifact stores: where step outputs are saved and read back, checked by sha256.
+"""Artifact stores: where step outputs are saved and read back, checked by their digest.
 
 Layout: ``<root>/<step>/<name>.<ext>`` holds the data and ``<root>/<step>/<name>.meta.json``
-the sidecar (type, format, size, sha256). The sidecar is written last, so a data file
-without one was never saved. :class:`ArtifactStore` holds the logic every store shares
-(choosing formats, falling back, checking, wrapping errors); a subclass only moves files:
+the sidecar (type, format, size, digest and its algorithm, the file's identity). The sidecar
+is written last, so a data file without one was never saved. :class:`ArtifactStore` holds
+the logic every store shares (choosing formats, falling back, checking, wrapping errors); a
+subclass only moves files:
 :class:`~cellpipe.marshal.local.LocalStore` for directories,
 :class:`~cellpipe.marshal.remote.FsspecStore` for fsspec URLs.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from cellpipe.errors import CellpipeError
 from cellpipe.marshal.errors import ArtifactCorruptedError, ArtifactNotFoundError, MarshalError
 from cellpipe.marshal.formats.base import Format, Unsuitable, Written
-from cellpipe.marshal.hashing import file_sha256
+from cellpipe.marshal.hashing import file_digest
 from cellpipe.marshal.meta import ArtifactMeta, qualified_name
 from cellpipe.marshal.registry import FRAME_FORMATS, REGISTRY, Registry, missing_library
 from cellpipe.marshal.unmarshallable import cannot_marshal, describe, write_failed
@@ -119,8 +120,12 @@ class ArtifactStore(ABC):
             f"no format could hold variable {name!r}", step=step, variable=name
         )
 
-    def load(self, step: str, name: str) -> object:
-        """Load the output ``name`` of ``step``, after checking its size and sha256.
+    def load(self, step: str, name: str, *, verify: bool = False) -> object:
+        """Load the output ``name`` of ``step``, after checking its size and digest.
+
+        A local store skips hashing a data file whose identity (size, mtime_ns, ctime_ns,
+        inode) is the one it recorded when it published the file (nothing has written to
+        it since); ``verify`` hashes it anyway. Remote stores always hash.
 
         Raises:
             ArtifactNotFoundError: Nothing was saved under that name.
@@ -132,7 +137,7 @@ class ArtifactStore(ABC):
         found = self._format(meta)
         try:
             with self._local_data(meta) as local_path:
-                self._verify(meta, local_path)
+                self._verify(meta, local_path, full=verify)
                 try:
                     value = found.load(local_path)
                 except Exception as exc:
@@ -150,6 +155,24 @@ class ArtifactStore(ABC):
         elapsed = time.perf_counter() - started
         _log.debug("loaded %s/%s: %s, %.3f s", step, name, meta.format, elapsed)
         return value
+
+    def verify(self, step: str, name: str, *, full: bool = True) -> ArtifactMeta:
+        """Check the data of ``name`` of ``step`` (size and digest); return its sidecar.
+
+        ``full=False`` checks as a load does: a local file whose identity is unchanged
+        since it was published is trusted without hashing.
+
+        Raises:
+            ArtifactNotFoundError: Nothing (or no data file) is saved under that name.
+            ArtifactCorruptedError: The data does not match its sidecar.
+        """
+        meta = self.meta(step, name)
+        try:
+            with self._local_data(meta) as local_path:
+                self._verify(meta, local_path, full=full)
+        except FileNotFoundError as exc:
+            raise self._missing_data(meta) from exc
+        return meta
 
     def exists(self, step: str, name: str) -> bool:
         """Whether ``name`` of ``step`` was saved (its sidecar and data file are there)."""
@@ -250,15 +273,24 @@ class ArtifactStore(ABC):
             hint="run the step that produces it again",
         )
 
-    def _verify(self, meta: ArtifactMeta, local_path: str) -> None:
+    def _trusted(self, meta: ArtifactMeta, local_path: str) -> bool:
+        """Whether the data may be used unhashed (a local store's unchanged file)."""
+        return False
+
+    def _verify(self, meta: ArtifactMeta, local_path: str, *, full: bool = False) -> None:
         size = os.stat(local_path).st_size
         problem = None
         if size != meta.size:
             problem = f"it has {size} bytes, its sidecar says {meta.size}"
-        else:
-            digest, _ = file_sha256(local_path)
-            if digest != meta.sha256:
-                problem = f"its sha256 is {digest[:12]}…, its sidecar says {meta.sha256[:12]}…"
+        elif full or not self._trusted(meta, local_path):
+            try:
+                digest, _ = file_digest(local_path, meta.algorithm)
+            except ValueError as exc:  # an algorithm this installation cannot compute
+                raise MarshalError(str(exc), step=meta.step, variable=meta.name,
+                                   hint="pip install blake3") from exc
+            if digest != meta.digest:
+                problem = (f"its {meta.algorithm} is {digest[:12]}…, its sidecar says "
+                           f"{meta.digest[:12]}…")
         if problem is not None:
             raise ArtifactCorruptedError(
                 f"the data of variable {meta.name!r} is corrupted: {problem}",
@@ -284,9 +316,10 @@ class ArtifactStore(ABC):
             type=qualified_name(type(value)),
             format=chosen.name,
             size=written.size,
-            sha256=written.sha256,
+            digest=written.digest,
             file=f"{name}.{chosen.extension}",
             note=note,
+            algorithm=written.algorithm,
         )
 
     def _previous_file(self, step: str, name: str) -> str | None:
@@ -354,7 +387,7 @@ def open_store(
         frame_format: ``arrow`` or ``parquet``; by default Arrow IPC for local
             directories (fast, memory-mapped) and Parquet for remote stores (smaller).
         durable: Local stores only: fsync data and sidecars before renaming them, so a
-            power loss cannot leave a renamed but empty file. Loads check sha256 either way.
+            power loss cannot leave a renamed but empty file. Loads check digests either way.
         registry: The format registry (the process-wide one by default).
 
     Returns:

@@ -266,7 +266,7 @@ def save_outputs(
         outputs[name] = meta.to_dict()
     _save_identity_groups(store, step["name"], namespace, list(outputs))
     if DYNAMIC_NAMES in names:  # the names exported, with their hashes: one artifact
-        index = {n: m["sha256"] for n, m in outputs.items() if n.isidentifier()}
+        index = {n: m["digest"] for n, m in outputs.items() if n.isidentifier()}
         meta = store.save(step["name"], artifact_name(DYNAMIC_NAMES), index)
         outputs[DYNAMIC_NAMES] = meta.to_dict()
     result["outputs"] = outputs
@@ -290,10 +290,10 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[
     artifact), so only its hash is kept, for the reader to check.
     """
     import glob
-    import hashlib
 
     from cellpipe.core.files import workflow_artifact
     from cellpipe.marshal import open_store
+    from cellpipe.marshal.hashing import ALGORITHM, new_digest
 
     store = open_store(request.store)
     index: dict[str, dict[str, Any]] = {}
@@ -305,7 +305,9 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[
                 else [found] if found.is_file() else []
             for file in files:
                 data = file.read_bytes()
-                entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(),
+                digest = new_digest()
+                digest.update(data)
+                entry: dict[str, Any] = {"algorithm": ALGORITHM, "digest": digest.hexdigest(),
                                          "size": len(data), "artifact": None}
                 if carried:
                     entry["artifact"] = f"file-{len(index)}"
@@ -320,12 +322,11 @@ def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
 
     Each carried file is checked by the store (size and hash) as it is read and written
     atomically; a file the workflow placed (an Argo input artifact) is checked against the
-    sha256 its writer recorded.
+    digest its writer recorded.
     """
-    import hashlib
-
     from cellpipe.core.files import matches
     from cellpipe.marshal import ArtifactNotFoundError, open_store
+    from cellpipe.marshal.hashing import file_digest
 
     for pattern, producer in sorted((step.get("files") or {}).get("reads", {}).items()):
         if producer is None:
@@ -355,11 +356,12 @@ def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
                     hint="check the step's input artifacts in the workflow (Argo copies them "
                     "in before the step starts)",
                 )
-            digest = hashlib.sha256(target.read_bytes()).hexdigest()
-            if digest != entry["sha256"]:
+            algorithm = entry.get("algorithm", "sha256")
+            digest, _ = file_digest(target, algorithm)
+            if digest != entry.get("digest", entry.get("sha256")):
                 raise CellpipeError(
-                    f"{where} has other content here (sha256 {digest[:12]}…, written as "
-                    f"{entry['sha256'][:12]}…)",
+                    f"{where} has other content here ({algorithm} {digest[:12]}…, written "
+                    f"as {entry.get('digest', entry.get('sha256', ''))[:12]}…)",
                     step=step["name"],
                     hint="the workflow's artifact store gave other bytes; rerun the writer",
                 )

@@ -31,7 +31,7 @@ from cellpipe.errors import CellpipeError
 
 # What ``python -m cellpipe.runtime`` imports: the shell, the report, the spec check,
 # the fallback serializer. cellpipe itself goes in as a wheel built from this install.
-RUNTIME_DISTRIBUTIONS = ("ipython", "nbformat", "jsonschema", "cloudpickle")
+RUNTIME_DISTRIBUTIONS = ("ipython", "nbformat", "cloudpickle", "blake3")
 # Marshal formats that read a library's values with another library.
 FORMAT_COMPANIONS = {"pandas": ("pyarrow",), "polars": ("pyarrow",)}
 # Never pinned into an image: cellpipe comes as its own wheel, pip tooling is the venv's.

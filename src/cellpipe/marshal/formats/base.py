@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from cellpipe.marshal.hashing import HashingWriter
+from cellpipe.marshal.hashing import ALGORITHM, HashingWriter
 
 
 @dataclass(frozen=True)
@@ -13,12 +13,14 @@ class Written:
     """What writing a data file produced.
 
     Attributes:
-        sha256: Hex sha256 of the file.
+        digest: Hex digest of the file.
         size: Size of the file in bytes.
+        algorithm: The digest's algorithm (``blake3``, or ``sha256``).
     """
 
-    sha256: str
+    digest: str
     size: int
+    algorithm: str = ALGORITHM
 
 
 class Unsuitable(Exception):
@@ -53,14 +55,14 @@ class Format(ABC):
             path: A new local file to create.
 
         Returns:
-            The file's sha256 and size.
+            The file's digest and size.
 
         Raises:
             Unsuitable: The value needs another format.
         """
         with HashingWriter(path) as sink:
             self.dump(value, sink)
-        return Written(sink.sha256, sink.size)
+        return Written(sink.digest, sink.size, sink.algorithm)
 
     @abstractmethod
     def dump(self, value: object, sink: HashingWriter) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cellpipe.marshal.formats.base import Format, Written
-from cellpipe.marshal.hashing import HashingWriter, file_sha256
+from cellpipe.marshal.hashing import ALGORITHM, HashingWriter, file_digest
 
 GROUP = "cellpipe.serializers"
 
@@ -32,8 +32,8 @@ class PluginFormat(Format):
     def write(self, value: object, path: str) -> Written:
         """Let the plugin write ``path``, then hash the file."""
         self.plugin.dump(value, path)
-        sha256, size = file_sha256(path)
-        return Written(sha256, size)
+        digest, size = file_digest(path)
+        return Written(digest, size, ALGORITHM)
 
     def dump(self, value: object, sink: HashingWriter) -> None:  # pragma: no cover
         """Not used: plugins write to a path (see :meth:`write`)."""
