@@ -68,7 +68,8 @@ def test_sidecar_holds_type_format_size_digest_identity_and_version(store):
     identity = None
     if isinstance(store, LocalStore):  # what a local load trusts while it is unchanged
         found = os.stat(store.path("prep", "table"))
-        identity = [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        identity = [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino, boot]
     assert data == {
         "sidecar_version": 2,
         "step": "prep",
@@ -270,6 +271,24 @@ def test_a_local_load_trusts_an_unchanged_file_and_hashes_a_changed_one(local_st
     with pytest.raises(ArtifactCorruptedError, match="blake3"):
         local_store.load("s", "x")
     assert len(hashed) == 3
+
+
+def test_an_identity_recorded_before_the_machine_restarted_is_not_trusted(local_store,
+                                                                         monkeypatch):
+    """Artifacts are not fsynced: after a crash or power loss a file may keep its name and
+    size but lose its data. The identity names the boot it was seen in, so after a
+    restart every artifact is hashed in full before use."""
+    from cellpipe.marshal import local
+    from cellpipe.marshal import store as store_module
+
+    local_store.save("s", "x", [1, 2, 3])
+    hashed = []
+    real = store_module.file_digest
+    monkeypatch.setattr(store_module, "file_digest",
+                        lambda *a, **k: hashed.append(a[0]) or real(*a, **k))
+    assert local_store.load("s", "x") == [1, 2, 3] and hashed == []
+    monkeypatch.setattr(local, "BOOT_ID", "another-boot")
+    assert local_store.load("s", "x") == [1, 2, 3] and len(hashed) == 1
 
 
 # -- atomic writes ---------------------------------------------------------------------

@@ -15,10 +15,28 @@ from cellpipe.marshal.registry import Registry
 from cellpipe.marshal.store import SIDECAR_SUFFIX, ArtifactStore
 
 
-def file_identity(path: str) -> tuple[int, int, int, int]:
-    """What changes when a file is written to or replaced: size, mtime_ns, ctime_ns, inode."""
+def _boot_id() -> str:
+    """This boot of the machine (Linux); "" where the system does not say.
+
+    An identity recorded before a crash or power loss is then never trusted after it.
+    """
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+BOOT_ID = _boot_id()
+
+
+def file_identity(path: str) -> tuple[int, int, int, int, str]:
+    """What changes when a file is written to or replaced.
+
+    Size, mtime_ns, ctime_ns, inode, and the boot of the machine it was seen in.
+    """
     found = os.stat(path)
-    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino, BOOT_ID)
 
 
 def _fsync_path(path: str, *, directory: bool = False) -> None:

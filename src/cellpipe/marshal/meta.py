@@ -38,9 +38,11 @@ class ArtifactMeta:
         created_by: ``cellpipe <version>`` that wrote the artifact.
         algorithm: The digest's algorithm: ``blake3``, or ``sha256`` (older sidecars).
         identity: The data file as a local store published it: ``[size, mtime_ns,
-            ctime_ns, inode]``. While the file still has it, nothing has written to it
-            since (a write changes mtime and ctime, a replacement the inode), so a local
-            load may trust it without hashing; None where it was not recorded.
+            ctime_ns, inode, boot id]``. While the file still has it, nothing has written
+            to it since (a write changes mtime and ctime, a replacement the inode) and the
+            machine has not restarted (after a crash or power loss unsynced data may be
+            gone), so a local load may trust it without hashing; None where it was not
+            recorded.
     """
 
     step: str
@@ -53,7 +55,7 @@ class ArtifactMeta:
     note: str | None = None
     created_by: str = field(default=f"cellpipe {__version__}")
     algorithm: str = "sha256"
-    identity: tuple[int, int, int, int] | None = None
+    identity: tuple[int, int, int, int, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the sidecar as a JSON-ready dict (stable key order)."""
@@ -84,9 +86,10 @@ class ArtifactMeta:
             raise ValueError("sidecar fields 'digest' and 'algorithm' are missing")
         identity = data.get("identity")
         if identity is not None and not (
-                isinstance(identity, list) and len(identity) == 4
-                and all(isinstance(i, int) and not isinstance(i, bool) for i in identity)):
-            raise ValueError("sidecar field 'identity' is not four integers")
+                isinstance(identity, list) and len(identity) == 5
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in identity[:4])
+                and isinstance(identity[4], str)):
+            raise ValueError("sidecar field 'identity' is not four integers and a boot id")
         note = data.get("note")
         if note is not None and not isinstance(note, str):
             raise ValueError("sidecar field 'note' is not a string")

@@ -376,7 +376,7 @@ def open_store(
     location: str | os.PathLike[str],
     *,
     frame_format: str | None = None,
-    durable: bool = True,
+    durable: bool | None = None,
     registry: Registry | None = None,
 ) -> ArtifactStore:
     """Open the store at a local directory (created if needed) or an fsspec URL.
@@ -387,7 +387,11 @@ def open_store(
         frame_format: ``arrow`` or ``parquet``; by default Arrow IPC for local
             directories (fast, memory-mapped) and Parquet for remote stores (smaller).
         durable: Local stores only: fsync data and sidecars before renaming them, so a
-            power loss cannot leave a renamed but empty file. Loads check digests either way.
+            power loss cannot leave a renamed file without its data. Off by default
+            (``CELLPIPE_DURABLE=1`` turns it on): a file's recorded identity includes the
+            machine's boot, so after a power loss every artifact is hashed in full on load
+            and one that lost its data counts as missing (its step runs again); the sync
+            would cost a disk write of every artifact (a 512 MB array: 0.2 s → 1.0 s).
         registry: The format registry (the process-wide one by default).
 
     Returns:
@@ -404,7 +408,10 @@ def open_store(
 
         directory = rest if separator else text
         return LocalStore(
-            directory, frame_format=frame_format or "arrow", durable=durable, registry=registry
+            directory, frame_format=frame_format or "arrow",
+            durable=durable if durable is not None else os.environ.get(
+                "CELLPIPE_DURABLE", "") not in ("", "0"),
+            registry=registry
         )
     try:
         from cellpipe.marshal.remote import FsspecStore
