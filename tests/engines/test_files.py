@@ -175,12 +175,31 @@ def test_appending_steps_stay_parallel_and_a_reader_runs_after_all_of_them():
     assert set(pipeline.step("d").upstream) == {"a", "b", "c"}
 
 
+def run_in_pods(tmp_path, path, steps):
+    """Run ``steps`` as cluster pods would: each in its own folder, only the store shared
+    (``--carry-files``); return the store."""
+    import json
+    import subprocess
+    import sys
+
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(api.compile_spec(path)))
+    store = tmp_path / "store"
+    for step in steps:
+        pod = tmp_path / f"pod-{step}"
+        pod.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", step,
+             "--store", str(store), "--step-dir", str(pod / "step"), "--carry-files"],
+            cwd=pod, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    return store
+
+
 def test_files_travel_through_the_store_between_steps_that_share_no_folder(tmp_path):
     """What a cluster pod does: the producer and the consumer run in different folders
     with only the store in common (``--carry-files``, set by the argo and kfp targets)."""
     import json
-    import subprocess
-    import sys
 
     path = write(
         tmp_path,
@@ -189,17 +208,7 @@ def test_files_travel_through_the_store_between_steps_that_share_no_folder(tmp_p
                          "pd.DataFrame({'v': [1, 2]}).to_csv('out/features.csv', index=False)"),
         ("step:consume", "total = int(pd.read_csv('out/features.csv')['v'].sum())"),
     )
-    spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(api.compile_spec(path)))
-    store = tmp_path / "store"
-    for step in ("produce", "consume"):
-        pod = tmp_path / f"pod-{step}"
-        pod.mkdir()
-        done = subprocess.run(
-            [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", step,
-             "--store", str(store), "--step-dir", str(pod / "step"), "--carry-files"],
-            cwd=pod, capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
+    store = run_in_pods(tmp_path, path, ("produce", "consume"))
     assert (tmp_path / "pod-consume" / "out" / "features.csv").read_text() == "v\n1\n2\n"
     from cellpipe.marshal import open_store
 
@@ -230,9 +239,6 @@ def test_cluster_targets_carry_the_files_of_steps_that_use_them(tmp_path):
 def test_declared_inputs_link_to_the_steps_writing_into_them_and_travel(tmp_path):
     """``inputs:out`` on a step whose read analysis cannot see (a glob at run time) links it
     to every earlier step writing into ``out/``; the files travel through the store."""
-    import json
-    import subprocess
-    import sys
 
     from cellpipe.marshal import open_store
 
@@ -254,17 +260,7 @@ def test_declared_inputs_link_to_the_steps_writing_into_them_and_travel(tmp_path
     assert dict(pipeline.step("raw").file_reads) == {"raw": None}  # external: in the key
     assert_faithful(path, tmp_path, workers=2)
 
-    spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(api.compile_spec(path)))
-    store = tmp_path / "store"
-    for step in ("a", "b", "sizes"):
-        pod = tmp_path / f"pod-{step}"
-        pod.mkdir()
-        done = subprocess.run(
-            [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", step,
-             "--store", str(store), "--step-dir", str(pod / "step"), "--carry-files"],
-            cwd=pod, capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stderr
+    store = run_in_pods(tmp_path, path, ("a", "b", "sizes"))
     assert open_store(str(store)).load("sizes", "sizes") == {"out/a.txt": 1, "out/b.txt": 2}
 
 
