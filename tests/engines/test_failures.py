@@ -170,12 +170,14 @@ def test_an_artifact_corrupted_after_the_check_fails_its_reader_clearly(tmp_path
     reader's own load hashes what changed and fails as infrastructure, naming it."""
     path = write_nb(tmp_path, ("step:make", "data = list(range(100))"),
                     ("step:use", "import pathlib\n"
+                     "assert len(data) == 100  # after make, which it reads\n"
                      "p = next(pathlib.Path('.cellpipe/runs').glob('*/artifacts/make/data.json'))\n"
                      "b = bytearray(p.read_bytes()); b[5] ^= 1; p.write_bytes(bytes(b))\n"
                      "flipped = True"),
                     ("step:read", "total = sum(data) if flipped else 0"))
     result = run(path, tmp_path)
     read = result.steps["read"]
+    assert result.steps["use"]["status"] == "succeeded", result.steps["use"]
     assert read["status"] == "failed" and read["exit_code"] == 2
     assert read["error"]["type"] == "ArtifactCorruptedError"
     assert "cannot load input 'data' from step 'make'" in read["error"]["message"]

@@ -197,7 +197,9 @@ def _scan_distributions() -> dict[str, dict[str, str]]:
             for module, dists in metadata.packages_distributions().items()}
 
 
-_DISTRIBUTIONS: dict[str, Any] = {}
+# (stamp, map) of the last scan in this process: one tuple, replaced whole, so runs in
+# threads of one process never see a stamp without its map.
+_DISTRIBUTIONS: list[tuple[list[Any], dict[str, dict[str, str]]]] = []
 
 
 def _distributions(cache: Path | None) -> dict[str, dict[str, str]]:
@@ -207,22 +209,24 @@ def _distributions(cache: Path | None) -> dict[str, dict[str, str]]:
     map is kept in ``cache`` until the environment changes.
     """
     stamp = _environment_stamp()
-    if _DISTRIBUTIONS.get("stamp") == stamp:
-        return dict(_DISTRIBUTIONS["modules"])
+    known = _DISTRIBUTIONS[-1] if _DISTRIBUTIONS else None
+    if known is not None and known[0] == stamp:
+        return dict(known[1])
     if cache is not None:
         try:
             kept = json.loads(cache.read_text(encoding="utf-8"))
             if kept.get("stamp") == stamp and isinstance(kept.get("modules"), dict):
-                _DISTRIBUTIONS.update(stamp=stamp, modules=kept["modules"])
+                _DISTRIBUTIONS[:] = [(stamp, kept["modules"])]
                 return dict(kept["modules"])
         except (OSError, ValueError):
             pass
     modules = _scan_distributions()
-    _DISTRIBUTIONS.update(stamp=stamp, modules=modules)
+    _DISTRIBUTIONS[:] = [(stamp, modules)]
     if cache is not None:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(cache, json.dumps({"stamp": stamp, "modules": modules}))
+            write_text_atomic(cache, json.dumps({"stamp": stamp, "modules": modules}),
+                              durable=False)
         except OSError:
             pass  # a read-only place: scanned again next run
     return modules
