@@ -186,13 +186,13 @@ def _environment_stamp() -> list[Any]:
 
 
 def _scan_distributions() -> dict[str, dict[str, str]]:
-    """Top-level module → {distribution: version}, from every installed distribution."""
+    """Top-level module → {distribution (as its metadata names it): version}."""
     versions: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name and name.lower() not in versions:
             versions[name.lower()] = dist.version
-    return {module: {d.lower(): versions[d.lower()] for d in dict.fromkeys(dists)
+    return {module: {d: versions[d.lower()] for d in dict.fromkeys(dists)
                      if d.lower() in versions}
             for module, dists in metadata.packages_distributions().items()}
 
@@ -202,16 +202,18 @@ def _scan_distributions() -> dict[str, dict[str, str]]:
 _DISTRIBUTIONS: list[tuple[list[Any], dict[str, dict[str, str]]]] = []
 
 
-def _distributions(cache: Path | None) -> dict[str, dict[str, str]]:
-    """The module → distribution map, scanned once per environment.
+def module_distributions(cache: Path | None = None) -> Mapping[str, Mapping[str, str]]:
+    """Top-level module → the installed distributions providing it, with their versions.
 
-    A scan takes ~0.7 s with a hundred distributions (as with JupyterLab installed); the
-    map is kept in ``cache`` until the environment changes.
+    One scan per environment: it takes ~0.7 s with a hundred distributions (as with
+    JupyterLab installed), so the map is kept in this process and in ``cache`` (a file)
+    until a folder on ``sys.path`` holding distributions changes. The docker engine pins
+    from the same map. Read-only: it is shared.
     """
     stamp = _environment_stamp()
     known = _DISTRIBUTIONS[-1] if _DISTRIBUTIONS else None
     if known is not None and known[0] == stamp:
-        return dict(known[1])
+        return known[1]
     if cache is not None:
         try:
             kept = json.loads(cache.read_text(encoding="utf-8"))
@@ -235,13 +237,13 @@ def _distributions(cache: Path | None) -> dict[str, dict[str, str]]:
 def distribution_versions(modules: Iterable[str], cache: Path | None = None) -> dict[str, str]:
     """The installed distributions behind ``modules`` with their versions, and Python's.
 
-    ``cache`` is a file keeping the module → distribution map between runs (rescanned
-    when a folder on ``sys.path`` changes).
+    ``cache`` is a file keeping the module → distribution map between runs (see
+    :func:`module_distributions`).
     """
     found = {"python": platform.python_version()}
-    known = _distributions(cache)
+    known = module_distributions(cache)
     for module in sorted(set(modules)):
-        found.update(known.get(module, {}))
+        found.update((dist.lower(), version) for dist, version in known.get(module, {}).items())
     return dict(sorted(found.items()))
 
 

@@ -285,15 +285,15 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[
     """Save the files the step wrote into the store, with an index; return the index.
 
     The files are those its ``files.writes`` patterns name, relative to the working
-    directory. The index maps each relative path to its sha256, size and artifact; under
-    ``carry_files="workflow"`` a literal path's bytes are the workflow's to move (an Argo
-    artifact), so only its hash is kept, for the reader to check.
+    directory. The index maps each relative path to its artifact (checked by its sidecar)
+    and size; under ``carry_files="workflow"`` a literal path's bytes are the workflow's to
+    move (an Argo artifact), so only its digest is kept, for the reader to check.
     """
     import glob
 
     from cellpipe.core.files import workflow_artifact
     from cellpipe.marshal import open_store
-    from cellpipe.marshal.hashing import ALGORITHM, new_digest
+    from cellpipe.marshal.hashing import ALGORITHM, file_digest
 
     store = open_store(request.store)
     index: dict[str, dict[str, Any]] = {}
@@ -304,14 +304,14 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[
             files = sorted(p for p in found.rglob("*") if p.is_file()) if found.is_dir() \
                 else [found] if found.is_file() else []
             for file in files:
-                data = file.read_bytes()
-                digest = new_digest()
-                digest.update(data)
-                entry: dict[str, Any] = {"algorithm": ALGORITHM, "digest": digest.hexdigest(),
-                                         "size": len(data), "artifact": None}
-                if carried:
+                entry: dict[str, Any] = {"artifact": None}
+                if carried:  # its artifact's sidecar holds the check
                     entry["artifact"] = f"file-{len(index)}"
-                    store.save(step["name"], entry["artifact"], data)
+                    meta = store.save(step["name"], entry["artifact"], file.read_bytes())
+                    entry["size"] = meta.size
+                else:  # the workflow moves it: the reader checks this digest
+                    digest, size = file_digest(file, ALGORITHM)
+                    entry.update(algorithm=ALGORITHM, digest=digest, size=size)
                 index[file.as_posix()] = entry
     store.save(step["name"], FILES_INDEX, index)
     return index

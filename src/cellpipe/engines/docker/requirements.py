@@ -21,7 +21,7 @@ import graphlib
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,11 @@ def canonical(name: str) -> str:
     return str(canonicalize_name(name))
 
 
-@lru_cache(maxsize=1)
-def _module_map() -> dict[str, list[str]]:
-    return {module: list(dict.fromkeys(dists))
-            for module, dists in metadata.packages_distributions().items()}
+def _module_map() -> Mapping[str, Mapping[str, str]]:
+    # the map cache keys use (engines.inputs): one scan per environment, kept on disk
+    from cellpipe.engines.inputs import module_distributions
+
+    return module_distributions()
 
 
 @cache
