@@ -196,7 +196,10 @@ def test_runs_show_and_logs(cli, train_nb):
     assert [r["id"] for r in as_json] == [first.id, second.id]
     assert as_json[1]["metrics"]["final_loss"] == 0.5
 
-    shown = cli("show", second.id[:17])  # a unique prefix is enough
+    # a unique prefix is enough (the shortest one that the first run's id does not share)
+    prefix = next(second.id[:n] for n in range(16, len(second.id) + 1)
+                  if not first.id.startswith(second.id[:n]))
+    shown = cli("show", prefix)
     assert shown.exit_code == 0, shown.output
     assert f"run {second.id} succeeded" in shown.stdout
     assert '"epochs": 4' in shown.stdout

@@ -97,7 +97,7 @@ class LocalStore(ArtifactStore):
         """Rename the data into place, write the sidecar, drop a replaced data file.
 
         The sidecar records the published file's identity (size, mtime_ns, ctime_ns,
-        inode): a later load trusts the data while it is unchanged.
+        inode, boot): a later load trusts the data while it is unchanged.
         """
         directory = os.path.join(self.root, meta.step)
         sidecar = self._location(meta.step, meta.name + SIDECAR_SUFFIX)

@@ -124,8 +124,9 @@ class ArtifactStore(ABC):
         """Load the output ``name`` of ``step``, after checking its size and digest.
 
         A local store skips hashing a data file whose identity (size, mtime_ns, ctime_ns,
-        inode) is the one it recorded when it published the file (nothing has written to
-        it since); ``verify`` hashes it anyway. Remote stores always hash.
+        inode, boot) is the one it recorded when it published the file (nothing has
+        written to it since, and the machine has not restarted); ``verify`` hashes it
+        anyway. Remote stores always hash.
 
         Raises:
             ArtifactNotFoundError: Nothing was saved under that name.
