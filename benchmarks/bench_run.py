@@ -8,8 +8,10 @@ Prints (never asserts):
       cache off, / nbclient;
   (d) generated chains of 10 to 2000 trivial steps, each run in a new process: total time,
       per-step cost, and the engine process's peak memory, so the growth is visible.
-Each pipeline measurement starts a new warm-up server (the forkserver that preloads the
-notebook's modules), so its cost is counted, as on a user's first run.
+Each pipeline measurement in (a) starts a new warm server (the process that preloads the
+notebook's modules and forks the steps), so its cost is counted, as on a user's first run;
+(c) and (c2) reuse the server alive from the run before, in the same process and in a new
+one; (d) reuses it across its sizes.
 
     python benchmarks/bench_run.py [--repeat 3]
 """
@@ -17,7 +19,6 @@ notebook's modules), so its cost is counted, as on a user's first run.
 from __future__ import annotations
 
 import argparse
-import multiprocessing.forkserver
 import os
 import platform
 import shutil
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from cellpipe import api  # noqa: E402
-from cellpipe.engines.local import engine as local_engine  # noqa: E402
+from cellpipe.engines.local.warm import stop_servers  # noqa: E402
 
 SAMPLES = sorted((ROOT / "sample_notebooks").glob("*.ipynb"))
 
@@ -76,12 +77,8 @@ def time_nbclient(path: Path) -> float:
 
 
 def cold_server() -> None:
-    """Forget the warm-up server so the next run pays for starting one."""
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    stop = getattr(server, "_stop", None)
-    if stop is not None:
-        stop()
-    local_engine._SERVER_PRELOAD = None
+    """Stop the warm servers so the next run pays for starting one."""
+    stop_servers()
 
 
 def time_pipeline(path: Path, root: Path, *, cold: bool = True) -> tuple[float, object]:
@@ -154,6 +151,12 @@ def main() -> None:
         print(f"nbclient {nb_best:.2f} s, pipeline {min(warm):.2f} s, ratio "
               f"{min(warm) / nb_best:.2f}, per step {min(warm) / 20 * 1000:.0f} ms "
               "(targets: <= 0.8, <= 20 ms)")
+        cli = []
+        for _ in range(args.repeat):
+            cli.append(scale_run(chain, root)[0])
+        print("(c2) chain-20 as `cellpipe run --no-cache` in a new process, the previous "
+              "run's warm server alive: api.run in that process "
+              f"{min(cli):.2f} s, ratio {min(cli) / nb_best:.2f}")
         print("\n(d) chains of trivial steps, each `cellpipe run` in a new process")
         print(f"{'steps':>6} {'total s':>8} {'per step ms':>12} {'engine peak MB':>15}")
         for size in args.scale:
@@ -167,7 +170,7 @@ SCALE_PROBE = """
 import resource, sys, time
 from cellpipe import api
 start = time.perf_counter()
-run = api.run(sys.argv[1], root=sys.argv[2])
+run = api.run(sys.argv[1], root=sys.argv[2], cache=False)
 assert run.status == "succeeded", run.status
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """

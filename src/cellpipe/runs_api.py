@@ -188,15 +188,17 @@ def run(
     runner = make_engine(engine, base_image=base_image, registry=registry,
                          requirements=requirements, network=network, on_image=on_image)
     nb = load_notebook(notebook)
+    path = None if nb.path == "<memory>" else nb.path
+    notebook_dir = Path(path).resolve().parent if path else Path.cwd()
+    # The warm server loads the notebook's modules while the notebook is analyzed.
+    runner.warm_up([c.source for c in nb.cells if c.cell_type == "code"], notebook_dir)
     spec = compile_spec(nb, split=split)
     values = {k: convert_parameter(spec, k, v) for k, v in (parameters or {}).items()}
-    path = None if nb.path == "<memory>" else nb.path
     options = RunOptions(
         parameters=values, workers=workers, cache=cache,
         selected=select_steps(spec, step, start, stop), resume=resume,
         root=Path(root) if root else default_root(path),
-        notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
-        on_event=on_event, runtime=runtime,
+        notebook_dir=notebook_dir, on_event=on_event, runtime=runtime,
     )
     record = runner.run(spec, options)
     return Run(record.id, record.path, record.data)

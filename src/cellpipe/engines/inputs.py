@@ -169,7 +169,7 @@ def _site_dirs() -> list[str]:
     return _SITE_DIRS[key]
 
 
-def _environment_stamp() -> list[Any]:
+def environment_stamp() -> list[Any]:
     """What changes when a distribution is installed, upgraded or removed.
 
     ``sys.path`` itself, and the modification times of its folders that hold
@@ -210,7 +210,7 @@ def module_distributions(cache: Path | None = None) -> Mapping[str, Mapping[str,
     until a folder on ``sys.path`` holding distributions changes. The docker engine pins
     from the same map. Read-only: it is shared.
     """
-    stamp = _environment_stamp()
+    stamp = environment_stamp()
     known = _DISTRIBUTIONS[-1] if _DISTRIBUTIONS else None
     if known is not None and known[0] == stamp:
         return known[1]

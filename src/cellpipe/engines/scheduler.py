@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -135,6 +135,9 @@ class Engine:
 
     def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
         raise NotImplementedError
+
+    def warm_up(self, sources: Iterable[str], notebook_dir: Path) -> None:
+        """Prepare to run steps of these cells while the notebook is still analyzed."""
 
     def run(self, spec: Mapping[str, Any], options: RunOptions) -> RunRecord:
         """Run ``spec``; the returned record's ``data['status']`` says how it ended."""

@@ -109,7 +109,9 @@ def run_step(request: StepRequest) -> int:
             write_report(step_dir / "report.ipynb", request, cells)
     except Exception as exc:  # the report must never hide the step's own outcome
         print(f"cellpipe: could not write the report: {exc}", file=sys.stderr)
-    write_text_atomic(step_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n")
+    # Not synced: the engine folds it into the run's record as soon as the step ends.
+    write_text_atomic(step_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n",
+                      durable=False)
     return code
 
 

@@ -44,7 +44,7 @@ def write_report(path: Path, request: StepRequest, cells: list[_CellRun]) -> Non
         "nbformat_minor": 5,
     }
     text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False, default=str)
-    write_text_atomic(path, text + "\n")
+    write_text_atomic(path, text + "\n", durable=False)  # a record to look at, not state
 
 
 def _jsonable(output: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def render_html(report: Path) -> Path:
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(report, as_version=4))
     target = report.with_suffix(".html")
-    write_text_atomic(target, body)
+    write_text_atomic(target, body, durable=False)  # rendered again if lost
     return target
 
 

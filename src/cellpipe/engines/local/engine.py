@@ -1,27 +1,30 @@
 """The local engine: each step a process on this machine, independent steps in parallel.
 
-Step processes start from a warm interpreter: a fork server that imported IPython, the
-runtime and the notebook's own imports once (``multiprocessing``'s ``forkserver`` with a
-preload list), so a step costs little more than its code. Where fork is not available,
-steps are spawned fresh.
+Step processes fork from a warm server (:mod:`cellpipe.engines.local.warm`) that imported
+IPython, the runtime and the notebook's installed modules once and built the step shell,
+so a step costs little more than its code. The server is started while the notebook is
+analyzed (:meth:`LocalEngine.warm_up`) and kept for a short idle time after the run, so
+the next run of the same environment and module set starts warm. Where fork or Unix
+sockets are not available, or the server cannot start, steps are spawned fresh.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import multiprocessing
-import multiprocessing.forkserver
+import os
 import sys
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from cellpipe.engines.local.warm import WarmServer, preload_modules
 from cellpipe.engines.scheduler import (
     Engine,
     Launcher,
     RunOptions,
     StepEvent,
+    StepHandle,
     StepLaunch,
     check_selection,
 )
@@ -34,36 +37,65 @@ class LocalEngine(Engine):
 
     name = "local"
 
+    def __init__(self) -> None:
+        self._server: WarmServer | None = None
+
+    def warm_up(self, sources: Iterable[str], notebook_dir: Path) -> None:
+        """Start (or find) the warm server for these cells now; it loads while we analyze."""
+        self._server = _server(preload_modules(sources, notebook_dir))
+
     def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
-        return _ProcessLauncher(spec, options)
+        server = self._server
+        if server is None:
+            sources = [cell["source"] for step in spec["steps"] for cell in step["cells"]]
+            sources += [line for step in spec["steps"] for line in step.get("imports", [])]
+            server = _server(preload_modules(sources, options.notebook_dir))
+        return _ProcessLauncher(server, options)
+
+
+def _server(preload: list[str]) -> WarmServer | None:
+    """The warm server for ``preload``, started if needed; None where none can run."""
+    if not hasattr(os, "fork") or sys.platform == "win32":
+        return None
+    try:
+        return WarmServer(preload).start()
+    except OSError as exc:
+        print(f"cellpipe: steps start without a warm server ({exc})", file=sys.stderr)
+        return None
 
 
 class _ProcessLauncher:
-    def __init__(self, spec: Mapping[str, Any], options: RunOptions) -> None:
+    def __init__(self, server: WarmServer | None, options: RunOptions) -> None:
         from cellpipe.runtime.execute import environment_fingerprint
 
-        self.context = _context(spec)
+        self.server = server
         self.options = options
         self._fingerprint = environment_fingerprint()
 
     def fingerprint(self, step: str) -> str:
         return self._fingerprint
 
-    def start(self, launch: StepLaunch) -> _ProcessHandle:
+    def start(self, launch: StepLaunch) -> StepHandle:
+        cwd = str(self.options.notebook_dir)
+        if self.server is not None:
+            try:
+                return self.server.fork(launch.argv, str(launch.log), cwd)
+            except ConnectionError as exc:
+                print(f"cellpipe: {exc}; spawning steps instead", file=sys.stderr)
+                self.server = None
         from cellpipe.engines.local.worker import run_child
 
-        process = self.context.Process(
-            target=run_child,
-            args=(launch.argv, str(launch.log), str(self.options.notebook_dir)),
+        process = multiprocessing.get_context("spawn").Process(
+            target=run_child, args=(launch.argv, str(launch.log), cwd),
             name=f"cellpipe-{launch.step}", daemon=False,
         )
-        with _SERVER_LOCK, _main_module_hidden():
+        with _main_module_hidden():
             process.start()
         return _ProcessHandle(process)
 
 
 class _ProcessHandle:
-    """A step process, as the scheduler sees it."""
+    """A spawned step process, as the scheduler sees it."""
 
     failure_message = None
 
@@ -87,63 +119,6 @@ class _ProcessHandle:
 
     def describe(self) -> dict[str, Any]:
         return {"pid": self.process.pid}
-
-
-_SERVER_PRELOAD: list[str] | None = None
-# Runs in threads of one process share the fork server: one run must not stop it (to warm
-# it for another notebook) while another run is handing it a step, nor hide ``__main__``
-# while another restores it. Switching the server and starting a step hold this lock.
-_SERVER_LOCK = threading.Lock()
-
-
-def _context(spec: Mapping[str, Any]) -> Any:
-    """A multiprocessing context whose processes start warm (forkserver) when possible."""
-    global _SERVER_PRELOAD
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    preload = _preload_modules(spec)
-    with _SERVER_LOCK:
-        if preload != _SERVER_PRELOAD:
-            server = getattr(multiprocessing.forkserver, "_forkserver", None)
-            stop = getattr(server, "_stop", None)
-            if _SERVER_PRELOAD is not None and stop is not None:
-                stop()  # a server warmed for another notebook: start a new one
-            context.set_forkserver_preload(preload)
-            _SERVER_PRELOAD = preload
-    return context
-
-
-def _preload_modules(spec: Mapping[str, Any]) -> list[str]:
-    """IPython, the runtime, and every module the notebook imports (imported, never run)."""
-    modules = ["IPython.core.interactiveshell", "IPython.utils.capture",
-               "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
-               "cellpipe.runtime.execute", "cellpipe.runtime.report", "cellpipe.core.spec",
-               "cellpipe.marshal", "cellpipe.runtime.warm"]
-    for step in spec["steps"]:
-        for statement in step.get("imports", []):
-            modules.extend(_imported_modules(statement))
-        for cell in step["cells"]:
-            try:
-                tree = ast.parse(cell["source"])
-            except SyntaxError:
-                continue
-            for node in tree.body:
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    modules.extend(_imported_modules(ast.unparse(node)))
-    return sorted(dict.fromkeys(modules))
-
-
-def _imported_modules(statement: str) -> list[str]:
-    try:
-        node = ast.parse(statement).body[0]
-    except (SyntaxError, IndexError):
-        return []
-    if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
-    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-        return [node.module]
-    return []
 
 
 @contextlib.contextmanager

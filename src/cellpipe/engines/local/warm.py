@@ -1,0 +1,533 @@
+"""The warm server: one process per environment and module set that forks every step.
+
+It imports IPython, cellpipe's runtime and the notebook's installed modules once, builds
+the step shell (``cellpipe.runtime.warm``), and then forks one process per step. It
+outlives the run that started it for a short idle time (``CELLPIPE_WARM_IDLE`` seconds,
+default 120), so repeated CLI runs, sweeps, the magics and the server extension start
+their steps warm. It is found by a key over everything an import could depend on:
+
+- the interpreter, ``sys.path``, the current directory and the umask;
+- the environment variables (a few that change with every shell command left out);
+- the installed distributions (the folders holding ``*.dist-info`` and their mtimes);
+- cellpipe's own source files (their mtimes, so an edited checkout never runs stale code);
+- the module set it preloads.
+
+A server is therefore never reused for a different module set or environment. It leaves
+out modules that are not installed distributions (a ``helpers.py`` beside the notebook):
+those are imported fresh by each step, so an edit is always seen. It exits when idle,
+when its environment changes on disk, or when asked to (``stop_servers``).
+
+The servers listen on Unix sockets in a folder only this user can open
+(``$XDG_RUNTIME_DIR/cellpipe`` or ``$TMPDIR/cellpipe-UID``), and check the peer's uid.
+Protocol, one JSON line each way: ``{"argv", "log", "cwd", "umask", "env"}`` →
+``{"pid"}``, then
+``{"exit"}`` when the step ends. A client that goes away takes its step with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WarmServer", "WarmStep", "preload_modules", "server_folder", "stop_servers"]
+
+BASE_MODULES = ("IPython.core.interactiveshell", "IPython.utils.capture",
+                "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
+                "cellpipe.runtime.execute", "cellpipe.runtime.report", "cellpipe.core.spec",
+                "cellpipe.marshal")
+# Change with every command a shell runs, and say nothing about what an import does.
+_VOLATILE_ENV = frozenset({"_", "PWD", "OLDPWD", "SHLVL", "PYTEST_CURRENT_TEST", "COLUMNS",
+                           "LINES"})
+MAX_SERVERS = 4  # idle servers beyond this are asked to exit, least recently used first
+_READY_TIMEOUT = 300.0
+# preloading a large library (tensorflow) can take a while
+_ENTRY = ("import json, sys; from cellpipe.engines.local.warm import main; "
+          "main(json.loads(sys.argv[1]))")
+
+
+def idle_seconds() -> float:
+    """How long a server waits for its next step before it exits (at least 2 s)."""
+    try:
+        return max(2.0, float(os.environ.get("CELLPIPE_WARM_IDLE", "120")))
+    except ValueError:
+        return 120.0
+
+
+def server_folder() -> Path:
+    """The folder of this user's server sockets (created private, checked private)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "cellpipe" if runtime and os.path.isdir(runtime) else \
+        Path(tempfile.gettempdir()) / f"cellpipe-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    info = base.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError(f"{base} is not private to this user (owner {info.st_uid}, mode "
+                      f"{info.st_mode & 0o777:o}): not starting a warm server there")
+    return base
+
+
+# -- what a server is for -------------------------------------------------------------
+
+
+def preload_modules(sources: Iterable[str], notebook_dir: Path) -> list[str]:
+    """The base modules and every installed module the cells import (never run)."""
+    import ast
+
+    modules = list(BASE_MODULES)
+    for source in sources:
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:  # magics: the import lines alone
+            body = []
+            for line in source.splitlines():
+                if line.startswith(("import ", "from ")):
+                    with contextlib.suppress(SyntaxError):
+                        body += ast.parse(line).body
+        for node in body:
+            if isinstance(node, ast.Import):
+                modules.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    local = _local_roots(notebook_dir)
+    return sorted(m for m in dict.fromkeys(modules)
+                  if m != "__future__" and not _is_local(m.partition(".")[0], local))
+
+
+def _local_roots(notebook_dir: Path) -> list[str]:
+    """Folders whose modules can change between runs: the notebook's, and sys.path's own."""
+    installed = tuple(str(Path(p)) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    roots = [str(notebook_dir), os.getcwd()]
+    roots += [entry for entry in sys.path if entry and not entry.startswith(installed)]
+    return list(dict.fromkeys(roots))
+
+
+def _is_local(top: str, roots: list[str]) -> bool:
+    return any(os.path.exists(os.path.join(root, top + ".py"))
+               or os.path.isdir(os.path.join(root, top)) for root in roots)
+
+
+def _key(preload: list[str]) -> str:
+    import cellpipe
+    from cellpipe.engines.inputs import environment_stamp
+
+    package = Path(cellpipe.__file__).parent
+    sources = sorted((str(p), p.stat().st_mtime_ns) for p in package.rglob("*.py"))
+    env = sorted((k, v) for k, v in os.environ.items() if k not in _VOLATILE_ENV)
+    parts = [sys.executable, sys.version, os.getcwd(), _umask(), environment_stamp(), sources,
+             env, preload]
+    return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
+
+
+# -- the client -----------------------------------------------------------------------
+
+
+class WarmServer:
+    """A client of the server for one module set; :meth:`start` does not wait for it."""
+
+    def __init__(self, preload: list[str]) -> None:
+        self.preload = preload
+        self.key = _key(preload)
+        self.folder = server_folder()
+        self.path = self.folder / f"{self.key}.sock"
+        self.started = False  # whether this client started the server (it was not alive)
+
+    def start(self) -> WarmServer:
+        """Make sure a server is listening (start one if needed); returns at once."""
+        with self._locked():
+            if not self._alive():
+                self._launch()
+        return self
+
+    def fork(self, argv: list[str], log: str, cwd: str) -> WarmStep:
+        """Fork one step from the server (started again if it went away meanwhile)."""
+        request = json.dumps({"argv": argv, "log": log, "cwd": cwd, "umask": _umask(),
+                              "env": dict(os.environ)}).encode() + b"\n"
+        for attempt in (1, 2):
+            try:
+                conn = self._connect()
+                conn.sendall(request)
+                reply = _read_line(conn, _READY_TIMEOUT)
+                if reply is None:
+                    conn.close()
+                    raise ConnectionError("the warm server closed the connection")
+                pid = int(json.loads(reply)["pid"])
+                with contextlib.suppress(OSError):
+                    os.utime(self.path)  # least recently used is evicted first
+                return WarmStep(conn, pid)
+            except (OSError, ValueError, KeyError) as exc:
+                if attempt == 2:
+                    raise ConnectionError(f"the warm server at {self.path} did not start "
+                                          f"the step: {exc}") from exc
+                self.start()
+        raise AssertionError("unreachable")
+
+    def _alive(self) -> bool:
+        try:
+            self._connect().close()
+        except OSError:
+            return False
+        return True
+
+    def _connect(self) -> socket.socket:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(self.path))
+        except OSError:
+            conn.close()
+            raise
+        return conn
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self.folder / f"{self.key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _launch(self) -> None:
+        """Bind the socket here and hand it to a new server: clients can connect at once."""
+        _evict(self.folder, keep=MAX_SERVERS - 1)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(self.path))
+            listener.listen(64)
+            os.set_inheritable(listener.fileno(), True)
+            args = json.dumps({"fd": listener.fileno(), "preload": self.preload,
+                               "path": sys.path, "idle": idle_seconds(),
+                               "socket": str(self.path)})
+            with open(self.folder / f"{self.key}.log", "ab") as log:
+                subprocess.Popen(
+                    [sys.executable, "-c", _ENTRY, args],
+                    pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, start_new_session=True)
+        finally:
+            listener.close()
+        self.started = True
+
+
+class WarmStep:
+    """A step forked by the server, as the scheduler sees it (a :class:`StepHandle`)."""
+
+    failure_message = None
+
+    def __init__(self, conn: socket.socket, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self._exitcode: int | None = None
+
+    @property
+    def sentinel(self) -> int:
+        """The connection to the server: readable when the step has ended."""
+        return self.conn.fileno() if self._exitcode is None else -1
+
+    @property
+    def exitcode(self) -> int | None:
+        """The step's exit code once it ended (negative: the signal that killed it)."""
+        return self._exitcode
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the server to say the step ended (at most ``timeout`` seconds)."""
+        if self._exitcode is not None:
+            return
+        line = _read_line(self.conn, timeout)
+        if line is None and timeout is not None and self._alive():
+            return  # still running
+        self.conn.close()
+        try:
+            self._exitcode = int(json.loads(line)["exit"]) if line else -signal.SIGKILL
+        except (ValueError, KeyError):
+            self._exitcode = -signal.SIGKILL
+
+    def _alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """End the step: SIGTERM, then SIGKILL after 2 s."""
+        for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 10.0)):
+            if self._exitcode is not None:
+                return
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, sig)
+            self.join(grace)
+        if self._exitcode is None:
+            self.conn.close()
+            self._exitcode = -signal.SIGKILL
+
+    def describe(self) -> dict[str, Any]:
+        """The step process's pid, for the run record."""
+        return {"pid": self.pid}
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (threads may be creating files)."""
+    with contextlib.suppress(OSError, ValueError), \
+            open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no /proc: read it by setting it
+    os.umask(mask)
+    return mask
+
+
+def _read_line(conn: socket.socket, timeout: float | None) -> bytes | None:
+    """One line from ``conn``; None on end of stream or when ``timeout`` passes first."""
+    conn.settimeout(timeout)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+    except TimeoutError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            conn.settimeout(None)
+    return data
+
+
+def _ask(path: Path, request: dict[str, Any], timeout: float = 2.0) -> dict[str, Any] | None:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        line = _read_line(conn, timeout)
+        return json.loads(line) if line else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        conn.close()
+
+
+def _evict(folder: Path, keep: int) -> None:
+    """Ask the least recently used servers to exit until at most ``keep`` are left."""
+    servers = []
+    for path in folder.glob("*.sock"):
+        with contextlib.suppress(OSError):
+            servers.append((path.stat().st_mtime, path))
+    for _, path in sorted(servers)[:max(0, len(servers) - keep)]:
+        if _ask(path, {"op": "quit"}, timeout=0.2) is None and not _listening(path):
+            with contextlib.suppress(OSError):
+                path.unlink()  # nobody listens there: a server that died
+
+
+def _listening(path: Path) -> bool:
+    """Whether a process listens at ``path`` (it may still be loading its modules)."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
+def stop_servers() -> int:
+    """Ask every warm server of this user to exit (after its running steps); how many."""
+    stopped = 0
+    for path in server_folder().glob("*.sock"):
+        if _ask(path, {"op": "quit"}) is not None:
+            stopped += 1
+    return stopped
+
+
+# -- the server -----------------------------------------------------------------------
+
+
+def _serve(listener: socket.socket, socket_path: str, idle: float) -> None:
+    import selectors
+
+    from cellpipe.engines.inputs import environment_stamp
+
+    stamp = environment_stamp()
+    inode = os.stat(socket_path).st_ino
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wake_r, selectors.EVENT_READ, "child")
+    children: dict[int, socket.socket] = {}  # pid -> the connection of its client
+    owners: dict[int, int] = {}  # connection fd -> pid
+    listening = True
+    last = time.monotonic()
+
+    def stop_listening() -> None:
+        nonlocal listening
+        if listening:
+            selector.unregister(listener)
+            with contextlib.suppress(OSError):
+                if os.stat(socket_path).st_ino == inode:
+                    os.unlink(socket_path)
+            listener.close()
+            listening = False
+
+    while listening or children:
+        events = selector.select(timeout=min(idle, 5.0))
+        now = time.monotonic()
+        if not events:
+            if not children and now - last >= idle:
+                break
+            try:
+                moved = os.stat(socket_path).st_ino != inode
+            except OSError:
+                moved = True
+            if moved or environment_stamp() != stamp:
+                stop_listening()  # replaced, or something was installed: finish and go
+            continue
+        for key, _ in events:
+            if key.data == "accept":
+                with contextlib.suppress(OSError):
+                    conn, _ = listener.accept()
+                    last = now
+                    started = _handle(conn, listener, selector, children, wake_r, wake_w)
+                    if started == "quit":
+                        stop_listening()
+                    elif isinstance(started, int):
+                        children[started] = conn
+                        owners[conn.fileno()] = started
+                        selector.register(conn, selectors.EVENT_READ, "client")
+            elif key.data == "child":
+                with contextlib.suppress(OSError):
+                    os.read(wake_r, 4096)
+                _reap(children, owners, selector)
+                last = now
+            elif key.data == "client":  # a client went away: its step goes too
+                gone = key.fileobj
+                fd = gone if isinstance(gone, int) else gone.fileno()
+                pid = owners.get(fd)
+                if pid is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                selector.unregister(gone)
+    stop_listening()
+    selector.close()
+
+
+def _handle(conn: socket.socket, listener: socket.socket, selector: Any,
+            children: dict[int, socket.socket], wake_r: int, wake_w: int) -> int | str | None:
+    """Read one request; fork its step (the pid), answer a control one, or refuse it."""
+    creds = getattr(socket, "SO_PEERCRED", None)
+    if creds is not None:
+        import struct
+
+        _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, creds, 12))
+        if uid != os.getuid():
+            conn.close()
+            return None
+    line = _read_line(conn, 10.0)
+    try:
+        request = json.loads(line) if line else None
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):
+        conn.close()
+        return None
+    if request.get("op") in ("quit", "ping"):
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"pid": os.getpid(), "children": len(children)}).encode()
+                         + b"\n")
+        conn.close()
+        return "quit" if request["op"] == "quit" else None
+    pid = os.fork()
+    if pid == 0:  # the step
+        code = 2
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (wake_r, wake_w):
+                os.close(fd)
+            selector.close()
+            listener.close()
+            for other in children.values():
+                other.close()
+            conn.close()
+            os.environ.clear()
+            os.environ.update(request["env"])
+            os.umask(int(request.get("umask", 0o022)))
+            from cellpipe.engines.local.worker import run_child
+
+            run_child(list(request["argv"]), str(request["log"]), str(request["cwd"]))
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    try:
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _reap(children: dict[int, socket.socket], owners: dict[int, int], selector: Any) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        owners.pop(conn.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode()
+                         + b"\n")
+        conn.close()
+
+
+def main(args: dict[str, Any]) -> None:
+    """Preload, build the step shell, then serve until idle."""
+    import gc
+    import importlib
+
+    listener = socket.socket(fileno=int(args["fd"]))
+    sys.path[:] = args["path"]
+    for module in args["preload"]:
+        with contextlib.suppress(BaseException):  # a module that fails is imported by the step
+            importlib.import_module(module)
+    importlib.import_module("cellpipe.runtime.warm")
+    gc.collect()
+    gc.freeze()  # forked steps share these pages instead of copying them when gc walks them
+    try:
+        _serve(listener, args["socket"], float(args["idle"]))
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise
+    base = Path(args["socket"]).with_suffix("")
+    with contextlib.suppress(OSError):
+        os.unlink(f"{base}.lock")  # a client racing this only starts a server needlessly
+        if os.stat(f"{base}.log").st_size == 0:
+            os.unlink(f"{base}.log")
+
