@@ -69,7 +69,8 @@ def test_a_second_cli_run_forks_its_steps_from_the_server_the_first_run_started(
     assert second.load("server") == server  # and the next run finds it alive
     assert second.load("total") == 12
     assert _alive(server)
-    assert Path(f"/proc/{server}/cmdline").read_bytes().count(b"cellpipe.engines.local.warm")
+    command = Path(f"/proc/{server}/cmdline").read_bytes()
+    assert b"cellpipe.engines.local.warm_server" in command
 
 
 def test_a_different_module_set_or_environment_gets_its_own_server(tmp_path):

@@ -27,7 +27,6 @@ Protocol, one JSON line each way: ``{"argv", "log", "cwd", "umask", "env"}`` →
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -37,12 +36,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WarmServer", "WarmStep", "preload_modules", "server_folder", "stop_servers"]
+__all__ = ["WarmServer", "WarmStep", "preload_modules", "read_line", "server_folder",
+           "stop_servers"]
 
 BASE_MODULES = ("IPython.core.interactiveshell", "IPython.utils.capture",
                 "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
@@ -54,7 +53,7 @@ _VOLATILE_ENV = frozenset({"_", "PWD", "OLDPWD", "SHLVL", "PYTEST_CURRENT_TEST",
 MAX_SERVERS = 4  # idle servers beyond this are asked to exit, least recently used first
 _READY_TIMEOUT = 300.0
 # preloading a large library (tensorflow) can take a while
-_ENTRY = ("import json, sys; from cellpipe.engines.local.warm import main; "
+_ENTRY = ("import json, sys; from cellpipe.engines.local.warm_server import main; "
           "main(json.loads(sys.argv[1]))")
 
 
@@ -126,7 +125,7 @@ def _key(preload: list[str]) -> str:
     package = Path(cellpipe.__file__).parent
     sources = sorted((str(p), p.stat().st_mtime_ns) for p in package.rglob("*.py"))
     env = sorted((k, v) for k, v in os.environ.items() if k not in _VOLATILE_ENV)
-    parts = [sys.executable, sys.version, os.getcwd(), _umask(), environment_stamp(), sources,
+    parts = [sys.executable, sys.version, os.getcwd(), umask(), environment_stamp(), sources,
              env, preload]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
 
@@ -153,13 +152,13 @@ class WarmServer:
 
     def fork(self, argv: list[str], log: str, cwd: str) -> WarmStep:
         """Fork one step from the server (started again if it went away meanwhile)."""
-        request = json.dumps({"argv": argv, "log": log, "cwd": cwd, "umask": _umask(),
+        request = json.dumps({"argv": argv, "log": log, "cwd": cwd, "umask": umask(),
                               "env": dict(os.environ)}).encode() + b"\n"
         for attempt in (1, 2):
             try:
                 conn = self._connect()
                 conn.sendall(request)
-                reply = _read_line(conn, _READY_TIMEOUT)
+                reply = read_line(conn, _READY_TIMEOUT)
                 if reply is None:
                     conn.close()
                     raise ConnectionError("the warm server closed the connection")
@@ -246,7 +245,7 @@ class WarmStep:
         """Wait for the server to say the step ended (at most ``timeout`` seconds)."""
         if self._exitcode is not None:
             return
-        line = _read_line(self.conn, timeout)
+        line = read_line(self.conn, timeout)
         if line is None and timeout is not None and self._alive():
             return  # still running
         self.conn.close()
@@ -279,7 +278,7 @@ class WarmStep:
         return {"pid": self.pid}
 
 
-def _umask() -> int:
+def umask() -> int:
     """This process's umask, read without setting it (threads may be creating files)."""
     with contextlib.suppress(OSError, ValueError), \
             open("/proc/self/status", encoding="ascii") as status:
@@ -291,7 +290,7 @@ def _umask() -> int:
     return mask
 
 
-def _read_line(conn: socket.socket, timeout: float | None) -> bytes | None:
+def read_line(conn: socket.socket, timeout: float | None) -> bytes | None:
     """One line from ``conn``; None on end of stream or when ``timeout`` passes first."""
     conn.settimeout(timeout)
     data = b""
@@ -314,7 +313,7 @@ def _ask(path: Path, request: dict[str, Any], timeout: float = 2.0) -> dict[str,
     try:
         conn.connect(str(path))
         conn.sendall(json.dumps(request).encode() + b"\n")
-        line = _read_line(conn, timeout)
+        line = read_line(conn, timeout)
         return json.loads(line) if line else None
     except (OSError, ValueError):
         return None
@@ -353,181 +352,3 @@ def stop_servers() -> int:
         if _ask(path, {"op": "quit"}) is not None:
             stopped += 1
     return stopped
-
-
-# -- the server -----------------------------------------------------------------------
-
-
-def _serve(listener: socket.socket, socket_path: str, idle: float) -> None:
-    import selectors
-
-    from cellpipe.engines.inputs import environment_stamp
-
-    stamp = environment_stamp()
-    inode = os.stat(socket_path).st_ino
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_w)
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ, "accept")
-    selector.register(wake_r, selectors.EVENT_READ, "child")
-    children: dict[int, socket.socket] = {}  # pid -> the connection of its client
-    owners: dict[int, int] = {}  # connection fd -> pid
-    listening = True
-    last = time.monotonic()
-
-    def stop_listening() -> None:
-        nonlocal listening
-        if listening:
-            selector.unregister(listener)
-            with contextlib.suppress(OSError):
-                if os.stat(socket_path).st_ino == inode:
-                    os.unlink(socket_path)
-            listener.close()
-            listening = False
-
-    while listening or children:
-        events = selector.select(timeout=min(idle, 5.0))
-        now = time.monotonic()
-        if not events:
-            if not children and now - last >= idle:
-                break
-            try:
-                moved = os.stat(socket_path).st_ino != inode
-            except OSError:
-                moved = True
-            if moved or environment_stamp() != stamp:
-                stop_listening()  # replaced, or something was installed: finish and go
-            continue
-        for key, _ in events:
-            if key.data == "accept":
-                with contextlib.suppress(OSError):
-                    conn, _ = listener.accept()
-                    last = now
-                    started = _handle(conn, listener, selector, children, wake_r, wake_w)
-                    if started == "quit":
-                        stop_listening()
-                    elif isinstance(started, int):
-                        children[started] = conn
-                        owners[conn.fileno()] = started
-                        selector.register(conn, selectors.EVENT_READ, "client")
-            elif key.data == "child":
-                with contextlib.suppress(OSError):
-                    os.read(wake_r, 4096)
-                _reap(children, owners, selector)
-                last = now
-            elif key.data == "client":  # a client went away: its step goes too
-                gone = key.fileobj
-                fd = gone if isinstance(gone, int) else gone.fileno()
-                pid = owners.get(fd)
-                if pid is not None:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-                selector.unregister(gone)
-    stop_listening()
-    selector.close()
-
-
-def _handle(conn: socket.socket, listener: socket.socket, selector: Any,
-            children: dict[int, socket.socket], wake_r: int, wake_w: int) -> int | str | None:
-    """Read one request; fork its step (the pid), answer a control one, or refuse it."""
-    creds = getattr(socket, "SO_PEERCRED", None)
-    if creds is not None:
-        import struct
-
-        _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, creds, 12))
-        if uid != os.getuid():
-            conn.close()
-            return None
-    line = _read_line(conn, 10.0)
-    try:
-        request = json.loads(line) if line else None
-    except ValueError:
-        request = None
-    if not isinstance(request, dict):
-        conn.close()
-        return None
-    if request.get("op") in ("quit", "ping"):
-        with contextlib.suppress(OSError):
-            conn.sendall(json.dumps({"pid": os.getpid(), "children": len(children)}).encode()
-                         + b"\n")
-        conn.close()
-        return "quit" if request["op"] == "quit" else None
-    pid = os.fork()
-    if pid == 0:  # the step
-        code = 2
-        try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            for fd in (wake_r, wake_w):
-                os.close(fd)
-            selector.close()
-            listener.close()
-            for other in children.values():
-                other.close()
-            conn.close()
-            os.environ.clear()
-            os.environ.update(request["env"])
-            os.umask(int(request.get("umask", 0o022)))
-            from cellpipe.engines.local.worker import run_child
-
-            run_child(list(request["argv"]), str(request["log"]), str(request["cwd"]))
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    try:
-        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    return pid
-
-
-def _reap(children: dict[int, socket.socket], owners: dict[int, int], selector: Any) -> None:
-    while children:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        conn = children.pop(pid, None)
-        if conn is None:
-            continue
-        owners.pop(conn.fileno(), None)
-        with contextlib.suppress(KeyError, ValueError):
-            selector.unregister(conn)
-        with contextlib.suppress(OSError):
-            conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode()
-                         + b"\n")
-        conn.close()
-
-
-def main(args: dict[str, Any]) -> None:
-    """Preload, build the step shell, then serve until idle."""
-    import gc
-    import importlib
-
-    listener = socket.socket(fileno=int(args["fd"]))
-    sys.path[:] = args["path"]
-    for module in args["preload"]:
-        with contextlib.suppress(BaseException):  # a module that fails is imported by the step
-            importlib.import_module(module)
-    importlib.import_module("cellpipe.runtime.warm")
-    gc.collect()
-    gc.freeze()  # forked steps share these pages instead of copying them when gc walks them
-    try:
-        _serve(listener, args["socket"], float(args["idle"]))
-    except OSError as exc:
-        if exc.errno != errno.EBADF:
-            raise
-    base = Path(args["socket"]).with_suffix("")
-    with contextlib.suppress(OSError):
-        os.unlink(f"{base}.lock")  # a client racing this only starts a server needlessly
-        if os.stat(f"{base}.log").st_size == 0:
-            os.unlink(f"{base}.log")
-
