@@ -8,7 +8,6 @@ in it, so its exceptions reach IPython untouched.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import linecache
 import shlex
@@ -17,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -37,6 +36,7 @@ from cellpipe.core.diagnostics import Diagnostic, did_you_mean
 from cellpipe.errors import AnnotationError, CellpipeError, PipelineError
 from cellpipe_kernel.display import show_graph, show_lint, show_runs
 from cellpipe_kernel.notebook import find_notebook
+from cellpipe_kernel.parsing import HelpShown, MagicParser
 
 COMMANDS = ("lint", "graph", "params", "runs", "run")
 
@@ -116,7 +116,7 @@ class CellpipeMagics(Magics):
             if extra:  # said by the command's own parser, so its usage line is the one shown
                 where = parser.commands.get(args.command, parser)
                 where.error(f"unrecognized arguments: {' '.join(extra)}")
-        except _ParserExit:
+        except HelpShown:
             return None  # -h printed the help
         if args.command is None:
             parser.print_help()
@@ -253,29 +253,9 @@ def _calling_cell(shell: Any) -> str | None:
 # -- %cellpipe ----------------------------------------------------------------------------
 
 
-class _ParserExit(Exception):
-    """argparse is done (it printed ``-h``'s help); the magic returns."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser that never exits the kernel."""
-
-    commands: dict[str, argparse.ArgumentParser]
-
-    def error(self, message: str) -> NoReturn:
-        """Raise the problem as a ``UsageError`` with the usage line."""
-        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        """Return to the magic instead of calling ``sys.exit``."""
-        if message:
-            print(message, file=sys.stderr)
-        raise _ParserExit(status)
-
-
-def build_parser() -> _Parser:
+def build_parser() -> MagicParser:
     """The ``%cellpipe`` command line (``run`` is parsed by the run view)."""
-    parser = _Parser(
+    parser = MagicParser(
         prog="%cellpipe",
         description="cellpipe in the notebook. Commands read the SAVED notebook: save first. "
         "Without --notebook, the notebook is the kernel's own (its Jupyter session).",
@@ -283,7 +263,7 @@ def build_parser() -> _Parser:
         "%cellpipe params | %cellpipe run -p lr=0.1 | %cellpipe runs",
     )
     parser.commands = {}
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicParser)
     notebook_help = "the .ipynb file (default: this kernel's notebook)"
     for name, help_text in (
         ("lint", "check the notebook: every problem, with its cell, line and fix"),

@@ -55,8 +55,9 @@ def runs_root(notebook: Path) -> Path:
 
     The same place ``api.run(..., root=None)`` writes to.
     """
-    home = os.environ.get("CELLPIPE_HOME")
-    return Path(home) if home else notebook.resolve().parent / ".cellpipe"
+    from cellpipe import api
+
+    return api.default_root(notebook)
 
 
 def _existing(path: Path, origin: str) -> Path:

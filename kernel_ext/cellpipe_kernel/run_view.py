@@ -21,13 +21,12 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
-
-from IPython.core.error import UsageError
+from typing import TYPE_CHECKING, Any
 
 from cellpipe import api
 from cellpipe.errors import CellpipeError
 from cellpipe_kernel.notebook import runs_root
+from cellpipe_kernel.parsing import HelpShown, MagicParser
 
 if TYPE_CHECKING:
     from cellpipe_kernel.widgets import RunView
@@ -35,25 +34,9 @@ if TYPE_CHECKING:
 __all__ = ["RunHandle", "make_parser", "run_command"]
 
 
-class _HelpShown(Exception):
-    """``-h``: argparse printed the help; nothing to run."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argparse parser that reports problems as ``UsageError`` instead of exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            print(message, file=sys.stderr)
-        raise _HelpShown()
-
-
 def make_parser() -> argparse.ArgumentParser:
     """The parser of ``%cellpipe run``'s options."""
-    parser = _Parser(
+    parser = MagicParser(
         prog="%cellpipe run", allow_abbrev=False,
         description="Run the saved notebook as a pipeline (each step in its own process) "
         "and show its progress; the ended run is `_cellpipe_run`.",
@@ -139,9 +122,9 @@ def _parameters(shell: Any, spec: Mapping[str, Any], texts: list[str]) -> dict[s
     return values
 
 
-# The step runtime (cellpipe.runtime.execute.PARAMETERS_GLOBAL) puts the run's parameter
-# values there: a cell that finds it runs inside a pipeline step.
-_IN_STEP = "__cellpipe_parameters__"
+# The step runtime puts the run's parameter values in this global: a cell that finds it
+# runs inside a pipeline step.
+_IN_STEP = api.PARAMETERS_GLOBAL
 
 
 def _in_kernel(shell: Any) -> bool:
@@ -165,7 +148,7 @@ def run_command(shell: Any, argv: list[str], notebook: Path) -> Any:
 
     try:
         args = make_parser().parse_args(argv)
-    except _HelpShown:
+    except HelpShown:
         return None
     if _IN_STEP in shell.user_ns:
         raise CellpipeError(

@@ -267,7 +267,7 @@ class RunView:
                 self._run_dir = Path(api.open_run(self.run_id, self.root).path)
             except CellpipeError:
                 return None
-        return None if self._run_dir is None else self._run_dir / "steps" / step
+        return None if self._run_dir is None else api.RunLayout(self._run_dir).step(step).path
 
     def show_report(self, step: str) -> str:
         """Show ``step``'s HTML report (or, until it is rendered, its log); returns the HTML."""
@@ -280,7 +280,7 @@ class RunView:
             report = api.report_html(directory) if directory else None
         except CellpipeError:  # no nbconvert: the log stands in
             report = None
-        log = directory / "log.txt" if directory else None
+        log = api.StepLayout(directory).log if directory else None
         if report is not None and report.is_file():
             self.report_source = "report"
             page = report.read_text(encoding="utf-8", errors="replace")

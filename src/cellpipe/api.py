@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.layout import RunLayout as RunLayout  # public here: where a run's files are
+from cellpipe.core.layout import StepLayout as StepLayout
+from cellpipe.core.layout import default_root as default_root
 from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
 from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import plan_notebook
+from cellpipe.core.spec import PARAMETERS_GLOBAL as PARAMETERS_GLOBAL
 from cellpipe.errors import PipelineError, ToolNotFoundError
 
 NotebookLike = str | Path | Notebook | Mapping[str, Any]

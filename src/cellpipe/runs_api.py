@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.layout import RunLayout
 from cellpipe.core.values import ParameterError, convert_parameter  # noqa: F401  (public here)
 from cellpipe.errors import CellpipeError
 
@@ -22,6 +23,7 @@ def select_steps(
     stop: str | None = None,
 ) -> set[str] | None:
     """Which steps to run for ``--step``/``--from``/``--to`` (None: all)."""
+    from cellpipe.core.dag import downstream_of, reachable
     from cellpipe.engines.scheduler import check_selection
 
     names = [*step, *(n for n in (start, stop) if n)]
@@ -29,25 +31,12 @@ def select_steps(
         return None
     check_selection(spec, names)
     upstream = {s["name"]: set(s["upstream"]) for s in spec["steps"]}
-    downstream: dict[str, set[str]] = {n: set() for n in upstream}
-    for name, parents in upstream.items():
-        for parent in parents:
-            downstream[parent].add(name)
-
-    def closure(start_name: str, edges: Mapping[str, set[str]]) -> set[str]:
-        seen, todo = {start_name}, [start_name]
-        while todo:
-            for nxt in edges[todo.pop()]:
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return seen
-
+    downstream = downstream_of(upstream)
     selected = set(upstream)
     if start:
-        selected &= closure(start, downstream)
+        selected &= reachable(downstream, [start])
     if stop:
-        selected &= closure(stop, upstream)
+        selected &= reachable(upstream, [stop])
     if step:
         selected = set(step) if not (start or stop) else selected | set(step)
     return selected
@@ -148,7 +137,7 @@ class Run:
 
     def log(self, step: str) -> str:
         """The step's log (what it printed)."""
-        path = self.path / "steps" / step / "log.txt"
+        path = RunLayout(self.path).step(step).log
         if not path.exists():
             raise CellpipeError(f"step {step!r} has no log in run {self.id}", step=step)
         return path.read_text(encoding="utf-8", errors="replace")
@@ -182,8 +171,8 @@ def run(
     lines win over the found pins), ``network`` and ``on_image`` apply to it only.
     """
     from cellpipe.api import compile_spec, load_notebook
+    from cellpipe.core.layout import default_root
     from cellpipe.engines.local import RunOptions
-    from cellpipe.engines.runs import default_root
 
     runner = make_engine(engine, base_image=base_image, registry=registry,
                          requirements=requirements, network=network, on_image=on_image)
@@ -289,7 +278,7 @@ class _Resolver:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.spec: dict[str, Any] = json.loads(
-            (run.path / "spec.json").read_text(encoding="utf-8"))
+            RunLayout(run.path).spec.read_text(encoding="utf-8"))
         self.names_map: dict[str, dict[str, Any]] = self.spec.get("names") or {}
         self.order = {s["name"]: i for i, s in enumerate(self.spec["steps"])}
         self.cache: dict[str, Any] = {}

@@ -250,7 +250,7 @@ def _data_digest(run: Any) -> str:
 
 
 def _root(notebook: Path | None, root: Path | None) -> Path:
-    from cellpipe.engines.runs import default_root
+    from cellpipe.api import default_root
 
     return root or default_root(str(notebook) if notebook else None)
 

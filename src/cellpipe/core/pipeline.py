@@ -24,6 +24,7 @@ from cellpipe.core.analysis import (
     process_bound_maker,
     stateful_maker,
 )
+from cellpipe.core.dag import ancestor_map
 from cellpipe.core.diagnostics import Diagnostic, did_you_mean
 from cellpipe.core.notebook import Notebook
 from cellpipe.core.plan import Parameter, Plan, StepPlan
@@ -448,7 +449,7 @@ class _Linker:
                     continue
                 explicit.add((upstream, plan.name))
         if uses_after:
-            ancestors = _closure(explicit)
+            ancestors = ancestor_map(explicit)
             for (source, target), variables in sorted(data.items()):
                 if source not in ancestors.get(target, set()):
                     self.diagnostics.append(
@@ -516,27 +517,6 @@ class _Linker:
 
 def _replace(step: Step, **changes: Any) -> Step:
     return replace(step, **changes)
-
-
-def _closure(edges: set[tuple[str, str]]) -> dict[str, set[str]]:
-    parents: dict[str, set[str]] = {}
-    for source, target in edges:
-        parents.setdefault(target, set()).add(source)
-    result: dict[str, set[str]] = {}
-
-    def ancestors(node: str, trail: frozenset[str] = frozenset()) -> set[str]:
-        if node in result:
-            return result[node]
-        found: set[str] = set()
-        for parent in parents.get(node, ()):
-            if parent not in trail:
-                found |= {parent} | ancestors(parent, trail | {node})
-        result[node] = found
-        return found
-
-    for node in list(parents):
-        ancestors(node)
-    return result
 
 
 @dataclass

@@ -25,11 +25,12 @@ from typing import Any
 
 from cellpipe.core.analysis import imported_modules
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.layout import ROOT_NAME
 from cellpipe.marshal.hashing import ALGORITHM, file_digest
 
 _CHUNK = 8 * 1024 * 1024
 # Files in these folders are cellpipe's own or caches, never a step's input.
-_IGNORED_PARTS = frozenset({".cellpipe", "__pycache__", ".ipynb_checkpoints", ".git"})
+_IGNORED_PARTS = frozenset({ROOT_NAME, "__pycache__", ".ipynb_checkpoints", ".git"})
 
 
 class FileHashes:

@@ -15,7 +15,6 @@ event stays flat however many steps the run has.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -24,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.layout import EVENTS_FILE, RUN_FILE, RUNS_DIR, RunLayout
 from cellpipe.errors import CellpipeError
 
-RUN_FILE = "run.json"
-EVENTS_FILE = "events.jsonl"
 SNAPSHOT_SECONDS = 1.0
 
 
@@ -60,12 +58,12 @@ class RunRecord:
 
     def step_dir(self, step: str) -> Path:
         """Where a step's log, report and result go."""
-        return self.path / "steps" / step
+        return RunLayout(self.path).step(step).path
 
     @property
     def artifacts(self) -> Path:
         """The run's artifact store directory."""
-        return self.path / "artifacts"
+        return RunLayout(self.path).artifacts
 
     def save(self) -> None:
         """Write ``run.json`` atomically (a snapshot of everything), then empty the event log."""
@@ -140,7 +138,7 @@ class RunsDirectory:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.runs = self.root / "runs"
+        self.runs = self.root / RUNS_DIR
 
     def create(self, data: dict[str, Any]) -> RunRecord:
         """Make a new run directory; ids never collide, even for runs started at once."""
@@ -194,12 +192,3 @@ class RunsDirectory:
                 yield self.load(run_id)
             except CellpipeError:
                 continue
-
-
-def default_root(notebook_path: str | None) -> Path:
-    """``$CELLPIPE_HOME``, else ``.cellpipe`` beside the notebook (or in the cwd)."""
-    env = os.environ.get("CELLPIPE_HOME")
-    if env:
-        return Path(env)
-    base = Path(notebook_path).resolve().parent if notebook_path else Path.cwd()
-    return base / ".cellpipe"

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.dag import ancestors
+from cellpipe.core.layout import ROOT_NAME, STEP_FILES, RunLayout, StepLayout
 from cellpipe.core.spec import step_slice
 from cellpipe.engines.cache import StepCache, key_of, step_key_parts
 from cellpipe.engines.inputs import (
@@ -39,7 +41,6 @@ __all__ = ["Engine", "Launcher", "RunOptions", "StepEvent", "StepHandle", "StepL
 
 EXIT_NAMES = {0: "succeeded", 1: "failed in the step's code", 2: "failed in cellpipe's runtime"}
 NOT_SELECTED = "not selected (--step/--from/--to)"
-RESULT_FILE = "result.json"
 # What a step's state says about its last attempt; cleared when it is launched again.
 _ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
                    "metrics", "store", "cached_from", "not_kept", "warnings")
@@ -66,7 +67,7 @@ class RunOptions:
     cache: bool = True
     selected: set[str] | None = None
     resume: str | None = None
-    root: Path = Path(".cellpipe")
+    root: Path = Path(ROOT_NAME)
     notebook_dir: Path = Path(".")
     runtime: str = "ipython"
     on_event: Callable[[StepEvent], None] | None = None
@@ -164,8 +165,9 @@ class Engine:
             })
         record.data.update({"status": "running", "started": time.time(), "parameters": parameters})
         record.data.pop("finished", None)
-        write_text_atomic(record.path / "spec.json", json.dumps(spec, indent=1) + "\n")
-        write_text_atomic(record.path / "parameters.json", json.dumps(parameters) + "\n")
+        layout = RunLayout(record.path)
+        write_text_atomic(layout.spec, json.dumps(spec, indent=1) + "\n")
+        write_text_atomic(layout.parameters, json.dumps(parameters) + "\n")
         record.save()
         try:
             # Reports stay notebooks here; HTML is rendered when first shown
@@ -227,10 +229,11 @@ class _Scheduler:
         self.cache = StepCache(options.root)
         self.launcher = launcher
         self.workers = max(1, options.workers or os.cpu_count() or 1)
-        self.parameters_path = record.path / "parameters.json"
+        self.parameters_path = RunLayout(record.path).parameters
         self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
         self.keys: dict[str, str] = {}
-        self.needed = _ancestors(self.steps, options.selected or set())
+        upstream = {name: step["upstream"] for name, step in self.steps.items()}
+        self.needed = ancestors(upstream, options.selected or set())
         self.hashes = FileHashes(options.root, options.notebook_dir)
         setup = [line for s in spec["steps"] for line in s.get("setup", [])]
         self.search = search_path(options.notebook_dir, setup)
@@ -422,17 +425,18 @@ class _Scheduler:
         step = self.steps[name]
         step_dir = self.record.step_dir(name)
         step_dir.mkdir(parents=True, exist_ok=True)
-        log = step_dir / "log.txt"
+        files = StepLayout(step_dir)
+        log = files.log
         if attempt == 1 and log.exists():
             log.unlink()
         # A result left by an earlier attempt (or run, when resuming) must not be read as
         # this attempt's, and an earlier failure must not stick to a step that succeeds.
-        (step_dir / RESULT_FILE).unlink(missing_ok=True)
+        files.result.unlink(missing_ok=True)
         for stale in _ATTEMPT_FIELDS:
             self.record.step(name).pop(stale, None)
         # The step reads its own slice of the spec: a step's start costs the same in a
         # pipeline of 10 steps or 2000 (the whole spec grows with the steps).
-        spec_path = step_dir / "spec.json"
+        spec_path = files.spec
         if attempt == 1 or not spec_path.is_file():
             write_text_atomic(spec_path, json.dumps(step_slice(self.spec, name)) + "\n",
                               durable=False)
@@ -524,7 +528,7 @@ class _Scheduler:
         source = Path(entry.get("step_dir", ""))
         target = self.record.step_dir(name)
         target.mkdir(parents=True, exist_ok=True)
-        for file in ("log.txt", "report.ipynb", "report.html", "result.json"):
+        for file in STEP_FILES:
             if (source / file).exists():
                 shutil.copyfile(source / file, target / file)
         self.emit(name, "cached", message=state["reason"])
@@ -554,21 +558,9 @@ def _damage(store: str, outputs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _ancestors(steps: Mapping[str, Mapping[str, Any]], names: set[str]) -> set[str]:
-    """Every step that ``names`` depend on, directly or not (``names`` themselves excluded)."""
-    found: set[str] = set()
-    todo = [u for name in names for u in steps[name]["upstream"]]
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(steps[name]["upstream"])
-    return found - names
-
-
 def _read_result(step_dir: Path) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads((step_dir / RESULT_FILE).read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(StepLayout(step_dir).result.read_text(encoding="utf-8"))
         return data
     except (OSError, json.JSONDecodeError):
         return {}

@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from cellpipe.core.layout import StepLayout
 from cellpipe.runtime.execute import EXIT_INFRA, StepRequest, run_step
 
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_outputs(step_dir: Path, outputs_dir: Path) -> None:
     """The step's metrics as ``metrics.json`` and one file per metric (for cluster engines)."""
     try:
-        result = json.loads((step_dir / "result.json").read_text(encoding="utf-8"))
+        result = json.loads(StepLayout(step_dir).result.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         result = {}
     metrics = result.get("metrics") or {}

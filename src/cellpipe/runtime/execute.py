@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.layout import StepLayout
+from cellpipe.core.spec import PARAMETERS_GLOBAL
 from cellpipe.errors import CellpipeError
 from cellpipe.runtime.state import (
     DYNAMIC_NAMES,
@@ -34,8 +36,6 @@ from cellpipe.runtime.state import (
 EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INFRA = 2
-RESULT_FILE = "result.json"
-PARAMETERS_GLOBAL = "__cellpipe_parameters__"
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,11 @@ def run_step(request: StepRequest) -> int:
         from cellpipe.runtime.report import write_report
 
         if request.runtime != "kernel":  # papermill's executed notebook is that report
-            write_report(step_dir / "report.ipynb", request, cells)
+            write_report(StepLayout(step_dir).report, request, cells)
     except Exception as exc:  # the report must never hide the step's own outcome
         print(f"cellpipe: could not write the report: {exc}", file=sys.stderr)
     # Not synced: the engine folds it into the run's record as soon as the step ends.
-    write_text_atomic(step_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n",
+    write_text_atomic(StepLayout(step_dir).result, json.dumps(result, indent=2, default=str) + "\n",
                       durable=False)
     return code
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.layout import StepLayout
+from cellpipe.core.spec import PARAMETERS_GLOBAL
 from cellpipe.runtime.execute import (
     EXIT_INFRA,
     EXIT_OK,
     EXIT_USER,
-    PARAMETERS_GLOBAL,
     StepRequest,
     load_inputs,
     prelude_code,
@@ -55,7 +56,7 @@ def run_in_kernel(request: StepRequest, step: Mapping[str, Any], result: dict[st
         nb = _step_notebook(step)
         source = Path(tmp) / "step.ipynb"
         nbformat.write(nb, source)
-        executed = step_dir / "report.ipynb"
+        executed = StepLayout(step_dir).report
         try:
             papermill.execute_notebook(
                 str(source), str(executed), parameters={_REQUEST: str(request_file)},

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.layout import StepLayout
 
 if TYPE_CHECKING:
     from cellpipe.runtime.execute import StepRequest, _CellRun
@@ -69,7 +70,8 @@ def ensure_html(step_dir: Path) -> Path | None:
 
     None when the step left no report. Raises ImportError without nbconvert.
     """
-    report, target = step_dir / "report.ipynb", step_dir / "report.html"
+    files = StepLayout(step_dir)
+    report, target = files.report, files.report_html
     if not report.is_file():
         return target if target.is_file() else None
     if target.is_file() and target.stat().st_mtime_ns >= report.stat().st_mtime_ns:

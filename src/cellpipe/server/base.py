@@ -21,6 +21,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from cellpipe import api
 from cellpipe.errors import CellpipeError, PipelineError
 
 if TYPE_CHECKING:
@@ -187,8 +188,7 @@ def resolve_path(root_dir: Path, api_path: str, what: str = "notebook") -> Path:
 
 def runs_root(notebook: Path) -> Path:
     """Where a notebook's runs are kept: ``$CELLPIPE_HOME`` or ``.cellpipe`` beside it."""
-    home = os.environ.get("CELLPIPE_HOME")
-    return Path(home) if home else notebook.parent / ".cellpipe"
+    return api.default_root(notebook)
 
 
 class CellpipeHandler(ExtensionHandlerMixin, APIHandler):

@@ -264,7 +264,7 @@ class StepFileHandler(CellpipeHandler):
             raise RequestError(404, f"run {run.id} has no step {step!r}",
                                hint=did_you_mean(step, set(run.steps))
                                or f"its steps are: {', '.join(run.steps) or 'none'}")
-        return Path(run.path) / "steps" / step
+        return api.RunLayout(Path(run.path)).step(step).path
 
 
 class StepLogHandler(StepFileHandler):
@@ -275,7 +275,7 @@ class StepLogHandler(StepFileHandler):
     @maps_errors
     async def get(self, run_id: str, step: str) -> None:
         """The step's log so far, as text."""
-        log = self.step_dir(run_id, step) / "log.txt"
+        log = api.StepLayout(self.step_dir(run_id, step)).log
         if not log.is_file():
             raise RequestError(404, f"step {step!r} has no log yet", hint="it has not started")
         text = await asyncio.to_thread(log.read_text, encoding="utf-8", errors="replace")

@@ -1,0 +1,128 @@
+"""Where runs live and what a run's folder holds: the one place that knows the names.
+
+::
+
+    $CELLPIPE_HOME, else .cellpipe/ beside the notebook (the "root")
+      runs/<run-id>/
+        run.json          status, timings, parameters, metrics, each step's state
+        events.jsonl      step states appended while the run goes (folded into run.json)
+        spec.json         the PipelineSpec the run ran
+        parameters.json   the parameter values
+        artifacts/        the run's store: <step>/<name>.<ext> + sidecars
+        steps/<step>/
+          spec.json       the step's slice of the spec
+          log.txt         the step's stdout and stderr
+          report.ipynb    the step's cells as executed (report.html rendered on demand)
+          result.json     what the step's process left (status, outputs, metrics, error)
+      cache/              cache entries, the file-hash memo, the distribution map
+
+Engines, the runtime, the api and (through the api) the front ends take every path from
+here; nothing else joins these names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CACHE_DIR", "EVENTS_FILE", "LOG_FILE", "PARAMETERS_FILE", "REPORT_HTML",
+           "REPORT_NOTEBOOK", "RESULT_FILE", "RUNS_DIR", "RUN_FILE", "SPEC_FILE", "RunLayout",
+           "StepLayout", "default_root"]
+
+ROOT_NAME = ".cellpipe"
+RUNS_DIR = "runs"
+CACHE_DIR = "cache"
+RUN_FILE = "run.json"
+EVENTS_FILE = "events.jsonl"
+SPEC_FILE = "spec.json"
+PARAMETERS_FILE = "parameters.json"
+ARTIFACTS_DIR = "artifacts"
+STEPS_DIR = "steps"
+LOG_FILE = "log.txt"
+REPORT_NOTEBOOK = "report.ipynb"
+REPORT_HTML = "report.html"
+RESULT_FILE = "result.json"
+STEP_FILES = (LOG_FILE, REPORT_NOTEBOOK, REPORT_HTML, RESULT_FILE)  # what a cached step copies
+
+
+def default_root(notebook: str | Path | None) -> Path:
+    """``$CELLPIPE_HOME``, else ``.cellpipe`` beside the notebook (or in the cwd)."""
+    home = os.environ.get("CELLPIPE_HOME")
+    if home:
+        return Path(home)
+    base = Path(notebook).resolve().parent if notebook else Path.cwd()
+    return base / ROOT_NAME
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    """The files of one step of one run (``runs/<id>/steps/<step>/``)."""
+
+    path: Path
+
+    @property
+    def spec(self) -> Path:
+        """The step's slice of the spec."""
+        return self.path / SPEC_FILE
+
+    @property
+    def log(self) -> Path:
+        """The step's stdout and stderr."""
+        return self.path / LOG_FILE
+
+    @property
+    def report(self) -> Path:
+        """The step's cells as executed."""
+        return self.path / REPORT_NOTEBOOK
+
+    @property
+    def report_html(self) -> Path:
+        """The report rendered as HTML (on demand)."""
+        return self.path / REPORT_HTML
+
+    @property
+    def result(self) -> Path:
+        """What the step's process left."""
+        return self.path / RESULT_FILE
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one run (``runs/<id>/``)."""
+
+    path: Path
+
+    @classmethod
+    def of(cls, root: str | Path, run_id: str) -> RunLayout:
+        """The layout of run ``run_id`` under the root ``root``."""
+        return cls(Path(root) / RUNS_DIR / run_id)
+
+    @property
+    def record(self) -> Path:
+        """``run.json``."""
+        return self.path / RUN_FILE
+
+    @property
+    def events(self) -> Path:
+        """``events.jsonl``."""
+        return self.path / EVENTS_FILE
+
+    @property
+    def spec(self) -> Path:
+        """The spec the run ran."""
+        return self.path / SPEC_FILE
+
+    @property
+    def parameters(self) -> Path:
+        """The run's parameter values."""
+        return self.path / PARAMETERS_FILE
+
+    @property
+    def artifacts(self) -> Path:
+        """The run's artifact store."""
+        return self.path / ARTIFACTS_DIR
+
+    def step(self, name: str) -> StepLayout:
+        """The files of step ``name``."""
+        return StepLayout(self.path / STEPS_DIR / name)
