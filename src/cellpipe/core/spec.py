@@ -233,26 +233,8 @@ tests/core/test_spec.py checks it is current.
 # ruff: noqa
 # mypy: ignore-errors
 
-
-class JsonSchemaValueException(ValueError):
-    def __init__(self, message, value=None, name=None, definition=None, rule=None):
-        super().__init__(message)
-        self.message, self.value, self.name, self.rule = message, value, name, rule
-
-
-JsonSchemaValuesException = JsonSchemaValueException
-
-
-class _Patterns(dict):
-    def __init__(self, sources):
-        super().__init__()
-        self.sources = sources
-
-    def __missing__(self, key):
-        import re
-
-        self[key] = compiled = re.compile(self.sources[key])
-        return compiled
+from cellpipe.core.validation import JsonSchemaValueException, JsonSchemaValuesException
+from cellpipe.core.validation import Patterns as _Patterns
 '''
 
 
@@ -286,10 +268,11 @@ def validate_spec(spec: Any) -> None:
         SpecError: naming the first offending field, e.g. ``steps[2].upstream``.
     """
     from cellpipe.core import spec_validator
+    from cellpipe.core.validation import JsonSchemaValueException
 
     try:
         spec_validator.validate(spec)  # type: ignore[no-untyped-call]
-    except spec_validator.JsonSchemaValueException as error:
+    except JsonSchemaValueException as error:
         name = str(error.name or "data")
         where = name.removeprefix("data")
         message = error.message.removeprefix(name).strip()

@@ -7,26 +7,8 @@ tests/core/test_spec.py checks it is current.
 # ruff: noqa
 # mypy: ignore-errors
 
-
-class JsonSchemaValueException(ValueError):
-    def __init__(self, message, value=None, name=None, definition=None, rule=None):
-        super().__init__(message)
-        self.message, self.value, self.name, self.rule = message, value, name, rule
-
-
-JsonSchemaValuesException = JsonSchemaValueException
-
-
-class _Patterns(dict):
-    def __init__(self, sources):
-        super().__init__()
-        self.sources = sources
-
-    def __missing__(self, key):
-        import re
-
-        self[key] = compiled = re.compile(self.sources[key])
-        return compiled
+from cellpipe.core.validation import JsonSchemaValueException, JsonSchemaValuesException
+from cellpipe.core.validation import Patterns as _Patterns
 from decimal import Decimal
 import re
 
