@@ -12,17 +12,16 @@ import graphlib
 import json
 import os
 import shutil
-import signal
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.dag import ancestors
-from cellpipe.core.layout import ROOT_NAME, STEP_FILES, RunLayout, StepLayout
+from cellpipe.core.layout import STEP_FILES, RunLayout, StepLayout
 from cellpipe.core.spec import step_slice
 from cellpipe.engines.cache import StepCache, key_of, step_key_parts
 from cellpipe.engines.inputs import (
@@ -32,101 +31,20 @@ from cellpipe.engines.inputs import (
     search_path,
     step_imports,
 )
+from cellpipe.engines.launch import Launcher, RunOptions, StepHandle, StepLaunch
+from cellpipe.engines.outcome import EXIT_NAMES, failure_message, read_result
+from cellpipe.engines.outcome import damage as damage_of
 from cellpipe.engines.runs import RunRecord, RunsDirectory
 from cellpipe.errors import CellpipeError
 from cellpipe.events import StepEvent
 
-__all__ = ["Engine", "Launcher", "RunOptions", "StepEvent", "StepHandle", "StepLaunch",
-           "check_selection"]
+__all__ = ["EXIT_NAMES", "Engine", "Launcher", "RunOptions", "StepEvent", "StepHandle",
+           "StepLaunch", "check_selection"]
 
-EXIT_NAMES = {0: "succeeded", 1: "failed in the step's code", 2: "failed in cellpipe's runtime"}
 NOT_SELECTED = "not selected (--step/--from/--to)"
 # What a step's state says about its last attempt; cleared when it is launched again.
 _ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
                    "metrics", "store", "cached_from", "not_kept", "warnings")
-
-
-@dataclass
-class RunOptions:
-    """How to run.
-
-    Attributes:
-        parameters: Values for the notebook's parameters (already typed).
-        workers: Steps at most at once (default: CPU count).
-        cache: Reuse unchanged steps' results.
-        selected: Only these steps run; the others must come from the cache.
-        resume: Id of a run to complete in place.
-        root: The ``.cellpipe`` directory.
-        notebook_dir: Working directory of the steps.
-        on_event: Called on every step state change.
-        runtime: ``ipython`` (default) or ``kernel`` (each step in a Jupyter kernel).
-    """
-
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    workers: int | None = None
-    cache: bool = True
-    selected: set[str] | None = None
-    resume: str | None = None
-    root: Path = Path(ROOT_NAME)
-    notebook_dir: Path = Path(".")
-    runtime: str = "ipython"
-    on_event: Callable[[StepEvent], None] | None = None
-
-
-@dataclass(frozen=True)
-class StepLaunch:
-    """What a launcher needs to start one attempt of one step.
-
-    Attributes:
-        step: The step's name.
-        argv: Arguments of ``python -m cellpipe.runtime`` (paths are absolute).
-        log: The step's log file; the step's stdout and stderr are appended to it.
-        step_dir: The step's directory in the run (result, report).
-        run_dir: The run's directory (spec, parameters, artifacts).
-        input_stores: Stores of earlier runs this step reads (reused cached results).
-    """
-
-    step: str
-    argv: list[str]
-    log: Path
-    step_dir: Path
-    run_dir: Path
-    input_stores: tuple[str, ...] = ()
-
-
-class StepHandle(Protocol):
-    """A started step: something :func:`multiprocessing.connection.wait` can wait on."""
-
-    @property
-    def sentinel(self) -> Any:
-        """A file descriptor (or object with ``fileno``) that is ready when the step ends."""
-
-    @property
-    def exitcode(self) -> int | None:
-        """The exit code once ended (negative: killed by that signal)."""
-
-    @property
-    def failure_message(self) -> str | None:
-        """Why the step ended, when the engine knows better than the exit code (OOM)."""
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the step to end (``exitcode`` is set after)."""
-
-    def stop(self) -> None:
-        """End the step now (terminate, then kill) and wait for it."""
-
-    def describe(self) -> dict[str, Any]:
-        """Fields recorded in the step's state (``pid``, ``container``, …)."""
-
-
-class Launcher(Protocol):
-    """How an engine starts steps."""
-
-    def fingerprint(self, step: str) -> str:
-        """What a step's results depend on besides code, inputs and parameters."""
-
-    def start(self, launch: StepLaunch) -> StepHandle:
-        """Start one attempt of a step."""
 
 
 class Engine:
@@ -356,15 +274,15 @@ class _Scheduler:
         self.keys[name] = key
         damage = None
         if state.get("status") in ("succeeded", "cached") and state.get("key") == key:
-            damage = _damage(state.get("store", str(self.record.artifacts)),
-                             state.get("outputs", {}))
+            damage = damage_of(state.get("store", str(self.record.artifacts)),
+                               state.get("outputs", {}))
             if damage is None:
                 self.input_stores[name] = state.get("store", str(self.record.artifacts))
                 self.emit(name, state["status"], message="kept from the resumed run")
                 return True
         if name in self.needed:  # not selected, but a selected step reads its results
             entry = self.cache.lookup(key)
-            damage = _damage(entry["store"], entry.get("outputs", {})) if entry else None
+            damage = damage_of(entry["store"], entry.get("outputs", {})) if entry else None
             if entry is None or damage is not None:
                 what = f"its cached result is damaged ({damage})" if damage else \
                     "no cached result"
@@ -377,7 +295,7 @@ class _Scheduler:
                     and self.options.selected is None)
         entry = self.cache.lookup(key) if cache_on else None
         if entry is not None:
-            damage = _damage(entry["store"], entry.get("outputs", {})) or damage
+            damage = damage_of(entry["store"], entry.get("outputs", {})) or damage
             if damage is not None:
                 entry = None
         why = self.cache.why(self.spec["notebook"]["path"], name, parts)
@@ -470,7 +388,7 @@ class _Scheduler:
         elapsed = time.monotonic() - job.started
         state.update({"finished": time.time(), "duration": round(elapsed, 3),
                       "exit_code": outcome if isinstance(outcome, int) else None})
-        result = _read_result(self.record.step_dir(job.step))
+        result = read_result(self.record.step_dir(job.step))
         if outcome == 0 and result.get("status") == "succeeded":
             outputs = result.get("outputs", {})
             noted = {k: result[k] for k in ("not_kept", "warnings") if result.get(k)}
@@ -488,27 +406,9 @@ class _Scheduler:
                 state["message"] = f"succeeded on attempt {job.attempt}"
             self.emit(job.step, "succeeded", job.attempt, elapsed)
             return True
-        if outcome == "timeout":
-            message = f"timed out after {self.steps[job.step]['settings']['timeout']} s"
-        elif job.process.failure_message:
-            message = job.process.failure_message
-        elif isinstance(outcome, int) and outcome < 0:
-            message = f"killed by signal {signal.Signals(-outcome).name}"
-        elif outcome == 0 and not result:
-            # The process ended "successfully" without the runtime writing its result:
-            # something ended it early (os._exit, a library calling exit) or it crashed.
-            message = ("the step's process exited 0 without writing its result: something "
-                       "in the step ended the process early (os._exit(), a library exiting) "
-                       "or cellpipe's runtime crashed; see its log")
-            result = {"error": {"kind": "infrastructure", "message": message}}
-        else:
-            error = result.get("error") or {}
-            code = outcome if isinstance(outcome, int) else 2
-            message = error.get("message") or EXIT_NAMES.get(code, f"exit code {outcome}")
-            if error.get("cell") is not None:
-                message = f"cell {error['cell'] + 1}" + (
-                    f", line {error['line']}" if error.get("line") else "") + f": {message}"
-        state["error"] = {**(result.get("error") or {}), "message": message}
+        message, state["error"] = failure_message(
+            outcome, result, self.steps[job.step]["settings"].get("timeout"),
+            job.process.failure_message)
         if retry:
             self.emit(job.step, "retrying", job.attempt, elapsed,
                       f"attempt {job.attempt} failed ({message}); trying again")
@@ -532,38 +432,6 @@ class _Scheduler:
             if (source / file).exists():
                 shutil.copyfile(source / file, target / file)
         self.emit(name, "cached", message=state["reason"])
-
-
-def _damage(store: str, outputs: Mapping[str, Any]) -> str | None:
-    """Why a step's saved results cannot be reused (None when they are intact).
-
-    Each artifact's size and digest are checked (a local file nothing has written to
-    since it was saved is trusted by its identity): a result torn by a crash, or
-    changed behind cellpipe's back, makes the step run again instead of failing its
-    readers.
-    """
-    from cellpipe.marshal import MarshalError, open_store
-
-    try:
-        opened = open_store(store)
-    except (MarshalError, OSError) as exc:
-        return str(exc)
-    for meta in outputs.values():
-        try:
-            opened.verify(meta["step"], meta["name"], full=False)
-        except MarshalError as exc:
-            return exc.message
-        except (KeyError, TypeError):
-            return "its record names no artifact"
-    return None
-
-
-def _read_result(step_dir: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads(StepLayout(step_dir).result.read_text(encoding="utf-8"))
-        return data
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def check_selection(spec: Mapping[str, Any], names: list[str]) -> None:
