@@ -6,6 +6,7 @@ fix it. Errors survive pickling, so a step process can hand one to its parent in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -55,6 +56,45 @@ class CellpipeError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only fields are not restored by Exception's default reduce.
         return (_rebuild, (type(self), self.message, self._fields()))
+
+    def to_dict(self, kind: str | None = None) -> dict[str, Any]:
+        """The error as JSON data: what a step's ``result.json`` and run records hold.
+
+        ``kind`` says whose fault it is (``user``: the step's own code or values;
+        ``infrastructure``: cellpipe or its surroundings). :meth:`from_dict` reads it back.
+        """
+        data: dict[str, Any] = {"kind": kind} if kind else {}
+        data.update({
+            "message": self.message,
+            "cell": self.cell,
+            "line": self.line,
+            "variable": self.variable,
+            "hint": self.hint,
+            "step": self.step,
+            "path": self.path,
+            "type_name": getattr(self, "type_name", None),
+            "consumers": list(getattr(self, "consumers", ())),
+            "type": type(self).__name__,
+        })
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellpipeError:
+        """The error :meth:`to_dict` wrote, as the class it names (or ``CellpipeError``)."""
+        found: type[CellpipeError] = CellpipeError
+        todo = [CellpipeError]
+        while todo:
+            klass = todo.pop()
+            if klass.__name__ == data.get("type"):
+                found = klass
+                break
+            todo.extend(klass.__subclasses__())
+        fields = {k: data.get(k) for k in ("path", "cell", "line", "step", "variable", "hint")}
+        try:
+            error = found(str(data.get("message", "")), **fields)
+        except TypeError:  # a subclass with its own signature
+            error = CellpipeError(str(data.get("message", "")), **fields)
+        return error
 
     def __str__(self) -> str:
         where = []

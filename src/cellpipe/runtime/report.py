@@ -10,10 +10,11 @@ from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.layout import StepLayout
 
 if TYPE_CHECKING:
-    from cellpipe.runtime.execute import StepRequest, _CellRun
+    from cellpipe.runtime.request import StepRequest
+    from cellpipe.runtime.shell import CellRun
 
 
-def write_report(path: Path, request: StepRequest, cells: list[_CellRun]) -> None:
+def write_report(path: Path, request: StepRequest, cells: list[CellRun]) -> None:
     """Write ``report.ipynb``: every cell that ran, with its outputs, errors included.
 
     The notebook (format 4.5) is written as the JSON it is: no nbformat import on a step's
