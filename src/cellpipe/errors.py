@@ -7,7 +7,7 @@ fix it. Errors survive pickling, so a step process can hand one to its parent in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 
 class CellpipeError(Exception):
@@ -21,7 +21,12 @@ class CellpipeError(Exception):
         step: The step concerned, if any.
         variable: The variable concerned, if any.
         hint: How to fix it.
+        http_status: How the server extension answers a request that raised it: 4xx when
+            the request (its notebook, its fields) is at fault, 5xx when cellpipe or what it
+            needs around it is.
     """
+
+    http_status: ClassVar[int] = 400
 
     def __init__(
         self,
@@ -127,6 +132,8 @@ class AnnotationError(CellpipeError):
 class PipelineError(CellpipeError):
     """The notebook cannot become a sound pipeline; ``diagnostics`` says why."""
 
+    http_status = 422
+
     def __init__(self, message: str, diagnostics: list[Any] | None = None, **fields: Any) -> None:
         self.diagnostics = list(diagnostics or [])
         super().__init__(message, **fields)
@@ -148,6 +155,8 @@ class SpecError(CellpipeError):
 class MissingDependencyError(CellpipeError):
     """An optional backend is used but its extra is not installed."""
 
+    http_status = 500  # the server's own environment lacks it
+
     @classmethod
     def for_extra(cls, module: str, extra: str, what: str) -> MissingDependencyError:
         """Build the error for a missing optional module, with the pip command that fixes it."""
@@ -159,3 +168,11 @@ class MissingDependencyError(CellpipeError):
 
 class ToolNotFoundError(CellpipeError):
     """An external program (such as graphviz's ``dot``) is not installed."""
+
+    http_status = 500
+
+
+class ServiceUnavailableError(CellpipeError):
+    """A service cellpipe needs does not answer: the Docker daemon, a cluster's API."""
+
+    http_status = 503

@@ -216,6 +216,34 @@ async def test_compile_refuses_bad_requests(fetch, pipeline_nb, body, status, me
         assert hint in answer["hint"]
 
 
+async def test_a_docker_daemon_out_of_reach_is_503_not_the_requests_fault(
+        fetch, pipeline_nb, monkeypatch, tmp_path):
+    """Compiling for Argo with --registry builds the step images: without a daemon there,
+    the answer is 503 with the daemon's address and how to start it."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    code, answer = await fetch("compile", method="POST", body={
+        "path": pipeline_nb, "target": "argo", "registry": "127.0.0.1:1/cellpipe"})
+
+    assert code == 503, answer
+    assert "cannot reach the Docker daemon" in answer["message"]
+    assert "start the daemon" in answer["hint"]
+
+
+def test_each_error_class_says_how_the_server_answers_it():
+    from cellpipe.errors import (
+        CellpipeError,
+        MissingDependencyError,
+        PipelineError,
+        ServiceUnavailableError,
+    )
+    from cellpipe.server.base import error_response
+
+    assert error_response(CellpipeError("bad field"))[0] == 400
+    assert error_response(PipelineError("no pipeline", []))[0] == 422
+    assert error_response(MissingDependencyError.for_extra("x", "y", "z"))[0] == 500
+    assert error_response(ServiceUnavailableError("no daemon"))[0] == 503
+
+
 # -- POST and GET /cellpipe/runs, the run, its steps' logs and reports --------------------
 
 

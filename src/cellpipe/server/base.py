@@ -61,8 +61,7 @@ def error_response(exc: BaseException, root_dir: Path | None = None) -> tuple[in
                      if (v := getattr(exc, k)) is not None})
         if isinstance(exc, PipelineError):
             body["diagnostics"] = [_diagnostic(d) for d in exc.diagnostics]
-            return 422, body
-        return 400, body
+        return exc.http_status, body
     if isinstance(exc, web.HTTPError):
         if exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message

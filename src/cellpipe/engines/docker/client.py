@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cellpipe.errors import CellpipeError
+from cellpipe.errors import CellpipeError, MissingDependencyError, ServiceUnavailableError
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -15,7 +15,7 @@ def docker_module() -> Any:
     try:
         import docker
     except ImportError as exc:
-        raise CellpipeError(
+        raise MissingDependencyError(
             "the docker engine needs the Docker SDK for Python, which is not installed",
             hint="pip install 'cellpipe[docker]'",
         ) from exc
@@ -33,7 +33,7 @@ def connect(client: Any = None) -> Any:
         client.ping()
     except Exception as exc:  # the SDK raises DockerException, requests errors, OSError
         reason = _root_reason(exc)
-        raise CellpipeError(
+        raise ServiceUnavailableError(
             f"cannot reach the Docker daemon at {where}: {reason}",
             hint="start the daemon (e.g. 'sudo systemctl start docker'; in a cellpipe "
             "checkout 'bash scripts/docker_up.sh'), set DOCKER_HOST, or run with --engine local",

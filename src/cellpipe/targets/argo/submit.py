@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.errors import CellpipeError, MissingDependencyError, ServiceUnavailableError
 from cellpipe.events import StepEvent
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "workflows"
@@ -98,7 +98,7 @@ def _default_client() -> tuple[Any, str]:
     return kube.client.ApiClient(configuration), namespace
 
 
-class _TransientError(CellpipeError):
+class _TransientError(ServiceUnavailableError):
     """The API server was out of reach or answered 5xx: worth asking again while watching."""
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.errors import CellpipeError, MissingDependencyError, ServiceUnavailableError
 
 __all__ = ["FINAL_STATES", "submit_kfp"]
 
@@ -106,7 +106,7 @@ def _server_error(host: str, exc: Exception) -> CellpipeError:
             hint="check the pipeline's parameters and your access to the namespace"
             if status < 500 else "look at the ml-pipeline server's logs")
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return CellpipeError(
+    return ServiceUnavailableError(
         f"cannot reach the Kubeflow Pipelines API at {host}: {detail}",
         hint="check the host and port (e.g. `kubectl port-forward -n kubeflow "
              "svc/ml-pipeline-ui 8080:80` and --host http://localhost:8080)")
