@@ -7,77 +7,33 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export interface Diagnostic {
-  severity: string;
-  code: string;
-  message: string;
-  cell: number | null;
-  cell_id: string | null;
-  line: number | null;
-  step: string | null;
-  variable: string | null;
-  hint: string | null;
-}
+import type {
+  Analysis,
+  Compiled,
+  ErrorBody,
+  RunDetail,
+  RunList,
+  RunStarted,
+  Submitted
+} from './generated/types';
 
-export interface StepInfo {
-  name: string;
-  cells: { index: number; id: string }[];
-  upstream: string[];
-  settings: Record<string, unknown>;
-  parameters: string[];
-  metrics: string[];
-  reads: Record<string, string>;
-  writes: string[];
-}
-
-export interface Edge {
-  from: string;
-  to: string;
-  variables: string[];
-  explicit: boolean;
-}
-
-export interface Analysis {
-  ok: boolean;
-  steps: StepInfo[];
-  edges: Edge[];
-  parameters: { name: string; type: string; default: unknown; cell: number; line: number }[];
-  metrics: { name: string; step: string }[];
-  diagnostics: Diagnostic[];
-  pipeline: Record<string, unknown> | null;
-}
-
-export interface RunSummary {
-  id: string;
-  status: string;
-  engine: string | null;
-  created: number | null;
-  started: number | null;
-  finished: number | null;
-  duration: number | null;
-  parameters: Record<string, unknown>;
-  metrics: Record<string, unknown>;
-  steps: Record<string, string>;
-  error?: string;
-}
-
-export interface StepState {
-  status?: string;
-  reason?: string;
-  attempt?: number;
-  duration?: number;
-  elapsed?: number;
-  message?: string;
-  error?: string;
-  outputs?: Record<string, { type: string | null; size: number | null }>;
-}
-
-export interface RunDetail extends Omit<RunSummary, 'steps'> {
-  notebook: string | null;
-  live: boolean;
-  version?: number;
-  steps: Record<string, StepState>;
-}
+// What the routes answer is typed by src/generated/types.ts, generated from the server's
+// JSON Schema (src/cellpipe/server/schema/server-api.v1.schema.json) by `jlpm build:types`.
+export type {
+  Analysis,
+  Compiled,
+  Diagnostic,
+  Edge,
+  ErrorBody,
+  RunDetail,
+  RunList,
+  RunStarted,
+  RunSummary,
+  StepError,
+  StepInfo,
+  StepState,
+  Submitted
+} from './generated/types';
 
 /** An answer other than 2xx, with the server's message and hint. */
 export class ApiError extends Error {
@@ -85,7 +41,7 @@ export class ApiError extends Error {
     readonly status: number,
     message: string,
     readonly hint: string | null = null,
-    readonly body: Record<string, unknown> = {}
+    readonly body: Partial<ErrorBody> = {}
   ) {
     super(message);
   }
@@ -134,7 +90,8 @@ async function send(url: string, init: RequestInit): Promise<Response> {
     throw new ApiError(0, `cannot reach the server: ${String(error)}`);
   }
   if (!response.ok) {
-    let body: Record<string, unknown> = {};
+    // What the server says is wrong (ErrorBody), unless a proxy answered something else.
+    let body: Partial<ErrorBody> = {};
     try {
       body = await response.json();
     } catch {
@@ -176,13 +133,9 @@ export async function requestText(
 export const analyze = (path: string): Promise<Analysis> =>
   requestJson<Analysis>(['analyze'], { path });
 
-export const listRuns = (path: string): Promise<{ runs: RunSummary[] }> =>
-  requestJson(['runs'], { path });
+export const listRuns = (path: string): Promise<RunList> => requestJson(['runs'], { path });
 
-export const startRun = (
-  path: string,
-  engine: string
-): Promise<{ id: string | null; message?: string }> =>
+export const startRun = (path: string, engine: string): Promise<RunStarted> =>
   requestJson(['runs'], {}, { path, engine });
 
 export const getRun = (
@@ -192,13 +145,10 @@ export const getRun = (
   since?: number
 ): Promise<RunDetail> => requestJson<RunDetail>(['runs', id], { path, wait, since });
 
-export const compile = (
-  body: Record<string, unknown>
-): Promise<{ target: string; text: string }> => requestJson(['compile'], {}, body);
+export const compile = (body: Record<string, unknown>): Promise<Compiled> =>
+  requestJson(['compile'], {}, body);
 
-export const submit = (
-  body: Record<string, unknown>
-): Promise<{ target: string; id: string; status: string }> =>
+export const submit = (body: Record<string, unknown>): Promise<Submitted> =>
   requestJson(['submit'], {}, body);
 
 export const stepLog = (path: string, run: string, step: string): Promise<string> =>

@@ -969,7 +969,7 @@ export class CellpipePanel extends Widget {
   /** A 422 from compile / submit carries the lint diagnostics: show them in the list. */
   private showErrorDiagnostics(error: unknown): void {
     if (error instanceof api.ApiError && Array.isArray(error.body.diagnostics) && this.analysis) {
-      this.analysis = { ...this.analysis, diagnostics: error.body.diagnostics as api.Diagnostic[] };
+      this.analysis = { ...this.analysis, diagnostics: error.body.diagnostics };
       this.renderSteps();
     }
   }
@@ -1082,6 +1082,7 @@ export class CellpipePanel extends Widget {
     const list = h('ul', { className: 'cp-run-steps', 'aria-label': `steps of run ${detail.id}` });
     for (const [name, step] of Object.entries(detail.steps)) {
       const state = step.status ?? 'pending';
+      const problem = step.error ? stepErrorText(step.error) : step.message;
       list.append(
         h(
           'li',
@@ -1109,7 +1110,7 @@ export class CellpipePanel extends Widget {
             },
             'Report'
           ),
-          step.error || step.message ? h('div', { className: 'cp-hint' }, step.error ?? step.message ?? '') : null
+          problem ? h('div', { className: 'cp-hint cp-step-problem' }, problem) : null
         )
       );
     }
@@ -1183,6 +1184,18 @@ function cellRanges(numbers: number[]): string {
     i = j + 1;
   }
   return parts.join(', ');
+}
+
+/**
+ * A failed step's error in one line: its message, after the cell and line when the
+ * message does not already start with them (the engine puts them in front when it knows).
+ */
+function stepErrorText(error: api.StepError): string {
+  if (error.cell === null || error.cell === undefined) {
+    return error.message;
+  }
+  const where = `cell ${error.cell + 1}${error.line ? `, line ${error.line}` : ''}`;
+  return error.message.startsWith(where) ? error.message : `${where}: ${error.message}`;
 }
 
 function describe(error: unknown): string {

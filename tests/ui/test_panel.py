@@ -249,3 +249,30 @@ def test_the_panel_is_usable_from_the_keyboard(lab, page):
         "() => window.jupyterapp.shell.currentWidget.content.activeCellIndex === 9",
         timeout=10_000)  # the first cell of step 'clean' (cell 10)
     page.screenshot(path=str(artifacts_dir() / "panel-keyboard.png"))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_failed_step_shows_its_error_message_and_where(lab, page):
+    """A failed step's error is an object (message, cell, line, traceback, …): the run
+    details show its one-line message, not "[object Object]"."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1\ny = 2\nraise ValueError('boom here')",
+                                          metadata={"tags": ["step:boom"]}),
+                nbformat.v4.new_code_cell("z = x + 1", metadata={"tags": ["step:after"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, lab.root / "failing.ipynb")
+
+    open_notebook(page, lab, "failing.ipynb")
+    panel = open_panel(page)
+    panel.locator(".cp-step[data-step='boom']").wait_for(timeout=30_000)
+    panel.locator("button.cp-run").click()
+
+    problem = panel.locator(".cp-run-steps li[data-step='boom'] .cp-step-problem")
+    problem.wait_for(timeout=120_000)
+    assert problem.inner_text() == "cell 1, line 3: ValueError: boom here"
+    skipped = panel.locator(".cp-run-steps li[data-step='after'] .cp-step-problem")
+    assert skipped.inner_text() == "upstream boom did not succeed"
+    problem.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir() / "panel-failed-step.png"))
