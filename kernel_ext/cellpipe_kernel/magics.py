@@ -31,8 +31,6 @@ from IPython.core.magic import (
 from IPython.display import display
 
 from cellpipe import api
-from cellpipe.core.annotations import parse_cell
-from cellpipe.core.diagnostics import Diagnostic, did_you_mean
 from cellpipe.errors import AnnotationError, CellpipeError, PipelineError
 from cellpipe_kernel.display import show_graph, show_lint, show_runs
 from cellpipe_kernel.notebook import find_notebook
@@ -52,7 +50,8 @@ def usage_errors() -> Iterator[None]:
         yield
     except PipelineError as exc:
         for diagnostic in exc.diagnostics:
-            text = diagnostic.format() if isinstance(diagnostic, Diagnostic) else str(diagnostic)
+            known = isinstance(diagnostic, api.Diagnostic)
+            text = diagnostic.format() if known else str(diagnostic)
             print(text, file=sys.stderr)
         raise UsageError(str(exc)) from exc
     except CellpipeError as exc:
@@ -92,7 +91,7 @@ class CellpipeMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%cellpipe: cannot split {line!r} into words: {exc}") from None
         if words and not words[0].startswith("-") and words[0] not in COMMANDS:
-            suggestion = did_you_mean(words[0], set(COMMANDS))
+            suggestion = api.did_you_mean(words[0], set(COMMANDS))
             raise UsageError(
                 f"%cellpipe has no command {words[0]!r}"
                 + (f"; {suggestion}" if suggestion else "")
@@ -164,8 +163,8 @@ def check_step_header(line: str, cell: str) -> None:
     Raises:
         AnnotationError: The header does not follow the ``%%step`` grammar.
     """
-    diagnostics: list[Diagnostic] = []
-    parse_cell((), f"%%step {line}\n{cell}", 0, diagnostics)
+    diagnostics: list[api.Diagnostic] = []
+    api.parse_cell((), f"%%step {line}\n{cell}", 0, diagnostics)
     if diagnostics:
         first, more = diagnostics[0], len(diagnostics) - 1
         message = first.message + (f" (and {more} more problem(s) in the header)" if more else "")

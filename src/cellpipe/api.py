@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.annotations import parse_cell as parse_cell
+from cellpipe.core.atomic import write_text_atomic as write_text_atomic
+from cellpipe.core.diagnostics import Diagnostic as Diagnostic
+from cellpipe.core.diagnostics import did_you_mean as did_you_mean
 from cellpipe.core.layout import RunLayout as RunLayout  # public here: where a run's files are
 from cellpipe.core.layout import StepLayout as StepLayout
 from cellpipe.core.layout import default_root as default_root
@@ -19,6 +22,8 @@ from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
 from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import plan_notebook
 from cellpipe.core.spec import PARAMETERS_GLOBAL as PARAMETERS_GLOBAL
+from cellpipe.core.spec import build_spec as build_spec
+from cellpipe.core.spec import spec_to_json as spec_to_json
 from cellpipe.errors import PipelineError, ToolNotFoundError
 
 NotebookLike = str | Path | Notebook | Mapping[str, Any]
@@ -230,21 +235,6 @@ def dot_to_svg(dot: str) -> str:
     return result.stdout
 
 
-def __getattr__(name: str) -> Any:
-    # Running lives in cellpipe.runs_api, imported on first use so lint/compile stay fast.
-    if name in {"run", "sweep", "sweep_grid", "open_run", "Run", "convert_parameter",
-                "select_steps", "build_images"}:
-        from cellpipe import runs_api
-
-        return getattr(runs_api, name)
-    if name in {"compile_target", "submit_argo", "submit_kfp", "argo_status", "argo_logs",
-                "read_image_map"}:
-        from cellpipe import cluster_api
-
-        return getattr(cluster_api, name)
-    raise AttributeError(f"module 'cellpipe.api' has no attribute {name!r}")
-
-
 def report_html(step_dir: str | Path) -> Path | None:
     """A step's executed report as HTML, rendered on first use (then kept beside it).
 
@@ -271,3 +261,21 @@ def list_runs(root: str | Path) -> list[Any]:
 
     return [Run(r.id, r.path, r.data) for r in RunsDirectory(root)]
 
+
+# Running and clusters live in their own modules (what they import is imported on first
+# use, so lint and compile stay fast); the front ends reach them here.
+from cellpipe.cluster_api import argo_exit_code as argo_exit_code  # noqa: E402
+from cellpipe.cluster_api import argo_logs as argo_logs  # noqa: E402
+from cellpipe.cluster_api import argo_status as argo_status  # noqa: E402
+from cellpipe.cluster_api import compile_target as compile_target  # noqa: E402
+from cellpipe.cluster_api import read_image_map as read_image_map  # noqa: E402
+from cellpipe.cluster_api import submit_argo as submit_argo  # noqa: E402
+from cellpipe.cluster_api import submit_kfp as submit_kfp  # noqa: E402
+from cellpipe.core.values import convert_parameter as convert_parameter  # noqa: E402
+from cellpipe.runs_api import Run as Run  # noqa: E402
+from cellpipe.runs_api import build_images as build_images  # noqa: E402
+from cellpipe.runs_api import open_run as open_run  # noqa: E402
+from cellpipe.runs_api import run as run  # noqa: E402
+from cellpipe.runs_api import select_steps as select_steps  # noqa: E402
+from cellpipe.runs_api import sweep as sweep  # noqa: E402
+from cellpipe.runs_api import sweep_grid as sweep_grid  # noqa: E402

@@ -202,3 +202,10 @@ def submit_kfp(
         run_id, state = submit(path, host, experiment=experiment,
                                arguments=dict(parameters or {}), watch=watch, timeout=timeout)
     return str(run_id), str(state)
+
+
+def argo_exit_code(phase: str) -> int:
+    """The process exit code for a workflow's final phase (``Timeout`` is 124, like timeout(1))."""
+    from cellpipe.targets.argo.submit import exit_code
+
+    return exit_code(phase)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cellpipe.cli.main import _errors_to_messages, main, notebook_argument, split_option
+from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
 from cellpipe.cli.options import docker_options, print_image
 
 
@@ -18,7 +18,7 @@ from cellpipe.cli.options import docker_options, print_image
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Lines of step, image, built/reused; or the step → image "
               "map as JSON (what `compile --images` reads).")
-@_errors_to_messages
+@errors_to_messages
 def build(notebook: Path, split: str | None, base_image: str | None, registry: str | None,
           requirements: Path | None, fmt: str) -> None:
     """Build (or reuse) the container image of every step of NOTEBOOK.

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cellpipe.cli.main import _errors_to_messages, main, notebook_argument, split_option
+from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
 from cellpipe.cli.options import cluster_options, print_image
 
 EXIT_TIMEOUT = 124
@@ -26,7 +26,7 @@ EXIT_TIMEOUT = 124
 @click.option("--host", metavar="URL", help="KFP: the Kubeflow Pipelines API endpoint.")
 @click.option("--experiment", help="KFP: the experiment [the notebook's, or Default].")
 @cluster_options
-@_errors_to_messages
+@errors_to_messages
 def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ...],
            watch: bool, timeout: float | None, host: str | None, experiment: str | None,
            **options: Any) -> None:
@@ -41,11 +41,11 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
       cellpipe submit train.ipynb --target kfp --host http://kfp.local:8888 --images img.json
     """
     from cellpipe import api
-    from cellpipe.cli.run_commands import _parse_params, _Progress
+    from cellpipe.cli.run_commands import Progress, parse_params
 
     spec = api.compile_spec(notebook, split=split)
     values = {name: api.convert_parameter(spec, name, value)
-              for name, value in _parse_params(params).items()}
+              for name, value in parse_params(params).items()}
     names = [s["name"] for s in spec["steps"]]
     if target == "kfp":
         if not host:
@@ -56,12 +56,12 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
                                        on_image=print_image, **options)
         click.echo(f"KFP run {run_id}: {state}")
         sys.exit(_kfp_exit(state, watch))
-    with _Progress(names, live=watch and sys.stderr.isatty()) as progress:
+    with Progress(names, live=watch and sys.stderr.isatty()) as progress:
         name, phase = api.submit_argo(notebook, watch=watch, timeout=timeout,
                                       on_event=progress if watch else None,
                                       parameters=values, split=split, on_image=print_image,
                                       **options)
-    from cellpipe.targets.argo.submit import exit_code
+    from cellpipe.api import argo_exit_code as exit_code
 
     click.echo(f"workflow {name}: {phase}")
     if not watch:
@@ -85,11 +85,11 @@ def _kfp_exit(state: str, watch: bool) -> int:
 @main.command()
 @click.argument("name")
 @click.option("--namespace", help="Kubernetes namespace [the kubeconfig context's, default].")
-@_errors_to_messages
+@errors_to_messages
 def status(name: str, namespace: str | None) -> None:
     """Show an Argo workflow's phase and each step's state; exits like `submit --watch`."""
     from cellpipe import api
-    from cellpipe.targets.argo.submit import exit_code
+    from cellpipe.api import argo_exit_code as exit_code
 
     found = api.argo_status(name, namespace=namespace)
     click.echo(f"workflow {found.name}: {found.phase}"

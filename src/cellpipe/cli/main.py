@@ -28,7 +28,7 @@ SPLIT_HELP = (
 )
 
 
-def _errors_to_messages(func: F) -> F:
+def errors_to_messages(func: F) -> F:
     """Turn cellpipe errors into one clear line on stderr; tracebacks only with --verbose."""
 
     @wraps(func)
@@ -114,7 +114,7 @@ split_option = click.option(
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings, no step summary.")
-@_errors_to_messages
+@errors_to_messages
 def lint(notebook: Path, split: str | None, fmt: str, strict: bool, quiet: bool) -> None:
     """Check NOTEBOOK: steps, data edges, parameters, and every problem with cell and line.
 
@@ -176,7 +176,7 @@ def _print_lint(report: Any, quiet: bool) -> None:
     help="Mermaid or dot text, or SVG (needs graphviz's `dot`).",
 )
 @output_option
-@_errors_to_messages
+@errors_to_messages
 def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> None:
     """Draw NOTEBOOK's pipeline DAG, edges labeled with the variables they carry."""
     from cellpipe import api
@@ -198,7 +198,7 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
 @output_option
 @click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")
 @cluster_options
-@_errors_to_messages
+@errors_to_messages
 def compile_(notebook: Path, split: str | None, target: str, output: Path | None, strict: bool,
              **cluster: Any) -> None:
     """Compile NOTEBOOK to a pipeline (refuses when lint finds errors).
@@ -213,7 +213,7 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
 
     if target == "spec":
         spec = api.compile_spec(notebook, split=split, strict=strict)
-        from cellpipe.core.spec import spec_to_json
+        from cellpipe.api import spec_to_json
 
         text = spec_to_json(spec)
         summary = f"{len(spec['steps'])} steps"
@@ -232,7 +232,7 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    from cellpipe.core.atomic import write_text_atomic
+    from cellpipe.api import write_text_atomic
 
     write_text_atomic(output, text)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cellpipe.cli.main import _errors_to_messages, main, notebook_argument, split_option
+from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
 from cellpipe.cli.options import docker_options, print_image
 
 _STATE_STYLE = {
@@ -20,7 +20,8 @@ _STATE_STYLE = {
 }
 
 
-def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+def parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    """``-p NAME=VALUE`` options as a dict of strings (typed later against the spec)."""
     parsed = {}
     for item in values:
         name, sep, value = item.partition("=")
@@ -51,7 +52,7 @@ root_option = click.option("--root", type=click.Path(file_okay=False, path_type=
                            help="The .cellpipe directory [beside the notebook, or ./.cellpipe].")
 
 
-class _Progress:
+class Progress:
     """A live table of step states (rich), or plain lines when not on a terminal."""
 
     def __init__(self, steps: list[str], live: bool) -> None:
@@ -66,6 +67,7 @@ class _Progress:
             self.live = Live(self.render(), refresh_per_second=8, transient=False)
 
     def render(self) -> Any:
+        """The table of every step's state, elapsed time and message."""
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -84,6 +86,7 @@ class _Progress:
         return table
 
     def __call__(self, event: Any) -> None:
+        """Take one step event: the table (or a plain line) shows it."""
         if event.status == "running" and event.step not in self.started:
             self.started[event.step] = time.monotonic()
         if event.status not in ("running", "retrying"):
@@ -96,7 +99,7 @@ class _Progress:
             timing = f" {event.elapsed:.2f}s" if event.elapsed else ""
             click.echo(f"  {event.step}: {event.status}{timing}{suffix}", err=True)
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Progress:
         if self.live is not None:
             self.live.__enter__()
         return self
@@ -132,7 +135,7 @@ class _Progress:
               show_default=True, help="Run each step in an IPython shell in its process, or "
               "as a notebook in a Jupyter kernel (papermill) for code that needs one.")
 @root_option
-@_errors_to_messages
+@errors_to_messages
 def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         split: str | None, steps: tuple[str, ...], start: str | None, stop: str | None,
         resume: str | None, workers: int | None, no_cache: bool, sweep: bool,
@@ -152,7 +155,7 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
     from cellpipe import api
 
     values: dict[str, Any] = _read_params_file(parameters_file)
-    raw = _parse_params(params)
+    raw = parse_params(params)
     spec = api.compile_spec(notebook, split=split)
     names = [s["name"] for s in spec["steps"]]
     options: dict[str, Any] = {
@@ -170,13 +173,13 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         runs = []
         for combo in api.sweep_grid(grid):
             click.echo(f"== {', '.join(f'{k}={v!r}' for k, v in combo.items())}", err=True)
-            with _Progress(names, live=sys.stderr.isatty()) as progress:
+            with Progress(names, live=sys.stderr.isatty()) as progress:
                 runs.append(api.run(notebook, {**fixed, **combo}, on_event=progress, **options))
         _print_runs_table(runs, list(grid))
         sys.exit(0 if all(r.status == "succeeded" for r in runs) else 1)
     values.update(raw)
     try:
-        with _Progress(names, live=sys.stderr.isatty()) as progress:
+        with Progress(names, live=sys.stderr.isatty()) as progress:
             result = api.run(notebook, values, on_event=progress, **options)
     except KeyboardInterrupt:
         click.secho("run cancelled: its steps were stopped; finished steps are kept "
@@ -259,7 +262,7 @@ def _root(notebook: Path | None, root: Path | None) -> Path:
 @click.argument("notebook", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @root_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@_errors_to_messages
+@errors_to_messages
 def runs(notebook: Path | None, root: Path | None, fmt: str) -> None:
     """List runs with their parameters and metrics side by side (of NOTEBOOK, if given)."""
     from cellpipe import api
@@ -285,7 +288,7 @@ def runs(notebook: Path | None, root: Path | None, fmt: str) -> None:
               help="Find the runs beside this notebook.")
 @click.option("--values", "values", is_flag=True,
               help="List every name the notebook ends with: kind, type, size, producer.")
-@_errors_to_messages
+@errors_to_messages
 def show(run_id: str, root: Path | None, notebook: Path | None, values: bool) -> None:
     """Show a run: status, parameters, metrics, and every step with why it ran."""
     from cellpipe import api
@@ -316,7 +319,7 @@ def show(run_id: str, root: Path | None, notebook: Path | None, values: bool) ->
 @root_option
 @click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
               help="Find the runs beside this notebook.")
-@_errors_to_messages
+@errors_to_messages
 def verify(run_id: str, root: Path | None, notebook: Path | None) -> None:
     """Check every artifact of a run in full (size and digest); exit 1 if one is damaged."""
     from cellpipe import api
@@ -371,7 +374,7 @@ def _size(size: int) -> str:
 @click.option("--target", type=click.Choice(["local", "argo"]), default="local",
               show_default=True, help="A local run, or an Argo workflow (RUN is its name).")
 @click.option("--namespace", help="Argo: the workflow's namespace.")
-@_errors_to_messages
+@errors_to_messages
 def logs(run_id: str, step: str, root: Path | None, notebook: Path | None, target: str,
          namespace: str | None) -> None:
     """Print what STEP printed in run RUN (`latest` for the newest local run)."""

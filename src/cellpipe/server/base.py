@@ -151,7 +151,7 @@ class JsonBody:
         """Refuse fields the route does not read, so a misspelt option is not ignored."""
         unknown = sorted(set(self.data) - known)
         if unknown:
-            from cellpipe.core.diagnostics import did_you_mean
+            from cellpipe.api import did_you_mean
 
             raise RequestError(400, f"unknown field {unknown[0]!r} in the request body",
                                hint=did_you_mean(unknown[0], known)

@@ -18,8 +18,6 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from cellpipe import api
-from cellpipe.core.diagnostics import did_you_mean
-from cellpipe.core.spec import build_spec
 from cellpipe.errors import CellpipeError
 from cellpipe.server.base import (
     CellpipeHandler,
@@ -56,7 +54,7 @@ def analysis(notebook: Path, split: str | None) -> dict[str, Any]:
     report = api.lint(notebook, split=split)
     pipeline = report.pipeline
     # what api.compile_spec returns, without analyzing the notebook a second time
-    spec = build_spec(pipeline) if report.ok else None
+    spec = api.build_spec(pipeline) if report.ok else None
     return {
         "ok": report.ok,
         "steps": [
@@ -262,7 +260,7 @@ class StepFileHandler(CellpipeHandler):
         run = open_run(run_id, runs_root(self.query_notebook()))
         if step not in run.steps:
             raise RequestError(404, f"run {run.id} has no step {step!r}",
-                               hint=did_you_mean(step, set(run.steps))
+                               hint=api.did_you_mean(step, set(run.steps))
                                or f"its steps are: {', '.join(run.steps) or 'none'}")
         return api.RunLayout(Path(run.path)).step(step).path
 
@@ -343,7 +341,8 @@ def choice(value: str, allowed: tuple[str, ...], field: str) -> str:
     """``value`` if it is one of ``allowed``; else 400 naming the field and the choices."""
     if value not in allowed:
         raise RequestError(400, f"unknown {field} {value!r}",
-                           hint=did_you_mean(value, set(allowed)) or f"use {' or '.join(allowed)}")
+                           hint=api.did_you_mean(value, set(allowed))
+                           or f"use {' or '.join(allowed)}")
     return value
 
 

@@ -1,0 +1,34 @@
+"""Rules of the codebase's shape that import-linter cannot state."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = [ROOT / "src" / "cellpipe", ROOT / "kernel_ext" / "cellpipe_kernel"]
+GENERATED = {"spec_validator.py"}
+
+
+def _modules() -> list[Path]:
+    return [p for package in PACKAGES for p in sorted(package.rglob("*.py"))
+            if p.name not in GENERATED]
+
+
+def test_no_private_name_is_imported_from_another_module():
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cellpipe"):
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{a.name}"
+                          for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, "make these public, or keep them in their module:\n" + "\n".join(found)
+
+
+def test_the_api_names_what_the_front_ends_use_with_their_types():
+    """No module __getattr__: `api.run` is the function itself, so mypy checks its calls."""
+    from cellpipe import api, runs_api
+
+    assert not hasattr(api, "__getattr__")
+    assert api.run is runs_api.run and api.Run is runs_api.Run
