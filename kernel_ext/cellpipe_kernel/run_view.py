@@ -41,7 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
         description="Run the saved notebook as a pipeline (each step in its own process) "
         "and show its progress; the ended run is `_cellpipe_run`.",
     )
-    parser.add_argument("--engine", choices=["local", "docker"], default="local",
+    parser.add_argument("--engine", choices=api.engine_names(), default="local",
                         help="steps as local processes, or each in a container [local]")
     parser.add_argument("-p", "--parameter", dest="params", action="extend", nargs="+",
                         default=[], metavar="NAME=VALUE",

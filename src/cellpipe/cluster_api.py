@@ -11,11 +11,43 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cellpipe.errors import CellpipeError
 
-TARGETS = ("spec", "argo", "kfp")
+if TYPE_CHECKING:
+    from cellpipe.targets.base import Document, Target
+
+SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
+
+
+def target_names() -> list[str]:
+    """``spec`` and every cluster target: built in (argo, kfp) or plugins."""
+    from cellpipe.plugins import TARGETS
+
+    return [SPEC, *TARGETS.names()]
+
+
+def cluster_target_names() -> list[str]:
+    """The targets a pipeline can be submitted to (every target but ``spec``)."""
+    from cellpipe.plugins import TARGETS
+
+    return TARGETS.names()
+
+
+def engine_names() -> list[str]:
+    """Every engine: built in (local, docker) or plugins."""
+    from cellpipe.plugins import ENGINES
+
+    return ENGINES.names()
+
+
+def load_target(name: str) -> Target:
+    """The target registered as ``name`` (a :class:`cellpipe.targets.base.Target`)."""
+    from cellpipe.plugins import TARGETS
+
+    target: Target = TARGETS.load(name)()
+    return target
 
 
 def read_image_map(path: str | Path) -> dict[str, str]:
@@ -85,18 +117,22 @@ def compile_target(
     on_image: Callable[[Any], None] | None = None,
     **cluster: Any,
 ) -> str:
-    """Compile a notebook for ``target`` (``spec``, ``argo`` or ``kfp``); returns the text.
+    """Compile a notebook for ``target`` (``spec``, ``argo``, ``kfp``, a plugin's): the text.
 
     ``cluster`` overrides the notebook's ``cellpipe.cluster`` settings (namespace, storage,
     volume_size, storage_class, access_mode, service_account, caching).
     """
-    text: str = _compile(notebook, target, split=split, images=images, registry=registry,
-                         base_image=base_image, requirements=requirements, on_image=on_image,
-                         **cluster)
-    return text
+    if target == SPEC:
+        from cellpipe.api import compile_spec
+        from cellpipe.core.spec import spec_to_json
+
+        return spec_to_json(compile_spec(notebook, split=split))
+    return compile_document(notebook, target, split=split, images=images, registry=registry,
+                            base_image=base_image, requirements=requirements,
+                            on_image=on_image, **cluster).text
 
 
-def _compile(
+def compile_document(
     notebook: Any,
     target: str,
     *,
@@ -106,37 +142,64 @@ def _compile(
     base_image: str | None = None,
     requirements: str | Path | None = None,
     on_image: Callable[[Any], None] | None = None,
-    as_dict: bool = False,
     **cluster: Any,
-) -> Any:
-    """:func:`compile_target`; with ``as_dict`` an Argo Workflow stays a dict (to submit)."""
+) -> Document:
+    """The cluster target's :class:`~cellpipe.targets.base.Document` of a notebook."""
     from cellpipe.api import compile_spec, load_notebook
 
-    if target not in TARGETS:
-        from cellpipe.core.diagnostics import did_you_mean
-
-        raise CellpipeError(f"unknown target {target!r}",
-                            hint=did_you_mean(target, set(TARGETS)) or "use spec, argo or kfp")
+    chosen = load_target(target)  # an unknown target is refused before anything is built
     nb = load_notebook(notebook)
     spec = compile_spec(nb, split=split)
-    if target == "spec":
-        from cellpipe.core.spec import spec_to_json
-
-        return spec_to_json(spec)
     refs = step_images(nb, spec, images=images, registry=registry, base_image=base_image,
                        requirements=requirements, on_image=on_image)
-    caching = cluster.pop("caching", None)
+    options = {"caching": cluster.pop("caching", None)}
     from cellpipe.targets.cluster import cluster_settings
 
     settings = cluster_settings(spec, **{k: v for k, v in cluster.items() if v is not None})
-    if target == "argo":
-        from cellpipe.targets.argo.compile import compile_argo, to_yaml
+    return chosen.compile(spec, refs, settings, options)
 
-        workflow = compile_argo(spec, refs, settings)
-        return workflow if as_dict else to_yaml(workflow)
-    from cellpipe.targets.kfp.compile import compile_kfp
 
-    return compile_kfp(spec, refs, caching=caching, settings=settings)
+def submit(
+    notebook: Any,
+    target: str,
+    *,
+    connection: Mapping[str, Any] | None = None,
+    watch: bool = False,
+    timeout: float | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> tuple[str, str]:
+    """Compile for ``target`` and submit; returns (the run's name on the cluster, status).
+
+    ``connection`` says how to reach the cluster (``namespace``; ``host``, ``experiment``
+    for KFP); ``options`` are :func:`compile_target`'s.
+    """
+    reach = dict(connection or {})
+    if reach.get("namespace") and "namespace" not in options:
+        options["namespace"] = reach["namespace"]
+    document = compile_document(notebook, target, **options)
+    done = load_target(target).submit(document, parameters=dict(parameters or {}), watch=watch,
+                                      timeout=timeout, on_event=on_event, connection=reach)
+    return done.name, done.status
+
+
+def target_status(target: str, name: str, **connection: Any) -> Any:
+    """The status of run ``name`` on ``target``."""
+    return load_target(target).status(name, connection)
+
+
+def target_logs(target: str, name: str, step: str, **connection: Any) -> str:
+    """What ``step`` of run ``name`` on ``target`` printed."""
+    return str(load_target(target).logs(name, step, connection))
+
+
+def target_exit_code(target: str, status: str) -> int:
+    """The process exit code for a run on ``target`` that ended with ``status``."""
+    return int(load_target(target).exit_code(status))
+
+
+# The names the front ends used before targets were plugins; each is the generic call.
 
 
 def submit_argo(
@@ -150,34 +213,18 @@ def submit_argo(
     **options: Any,
 ) -> tuple[str, str]:
     """Compile for Argo, create the Workflow, optionally watch it; returns (name, phase)."""
-    from cellpipe.targets.argo.compile import parameter_text
-    from cellpipe.targets.argo.submit import ArgoClient
-
-    manifest = _compile(notebook, "argo", namespace=namespace, as_dict=True, **options)
-    if parameters:
-        values = {k: parameter_text(v) for k, v in parameters.items()}
-        for parameter in manifest["spec"].get("arguments", {}).get("parameters", []):
-            if parameter["name"] in values:
-                parameter["value"] = values[parameter["name"]]
-    client = ArgoClient(namespace=namespace)
-    name = client.submit(manifest)
-    if not watch:
-        return name, "Submitted"
-    return name, client.watch(name, on_event=on_event, timeout=timeout)
+    return submit(notebook, "argo", connection={"namespace": namespace}, watch=watch,
+                  timeout=timeout, on_event=on_event, parameters=parameters, **options)
 
 
 def argo_status(name: str, namespace: str | None = None) -> Any:
     """The Workflow's phase and each step's node phase."""
-    from cellpipe.targets.argo.submit import ArgoClient
-
-    return ArgoClient(namespace=namespace).status(name)
+    return target_status("argo", name, namespace=namespace)
 
 
 def argo_logs(name: str, step: str, namespace: str | None = None) -> str:
     """What a step's pod printed."""
-    from cellpipe.targets.argo.submit import ArgoClient
-
-    return ArgoClient(namespace=namespace).logs(name, step)
+    return target_logs("argo", name, step, namespace=namespace)
 
 
 def submit_kfp(
@@ -191,21 +238,10 @@ def submit_kfp(
     **options: Any,
 ) -> tuple[str, str]:
     """Compile for KFP and start a run through ``kfp.Client``; returns (run id, state)."""
-    import tempfile
-
-    from cellpipe.targets.kfp.submit import submit_kfp as submit
-
-    text = compile_target(notebook, "kfp", **options)
-    with tempfile.TemporaryDirectory(prefix="cellpipe-kfp-") as directory:
-        path = Path(directory) / "pipeline.yaml"
-        path.write_text(text, encoding="utf-8")
-        run_id, state = submit(path, host, experiment=experiment,
-                               arguments=dict(parameters or {}), watch=watch, timeout=timeout)
-    return str(run_id), str(state)
+    return submit(notebook, "kfp", connection={"host": host, "experiment": experiment},
+                  watch=watch, timeout=timeout, parameters=parameters, **options)
 
 
 def argo_exit_code(phase: str) -> int:
     """The process exit code for a workflow's final phase (``Timeout`` is 124, like timeout(1))."""
-    from cellpipe.targets.argo.submit import exit_code
-
-    return exit_code(phase)
+    return target_exit_code("argo", phase)

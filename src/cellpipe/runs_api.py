@@ -193,9 +193,6 @@ def run(
     return Run(record.id, record.path, record.data)
 
 
-ENGINES = ("local", "docker")
-
-
 def make_engine(
     engine: str,
     *,
@@ -205,22 +202,15 @@ def make_engine(
     network: str = "none",
     on_image: Callable[[Any], None] | None = None,
 ) -> Any:
-    """The engine named ``engine`` (``local`` or ``docker``)."""
-    if engine == "local":
-        from cellpipe.engines.local import LocalEngine
+    """The engine named ``engine`` (``local``, ``docker`` or a plugin's).
 
-        return LocalEngine()
-    if engine == "docker":
-        from cellpipe.engines.docker.engine import DockerEngine
-        from cellpipe.engines.docker.requirements import read_requirements_file
+    Each engine takes the options it knows from these (:meth:`Engine.from_options`).
+    """
+    from cellpipe.plugins import ENGINES
 
-        lines = read_requirements_file(requirements) if requirements else []
-        return DockerEngine(base_image=base_image, registry=registry, requirements=lines,
-                            network=network, on_image=on_image)
-    from cellpipe.core.diagnostics import did_you_mean
-
-    raise CellpipeError(f"unknown engine {engine!r}",
-                        hint=did_you_mean(engine, set(ENGINES)) or "use local or docker")
+    return ENGINES.load(engine).from_options(base_image=base_image, registry=registry,
+                                             requirements=requirements, network=network,
+                                             on_image=on_image)
 
 
 def build_images(

@@ -229,6 +229,32 @@ async def test_a_docker_daemon_out_of_reach_is_503_not_the_requests_fault(
     assert "start the daemon" in answer["hint"]
 
 
+async def test_the_plugins_route_lists_the_engines_and_targets_from_the_registry(
+        fetch, pipeline_nb, tmp_path, monkeypatch):
+    from cellpipe.plugins import ENGINES, TARGETS
+    from tests.plugins.test_plugins import install_example
+
+    code, body = await fetch("plugins")
+    assert code == 200, body
+    assert body["engines"][:2] == ["local", "docker"]
+    assert body["targets"][:3] == ["spec", "argo", "kfp"]
+    assert body["submit_targets"][:2] == ["argo", "kfp"]
+    monkeypatch.syspath_prepend(str(install_example(tmp_path / "site")))
+    for registry in (ENGINES, TARGETS):
+        registry.reset()
+    try:
+        code, body = await fetch("plugins")
+        assert "folder" in body["targets"] and "named-local" in body["engines"]
+        code, answer = await fetch("compile", method="POST", body={
+            "path": pipeline_nb, "target": "folder",
+            "images": {"load": "r/load:1", "train": "r/train:1"}})
+        assert code == 200, answer
+        assert json.loads(answer["text"])["steps"][0]["image"] == "r/load:1"
+    finally:
+        for registry in (ENGINES, TARGETS):
+            registry.reset()
+
+
 def test_each_error_class_says_how_the_server_answers_it():
     from cellpipe.errors import (
         CellpipeError,

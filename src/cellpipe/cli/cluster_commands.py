@@ -17,7 +17,8 @@ EXIT_TIMEOUT = 124
 @main.command()
 @notebook_argument
 @split_option
-@click.option("--target", type=click.Choice(["argo", "kfp"]), required=True)
+@click.option("--target", required=True, metavar="TARGET",
+              help="argo, kfp, or a target an installed package registers.")
 @click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE",
               help="Set a parameter for this run (converted to its declared type).")
 @click.option("--watch", is_flag=True, help="Follow the steps until the run ends.")
@@ -43,10 +44,19 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
     from cellpipe import api
     from cellpipe.cli.run_commands import Progress, parse_params
 
+    api.load_target(target)  # an unknown one is refused before anything is compiled
     spec = api.compile_spec(notebook, split=split)
     values = {name: api.convert_parameter(spec, name, value)
               for name, value in parse_params(params).items()}
     names = [s["name"] for s in spec["steps"]]
+    if target not in ("argo", "kfp"):  # a plugin's target: the generic submission
+        connection = {"host": host, "experiment": experiment,
+                      "namespace": options.get("namespace")}
+        name, state = api.submit(notebook, target, connection=connection, watch=watch,
+                                 timeout=timeout, parameters=values, split=split,
+                                 on_image=print_image, **options)
+        click.echo(f"{target} run {name}: {state}")
+        sys.exit(api.target_exit_code(target, state) if watch else 0)
     if target == "kfp":
         if not host:
             raise click.UsageError("--target kfp needs --host URL (the KFP API endpoint)")

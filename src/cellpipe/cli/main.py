@@ -190,10 +190,11 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
 @split_option
 @click.option(
     "--target",
-    type=click.Choice(["spec", "argo", "kfp"]),
     default="spec",
     show_default=True,
-    help="cellpipe's PipelineSpec JSON, an Argo Workflow, or a Kubeflow Pipelines IR YAML.",
+    metavar="TARGET",
+    help="spec (cellpipe's PipelineSpec JSON), argo (an Argo Workflow), kfp (a Kubeflow "
+    "Pipelines IR YAML), or a target an installed package registers.",
 )
 @output_option
 @click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")

@@ -125,9 +125,9 @@ class Progress:
 @click.option("--workers", type=click.IntRange(min=1), help="Steps at most at once [CPU count].")
 @click.option("--no-cache", is_flag=True, help="Run every step, even unchanged ones.")
 @click.option("--sweep", is_flag=True, help="Run the grid of comma-separated -p values.")
-@click.option("--engine", type=click.Choice(["local", "docker"]), default="local",
-              show_default=True, help="Steps as local processes, or each in a container "
-              "from its own image (built or reused first).")
+@click.option("--engine", default="local", show_default=True, metavar="ENGINE",
+              help="local (steps as local processes), docker (each in a container from its "
+              "own image, built or reused first), or an engine a package registers.")
 @docker_options
 @click.option("--network", default="none", show_default=True,
               help="Docker network of the step containers (e.g. host); --engine docker.")

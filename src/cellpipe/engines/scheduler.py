@@ -55,6 +55,11 @@ class Engine:
     def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
         raise NotImplementedError
 
+    @classmethod
+    def from_options(cls, **options: Any) -> Engine:
+        """The engine for a run's options (base image, registry, …); ignores the others."""
+        return cls()
+
     def warm_up(self, sources: Iterable[str], notebook_dir: Path) -> None:
         """Prepare to run steps of these cells while the notebook is still analyzed."""
 

@@ -27,8 +27,6 @@ from cellpipe.server.base import (
     runs_root,
 )
 
-COMPILE_TARGETS = ("spec", "argo", "kfp")
-SUBMIT_TARGETS = ("argo", "kfp")
 # Options of compile_target that name the images and the cluster resources.
 IMAGE_OPTIONS = {"images", "registry", "base_image", "requirements"}
 CLUSTER_OPTIONS = {"namespace", "storage", "volume_size", "storage_class", "access_mode",
@@ -127,7 +125,7 @@ class CompileHandler(TargetHandler):
         body = self.json_body()
         body.check_known({"path", "target", "split", *IMAGE_OPTIONS, *CLUSTER_OPTIONS})
         notebook = self.notebook(body.text("path"))
-        target = choice(body.text("target"), COMPILE_TARGETS, "target")
+        target = choice(body.text("target"), tuple(api.target_names()), "target")
         options = self.target_options(body.data)
         text = await asyncio.to_thread(api.compile_target, str(notebook), target,
                                        split=body.optional_text("split"), **options)
@@ -319,22 +317,35 @@ class SubmitHandler(TargetHandler):
             raise RequestError(403, "submitting is off; set c.CellpipeApp.submit_enabled = True",
                                hint="in jupyter_server_config.py, then restart the server")
         body = self.json_body()
-        target = choice(body.text("target"), SUBMIT_TARGETS, "target")
+        target = choice(body.text("target"), tuple(api.cluster_target_names()), "target")
         known = {"path", "target", "parameters", "split", *IMAGE_OPTIONS, *CLUSTER_OPTIONS}
-        body.check_known(known | ({"host", "experiment"} if target == "kfp" else set()))
+        body.check_known(known | ({"host", "experiment"} if target != "argo" else set()))
         notebook = self.notebook(body.text("path"))
         options = self.target_options(body.data)
         parameters = body.mapping("parameters")
         split = body.optional_text("split")
-        if target == "argo":
-            name, status = await asyncio.to_thread(
-                api.submit_argo, str(notebook), parameters=parameters, split=split, **options)
-        else:
-            name, status = await asyncio.to_thread(
-                api.submit_kfp, str(notebook), host=body.text("host"),
-                experiment=body.optional_text("experiment"), parameters=parameters,
-                split=split, **options)
+        connection = {"namespace": options.get("namespace")}
+        if target != "argo":  # Kubeflow Pipelines (and plugins) are reached at a host
+            connection.update(host=body.text("host") if target == "kfp" else
+                              body.optional_text("host"),
+                              experiment=body.optional_text("experiment"))
+        name, status = await asyncio.to_thread(
+            api.submit, str(notebook), target, connection=connection, parameters=parameters,
+            split=split, **options)
         self.reply({"target": target, "id": name, "status": status})
+
+
+class PluginsHandler(CellpipeHandler):
+    """``GET /cellpipe/plugins``: the engines and targets this server can use."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self) -> None:
+        """Built-in ones first, then those installed packages register."""
+        self.reply({"engines": api.engine_names(), "targets": api.target_names(),
+                    "submit_targets": api.cluster_target_names(),
+                    "submit_enabled": bool(self.app.submit_enabled)})
 
 
 def choice(value: str, allowed: tuple[str, ...], field: str) -> str:
@@ -358,4 +369,5 @@ def routes() -> list[tuple[str, type[CellpipeHandler]]]:
         (url_path_join(step, "log"), StepLogHandler),
         (url_path_join(step, "report"), StepReportHandler),
         (url_path_join("/cellpipe", "submit"), SubmitHandler),
+        (url_path_join("/cellpipe", "plugins"), PluginsHandler),
     ]

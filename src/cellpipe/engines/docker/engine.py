@@ -46,6 +46,16 @@ class DockerEngine(Engine):
 
     name = "docker"
 
+    @classmethod
+    def from_options(cls, **options: Any) -> DockerEngine:
+        """The engine for ``cellpipe run --engine docker``'s options."""
+        from cellpipe.engines.docker.requirements import read_requirements_file
+
+        requirements = options.get("requirements")
+        return cls(base_image=options.get("base_image"), registry=options.get("registry"),
+                   requirements=read_requirements_file(requirements) if requirements else [],
+                   network=options.get("network") or "none", on_image=options.get("on_image"))
+
     def __init__(
         self,
         base_image: str | None = None,

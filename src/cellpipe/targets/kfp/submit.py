@@ -90,6 +90,20 @@ def submit_kfp(
     return run_id, state
 
 
+def run_state(host: str, run_id: str) -> str:
+    """The state of run ``run_id`` on the KFP server at ``host``."""
+    try:
+        import kfp
+    except ImportError:
+        raise MissingDependencyError.for_extra("kfp", "kfp", "asking Kubeflow") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return _state(kfp.Client(host=host), run_id)
+    except Exception as exc:  # urllib3, kfp_server_api.ApiException, socket errors, ...
+        raise _server_error(host, exc) from exc
+
+
 def _state(client: Any, run_id: str) -> str:
     run = client.get_run(run_id)
     return str(getattr(run, "state", None) or "RUNTIME_STATE_UNSPECIFIED")

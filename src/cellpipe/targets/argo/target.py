@@ -1,0 +1,64 @@
+"""The Argo Workflows target (``--target argo``): a Workflow, sent to the Kubernetes API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from cellpipe.targets.base import Document, Submission
+from cellpipe.targets.cluster import ClusterSettings
+
+__all__ = ["ArgoTarget"]
+
+
+class ArgoTarget:
+    """Compile to an ``argoproj.io/v1alpha1`` Workflow; submit, watch, status and logs."""
+
+    name: ClassVar[str] = "argo"
+    description: ClassVar[str] = "an Argo Workflow (YAML), submitted through the Kubernetes API"
+
+    def compile(self, spec: Mapping[str, Any], images: Mapping[str, str],
+                settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
+        """The Workflow as data and as YAML (stable key order)."""
+        from cellpipe.targets.argo.compile import compile_argo, to_yaml
+
+        workflow = compile_argo(spec, images, settings)
+        return Document(text=to_yaml(workflow), data=workflow)
+
+    def submit(self, document: Document, *, parameters: Mapping[str, Any],
+               watch: bool, timeout: float | None,
+               on_event: Callable[[Any], None] | None,
+               connection: Mapping[str, Any]) -> Submission:
+        """Create the Workflow with ``parameters`` as its arguments; watch it if asked."""
+        from cellpipe.targets.argo.compile import parameter_text
+        from cellpipe.targets.argo.submit import ArgoClient
+
+        manifest = document.data
+        if parameters:
+            values = {k: parameter_text(v) for k, v in parameters.items()}
+            for parameter in manifest["spec"].get("arguments", {}).get("parameters", []):
+                if parameter["name"] in values:
+                    parameter["value"] = values[parameter["name"]]
+        client = ArgoClient(namespace=connection.get("namespace"))
+        name = client.submit(manifest)
+        if not watch:
+            return Submission(name, "Submitted")
+        return Submission(name, client.watch(name, on_event=on_event, timeout=timeout))
+
+    def status(self, name: str, connection: Mapping[str, Any]) -> Any:
+        """The Workflow's phase and each step's node phase."""
+        from cellpipe.targets.argo.submit import ArgoClient
+
+        return ArgoClient(namespace=connection.get("namespace")).status(name)
+
+    def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
+        """What the step's pod printed."""
+        from cellpipe.targets.argo.submit import ArgoClient
+
+        return ArgoClient(namespace=connection.get("namespace")).logs(name, step)
+
+    def exit_code(self, status: str) -> int:
+        """0 for ``Succeeded``, 124 for ``Timeout`` (as timeout(1)), 1 otherwise."""
+        from cellpipe.targets.argo.submit import exit_code
+
+        return exit_code(status)

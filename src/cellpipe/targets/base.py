@@ -1,0 +1,61 @@
+"""What a target is: compile a spec to a cluster's document, submit it, follow the run.
+
+Every target (the built-in ``argo`` and ``kfp``, and plugins registered in the
+``cellpipe.targets`` entry-point group, see :mod:`cellpipe.plugins`) has the same methods
+with the same signatures. ``connection`` holds how to reach the cluster (``namespace``
+for Argo; ``host``, ``experiment`` and ``namespace`` for Kubeflow Pipelines); a target
+reads the keys it knows and says clearly when one it needs is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from cellpipe.targets.cluster import ClusterSettings
+
+__all__ = ["Document", "Submission", "Target"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A compiled pipeline: its text as written to a file, and its data when it has any."""
+
+    text: str
+    data: Any = None
+    suffix: str = ".yaml"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submitted run: its name on the cluster and the status last seen."""
+
+    name: str
+    status: str
+
+
+class Target(Protocol):
+    """A cluster a pipeline can be compiled for and submitted to."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def compile(self, spec: Mapping[str, Any], images: Mapping[str, str],
+                settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
+        """The document of ``spec`` with each step's image; ``options`` target-specific."""
+
+    def submit(self, document: Document, *, parameters: Mapping[str, Any],
+               watch: bool, timeout: float | None,
+               on_event: Callable[[Any], None] | None,
+               connection: Mapping[str, Any]) -> Submission:
+        """Create the run (and wait for its end when ``watch``)."""
+
+    def status(self, name: str, connection: Mapping[str, Any]) -> Any:
+        """The run's status (its ``phase`` or state, and each step's when known)."""
+
+    def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
+        """What ``step`` of run ``name`` printed."""
+
+    def exit_code(self, status: str) -> int:
+        """The process exit code for a run that ended with ``status``."""
