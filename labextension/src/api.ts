@@ -11,6 +11,7 @@ import type {
   Analysis,
   Compiled,
   ErrorBody,
+  Plugins,
   RunDetail,
   RunList,
   RunStarted,
@@ -25,6 +26,7 @@ export type {
   Diagnostic,
   Edge,
   ErrorBody,
+  Plugins,
   RunDetail,
   RunList,
   RunStarted,
@@ -150,6 +152,9 @@ export const compile = (body: Record<string, unknown>): Promise<Compiled> =>
 
 export const submit = (body: Record<string, unknown>): Promise<Submitted> =>
   requestJson(['submit'], {}, body);
+
+/** The engines and targets the server can use: built-in ones first, then plugins'. */
+export const plugins = (): Promise<Plugins> => requestJson<Plugins>(['plugins']);
 
 export const stepLog = (path: string, run: string, step: string): Promise<string> =>
   requestText(['runs', run, 'steps', step, 'log'], { path });

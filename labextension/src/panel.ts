@@ -22,9 +22,22 @@ import {
 } from './tags';
 
 export const PANEL_ID = 'cellpipe-panel';
-const TARGETS = ['local', 'docker', 'argo', 'kfp'] as const;
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'blocked']);
 const POLL_WAIT = 20; // seconds a long poll may be held by the server
+
+/**
+ * Where the Target setting can send the pipeline, as the server's GET /cellpipe/plugins
+ * says: engines run it from the server (Run), cluster targets take it elsewhere (Compile,
+ * Submit). A server older than the plugins has only the built-in ones (FALLBACK_DESTINATIONS).
+ */
+interface Destinations {
+  engines: string[];
+  submitTargets: string[];
+}
+const FALLBACK_DESTINATIONS: Destinations = {
+  engines: ['local', 'docker'],
+  submitTargets: ['argo', 'kfp']
+};
 
 /** The notebook metadata the settings form edits (`metadata.cellpipe`). */
 interface PipelineSettings {
@@ -125,6 +138,8 @@ export class CellpipePanel extends Widget {
   private polling: string | null = null;
   private busy = false;
   private fieldProblems: Record<string, string> = {};
+  private destinations: Destinations = FALLBACK_DESTINATIONS; // until the server answers
+  private readonly destinationsLoaded: Promise<Destinations>;
 
   private headerNode: HTMLElement;
   private statusNode: HTMLElement;
@@ -171,6 +186,8 @@ export class CellpipePanel extends Widget {
       detail.root
     );
 
+    this.destinationsLoaded = loadDestinations().then(found => (this.destinations = found));
+    void this.destinationsLoaded.then(() => this.renderSettings());
     tracker.currentChanged.connect(this.onNotebookChanged, this);
     tracker.activeCellChanged.connect(() => this.renderEditor(), this);
     this.onNotebookChanged();
@@ -704,6 +721,11 @@ export class CellpipePanel extends Widget {
     const s = this.pipelineSettings();
     const cluster = (s.cluster ?? {}) as Record<string, unknown>;
     const defaultName = this.analysis?.pipeline?.name;
+    const { engines, submitTargets } = this.destinations;
+    const target = s.target ?? 'local';
+    const option = (name: string, label = name) =>
+      h('option', { value: name, selected: target === name }, label);
+    const hostTargets = submitTargets.filter(name => name !== 'argo');
     const input = (name: string, label: string, value: unknown, placeholder = '') =>
       h(
         'div',
@@ -739,13 +761,28 @@ export class CellpipePanel extends Widget {
         h(
           'select',
           { id: 'cp-setting-target', name: 'target', className: 'jp-mod-styled', 'aria-label': 'Target' },
-          ...TARGETS.map(t => h('option', { value: t, selected: (s.target ?? 'local') === t }, t))
+          h('optgroup', { label: 'engines (Run)' }, ...engines.map(name => option(name))),
+          h(
+            'optgroup',
+            { label: 'cluster targets (Compile, Submit)' },
+            ...submitTargets.filter(name => !engines.includes(name)).map(name => option(name))
+          ),
+          // a name this server does not offer (a plugin not installed here) is kept, not
+          // replaced by the first choice on the next save
+          engines.includes(target) || submitTargets.includes(target)
+            ? null
+            : option(target, `${target} (not available on this server)`)
         )
       ),
       input('base_image', 'Base image', s.base_image, 'e.g. python:3.11-slim'),
-      input('registry', 'Registry (argo, kfp)', s.registry, 'e.g. registry.local:5000/team'),
-      input('namespace', 'Namespace (argo, kfp)', cluster.namespace, 'e.g. pipelines'),
-      input('host', 'KFP host', s.host, 'e.g. http://kfp.local:8888'),
+      input('registry', `Registry (${submitTargets.join(', ')})`, s.registry, 'e.g. registry.local:5000/team'),
+      input('namespace', `Namespace (${submitTargets.join(', ')})`, cluster.namespace, 'e.g. pipelines'),
+      input(
+        'host',
+        hostTargets.length === 1 && hostTargets[0] === 'kfp' ? 'KFP host' : `Host (${hostTargets.join(', ')})`,
+        s.host,
+        'e.g. http://kfp.local:8888'
+      ),
       h(
         'div',
         { className: 'cp-form-actions' },
@@ -795,7 +832,8 @@ export class CellpipePanel extends Widget {
     if (s.base_image) {
       options.base_image = s.base_image;
     }
-    if (target === 'argo' || target === 'kfp') {
+    if (target !== 'spec') {
+      // a cluster target: argo, kfp or a plugin's
       if (s.registry) {
         options.registry = s.registry;
       }
@@ -826,9 +864,8 @@ export class CellpipePanel extends Widget {
     if (!path || this.busy) {
       return;
     }
-    const target = this.pipelineSettings().target ?? 'local';
-    const engine = target === 'docker' ? 'docker' : 'local';
     this.setBusy(true);
+    const engine = engineFor(this.pipelineSettings().target, await this.destinationsLoaded);
     this.setStatus(`Starting a ${engine} run…`);
     try {
       await this.saveFirst();
@@ -919,9 +956,8 @@ export class CellpipePanel extends Widget {
     if (!path || this.busy) {
       return;
     }
-    const setting = this.pipelineSettings().target ?? 'local';
-    const target = setting === 'argo' || setting === 'kfp' ? setting : 'spec';
     this.setBusy(true);
+    const target = submitTargetFor(this.pipelineSettings().target, await this.destinationsLoaded) ?? 'spec';
     this.setStatus(`Compiling (${target})…`);
     try {
       await this.saveFirst();
@@ -946,13 +982,14 @@ export class CellpipePanel extends Widget {
     if (!path || this.busy) {
       return;
     }
+    this.setBusy(true);
     const s = this.pipelineSettings();
-    const target = s.target === 'kfp' ? 'kfp' : 'argo';
+    const target = submitTargetFor(s.target, await this.destinationsLoaded) ?? 'argo';
     const body: Record<string, unknown> = { path, target, ...this.targetOptions(target) };
-    if (target === 'kfp' && s.host) {
+    if (target !== 'argo' && s.host) {
+      // Kubeflow Pipelines (and plugin targets) are reached at a host
       body.host = s.host;
     }
-    this.setBusy(true);
     this.setStatus(`Submitting to ${target}…`);
     try {
       await this.saveFirst();
@@ -1169,6 +1206,27 @@ export class CellpipePanel extends Widget {
       )
     );
   }
+}
+
+/** The server's engines and cluster targets; the built-in ones when it cannot say. */
+async function loadDestinations(): Promise<Destinations> {
+  try {
+    const found = await api.plugins();
+    return { engines: found.engines, submitTargets: found.submit_targets };
+  } catch (error) {
+    console.warn(`cellpipe: no GET /cellpipe/plugins (${describe(error)}); offering the built-in engines and targets`);
+    return FALLBACK_DESTINATIONS;
+  }
+}
+
+/** The engine Run uses for the Target setting: the setting when it names one, else local. */
+function engineFor(setting: string | undefined, where: Destinations): string {
+  return setting !== undefined && where.engines.includes(setting) ? setting : 'local';
+}
+
+/** The cluster target the Target setting names, if it names one. */
+function submitTargetFor(setting: string | undefined, where: Destinations): string | null {
+  return setting !== undefined && where.submitTargets.includes(setting) ? setting : null;
 }
 
 /** `[1, 2, 3, 5]` → `1–3, 5`. */

@@ -23,7 +23,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from cellpipe.plugins import ENGINES, TARGETS
 from tests.conftest import ROOT, write_nb
+from tests.plugins.test_plugins import install_example
 from tests.server.conftest import SERVER_EXTENSIONS
 
 SCHEMA = ROOT / "src" / "cellpipe" / "server" / "schema" / "server-api.v1.schema.json"
@@ -335,6 +337,56 @@ async def test_a_request_without_the_token_is_refused_by_jupyter_server(answer, 
 
     assert code == 403
     check(body, "ErrorBody")
+
+
+async def test_plugins_answers_the_built_in_engines_and_targets(answer):
+    code, body = await answer("plugins")
+
+    assert code == 200, body
+    check(body, "Plugins")
+    assert body["engines"][:2] == ["local", "docker"]
+    assert body["targets"][:3] == ["spec", "argo", "kfp"]
+    assert body["submit_targets"] == body["targets"][1:]
+    assert body["submit_enabled"] is False
+
+
+@pytest.fixture
+def example_plugins(tmp_path, monkeypatch):
+    """The example target (folder) and engine (named-local) of tests/plugins, registered
+    through a distribution's entry points for this process (the server under test)."""
+    monkeypatch.syspath_prepend(str(install_example(tmp_path / "site")))
+    for plugins in (ENGINES, TARGETS):
+        plugins.reset()
+    yield
+    for plugins in (ENGINES, TARGETS):
+        plugins.reset()
+
+
+@pytest.mark.parametrize("jp_server_config",
+                         [{**SERVER_EXTENSIONS, "CellpipeApp": {"submit_enabled": True}}])
+async def test_plugins_answers_registered_ones_after_the_built_in_ones(
+        answer, jp_root_dir, tmp_path, example_plugins):
+    write_nb(jp_root_dir, *PIPELINE, name="pipeline.ipynb")
+
+    code, body = await answer("plugins")
+
+    assert code == 200, body
+    assert check(body, "Plugins") == {
+        "engines": ["local", "docker", "named-local"],
+        "targets": ["spec", "argo", "kfp", "folder"],
+        "submit_targets": ["argo", "kfp", "folder"],
+        "submit_enabled": True}
+    # and what the panel then asks of a plugin target is answered within the schema
+    code, compiled = await answer("compile", method="POST", body={
+        "path": "pipeline.ipynb", "target": "folder", "images": IMAGES})
+    assert code == 200, compiled
+    assert check(compiled, "Compiled")["target"] == "folder"
+    (tmp_path / "cluster").mkdir()
+    code, submitted = await answer("submit", method="POST", body={
+        "path": "pipeline.ipynb", "target": "folder", "images": IMAGES,
+        "host": str(tmp_path / "cluster")})
+    assert code == 200, submitted
+    assert check(submitted, "Submitted")["target"] == "folder"
 
 
 @pytest.mark.parametrize("jp_server_config",

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,13 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    """JupyterLab on a free port, serving ``tmp_path/lab``; runs go under ``tmp_path``."""
+@contextmanager
+def start_lab(tmp_path: Path, python_path: Sequence[Path] = ()) -> Iterator[Lab]:
+    """JupyterLab on a free port, serving ``tmp_path/lab``; runs go under ``tmp_path``.
+
+    ``python_path`` goes in front of the server's ``PYTHONPATH``: a folder holding a
+    ``*.dist-info`` registers its entry points (plugins) with that server only.
+    """
     pytest.importorskip("jupyterlab", reason="JupyterLab is installed by `.[test]`")
     root = tmp_path / "lab"
     root.mkdir()
@@ -70,6 +75,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     env = {**os.environ, "CELLPIPE_HOME": str(tmp_path / "runs"),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime")}
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [*map(str, python_path), *filter(None, [os.environ.get("PYTHONPATH")])])
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
                f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
                f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
@@ -95,6 +103,13 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             server.wait(15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab as it is installed (no plugins but what the environment has)."""
+    with start_lab(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

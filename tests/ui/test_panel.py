@@ -1,6 +1,7 @@
 """The cellpipe side panel in JupyterLab, in a real browser: steps and DAG of the tagged
 sample, tagging a cell through the panel's editor (saved to disk), a run followed to the
-end with its metrics in the runs table, and diagnostics that lead to their cell."""
+end with its metrics in the runs table, diagnostics that lead to their cell, and the
+engines and targets a plugin adds to the Target setting."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import nbformat
 import pytest
 
 from cellpipe import api
-from tests.conftest import SAMPLES
-from tests.ui.conftest import artifacts_dir
+from tests.conftest import ROOT, SAMPLES
+from tests.plugins.test_plugins import install_example
+from tests.ui.conftest import artifacts_dir, start_lab
 
 PANEL = "#cellpipe-panel"
 TAB = ".jp-SideBar .lm-TabBar-tab[data-id='cellpipe-panel']"
@@ -276,3 +278,99 @@ def test_a_failed_step_shows_its_error_message_and_where(lab, page):
     assert skipped.inner_text() == "upstream boom did not succeed"
     problem.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir() / "panel-failed-step.png"))
+
+
+def target_choices(panel: Any) -> list[tuple[str, list[str]]]:
+    """The Target setting's options: (group label, values), ungrouped ones under ""."""
+    groups = panel.locator("#cp-setting-target").evaluate(
+        "select => [...select.children].map(c => c.tagName === 'OPTGROUP'"
+        " ? [c.label, [...c.children].map(o => o.value)] : ['', [c.value]])")
+    return [(label, values) for label, values in groups]
+
+
+def posted(page: Any, route: str, click: Any) -> Any:
+    """The JSON body of the POST to ``/cellpipe/<route>`` that ``click()`` makes."""
+    with page.expect_request(lambda r: r.method == "POST"
+                             and r.url.split("?")[0].endswith(f"/cellpipe/{route}")) as sent:
+        click()
+    return sent.value.post_data_json
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_target_setting_lists_the_built_in_and_the_plugin_engines_and_targets(
+        tmp_path, page):
+    """The Target setting comes from GET /cellpipe/plugins: a plugin engine runs the
+    pipeline, a plugin target is what Compile asks for; without the route, the built-ins."""
+    site = install_example(tmp_path / "site")  # target "folder", engine "named-local"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("data = [1, 2, 3]", metadata={"tags": ["step:load"]}),
+                nbformat.v4.new_code_cell("total = sum(data)", metadata={"tags": ["step:total"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    # the server imports the plugins from the repository (tests.plugins.example_plugins)
+    with start_lab(tmp_path, python_path=[site, ROOT]) as lab:
+        nbformat.write(nb, lab.root / "plugins.ipynb")
+        open_notebook(page, lab, "plugins.ipynb")
+        panel = open_panel(page)
+        widen_sidebar(page)
+        panel.locator(".cp-step[data-step='total']").wait_for(timeout=30_000)
+        panel.locator(".cp-section.cp-settings > summary").click()
+        target = panel.locator("#cp-setting-target")
+        target.locator("option[value='folder']").wait_for(state="attached", timeout=30_000)
+
+        assert target_choices(panel) == [
+            ("engines (Run)", ["local", "docker", "named-local"]),
+            ("cluster targets (Compile, Submit)", ["argo", "kfp", "folder"])]
+        assert target.input_value() == "local"
+        assert panel.locator("label[for='cp-setting-host']").inner_text() == "Host (kfp, folder)"
+        # a closed <select> shows one value: open it as a list box for the screenshot (focused,
+        # as a user's would be: the panel does not re-render a form the user is in)
+        target.focus()
+        target.evaluate("select => { select.size = select.options.length + 2;"
+                        " select.style.height = 'auto'; }")
+        panel.locator(".cp-section.cp-settings").scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts_dir() / "panel-plugin-targets.png"))
+        target.evaluate("select => { select.size = 0; select.style.height = ''; }")
+
+        # a plugin target is compiled for by its name (it needs images: the server says so)
+        target.focus()
+        target.select_option("folder")
+        panel.locator("button.cp-save-settings").click()
+        body = posted(page, "compile", lambda: panel.locator("button.cp-compile").click())
+        assert body == {"path": "plugins.ipynb", "target": "folder"}
+        panel.locator(".cp-status[data-kind='error']",
+                      has_text="cluster targets need").wait_for(timeout=30_000)
+
+        # a plugin engine runs the pipeline from the server, under its name
+        panel.locator("#cp-setting-target").focus()
+        panel.locator("#cp-setting-target").select_option("named-local")
+        panel.locator("button.cp-save-settings").click()
+        body = posted(page, "runs", lambda: panel.locator("button.cp-run").click())
+        assert body == {"path": "plugins.ipynb", "engine": "named-local"}
+        panel.locator(".cp-status[data-kind='success']", has_text="succeeded").wait_for(
+            timeout=120_000)
+        (run,) = api.list_runs(tmp_path / "runs")
+        assert (run.status, run.data["engine"]) == ("succeeded", "named-local")
+
+        # a server without the route (older than the plugins): the built-in list, and the
+        # notebook's setting kept, marked as not offered here
+        wait_until(lambda: nbformat.read(lab.root / "plugins.ipynb", as_version=4)
+                   .metadata.get("cellpipe", {}).get("target") == "named-local", 30,
+                   "the saved setting")
+        page.route(lambda url: "/cellpipe/plugins" in url,
+                   lambda route: route.fulfill(status=404, content_type="application/json",
+                                               body=json.dumps({"message": "Not Found"})))
+        open_notebook(page, lab, "plugins.ipynb")
+        panel = open_panel(page)
+        panel.locator(".cp-step[data-step='total']").wait_for(timeout=30_000)
+        if panel.locator(".cp-section.cp-settings").get_attribute("open") is None:
+            panel.locator(".cp-section.cp-settings > summary").click()
+        panel.locator("#cp-setting-target option[value='named-local']").wait_for(
+            state="attached", timeout=30_000)
+        assert target_choices(panel) == [
+            ("engines (Run)", ["local", "docker"]),
+            ("cluster targets (Compile, Submit)", ["argo", "kfp"]),
+            ("", ["named-local"])]
+        assert panel.locator("#cp-setting-target").input_value() == "named-local"
+        assert panel.locator("label[for='cp-setting-host']").inner_text() == "KFP host"
