@@ -121,15 +121,31 @@ def test_an_edited_module_beside_the_notebook_is_never_stale(tmp_path):
 
 
 def test_the_server_exits_when_idle_and_removes_its_socket(tmp_path):
-    from cellpipe.engines.local.warm import server_folder
+    """Other processes of this user may run servers too: the socket is found by asking
+    each server its pid (the folder is shared)."""
+    import json
+    import socket
+
+    from cellpipe.engines.local.warm import read_line, server_folder
+
+    def pid_at(path: Path) -> int | None:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(path))
+            conn.sendall(b'{"op": "ping"}\n')
+            line = read_line(conn, 2.0)
+            return int(json.loads(line)["pid"]) if line else None
+        except OSError:
+            return None
+        finally:
+            conn.close()
 
     path = write_nb(tmp_path, ("step:a", "import os\nserver = os.getppid()"))
-    before = set(server_folder().glob("*.sock"))
     server = _cli_run(path, _env(CELLPIPE_WARM_IDLE="2")).load("server")
-    sockets = set(server_folder().glob("*.sock")) - before
-    assert len(sockets) == 1
+    mine = [s for s in server_folder().glob("*.sock") if pid_at(s) == server]
+    assert len(mine) == 1
     assert _wait_gone(server, 20), "the idle server is still running"
-    assert not any(s.exists() for s in sockets)
+    assert not mine[0].exists()
 
 
 def test_the_server_stops_when_a_distribution_is_installed_in_its_environment(tmp_path):

@@ -11,29 +11,47 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
 from typing import cast
 
-from cellpipe.core.files import dotted_name, file_effects, path_template
+from cellpipe.core.cell_events import CellCode as CellCode
+from cellpipe.core.cell_events import Definition as Definition
+from cellpipe.core.cell_events import Event as Event
+from cellpipe.core.cell_events import Import as Import
+from cellpipe.core.files import file_effects
+from cellpipe.core.ipython_source import PYTHON_LINE_MAGICS as PYTHON_LINE_MAGICS
+from cellpipe.core.ipython_source import blank_installs as blank_installs
+from cellpipe.core.ipython_source import imported_modules as imported_modules
+from cellpipe.core.ipython_source import install_arguments as install_arguments
+from cellpipe.core.ipython_source import magic_statements as magic_statements
+from cellpipe.core.ipython_source import parse as parse
+from cellpipe.core.ipython_source import to_python as to_python
+from cellpipe.core.rng import draws_random as draws_random
+from cellpipe.core.rng import is_generator_function as is_generator_function
+from cellpipe.core.rng import is_seed as is_seed
+from cellpipe.core.rng import process_bound_maker as process_bound_maker
+from cellpipe.core.rng import rng_effect as rng_effect
+from cellpipe.core.rng import stateful_maker as stateful_maker
 from cellpipe.core.scopes import (
-    ScopeSummary,
     is_mutating_call,
     mutating_methods,
     root_name,
     summarize_scope,
 )
+from cellpipe.core.syntax import (
+    held_names,
+    is_alias_value,
+    is_globals_call,
+    names_in_template,
+    path_value,
+    through_element,
+    value_origin,
+    walrus_targets,
+)
 
-_PIP_LINE = re.compile(r"^(\s*)[!%]\s*(?:pip3?|conda|mamba|uv\s+pip)\s+install\b(.*)$")
-# ``%cellpipe run`` in a step would start the pipeline from inside itself.
-_CELLPIPE_LINE = re.compile(r"^(\s*)%cellpipe\b")
-# Cell magics whose body is Python run in the user namespace.
-_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
-# Line magics whose argument is Python run in the user namespace (``%timeit f(x)``).
-_PYTHON_LINE_MAGICS = {"time", "timeit", "prun"}
-_CELL_MAGIC = re.compile(r"^\s*%%(\w+)([^\n]*)(?:\n|$)")
 # Line magics that configure the session rather than compute: replayed in later steps.
 _SETUP_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "env", "autoreload",
                  "precision", "cd", "set_env"}
+
 # Calls that change the session rather than a variable (working directory, import path,
 # environment, display options, warnings, logging, plotting style): replayed, in notebook
 # order, at the start of every later step. Seeds are not among them: the global random
@@ -51,269 +69,14 @@ _SETUP_CALLS = re.compile(
     r"(sklearn\.)?set_config|tqdm\.pandas|torch\.set_default_dtype|torch\.set_num_threads|"
     r"torch\.set_printoptions|pd\.set_eng_float_format)$"
 )
+
 # The hidden value that carries the global random states (numpy's legacy RandomState,
 # Python's ``random``, torch's CPU generator) from each step that draws to the next.
 RANDOM_STATE = "(random state)"
+
 # The hidden value a dynamic step (exec, globals()) leaves: the names it exported, so a
 # later dynamic step can receive them all.
 DYNAMIC_NAMES = "(dynamic names)"
-# Seeding calls: they set the global random state without reading it.
-_SEED_CALLS = re.compile(r"^((np|numpy)\.random\.seed|random\.seed|torch\.(random\.)?manual_seed|"
-                         r"torch\.(random\.)?seed)$")
-# Modules whose functions draw from (or set) the global random state.
-_GLOBAL_RNG_MODULES = frozenset({"np.random", "numpy.random", "random", "npr"})
-_RNG_SAFE = frozenset({"default_rng", "RandomState", "Generator", "SeedSequence", "PCG64",
-                       "MT19937", "Philox", "SFC64", "BitGenerator", "get_state", "getstate",
-                       "Random", "SystemRandom", "get_bit_generator"})
-_TORCH_DRAWS = frozenset({"rand", "randn", "randint", "randperm", "normal", "bernoulli",
-                          "multinomial", "poisson", "rand_like", "randn_like", "randint_like",
-                          "set_rng_state"})
-# Constructors of objects that change every time they are used (random generators,
-# iterators): a method call on one, passing it to a function, or next() advances it.
-_STATEFUL_CALLS = re.compile(
-    r"^((np|numpy)\.random\.(default_rng|RandomState|Generator)|random\.Random|"
-    r"torch\.Generator|iter|itertools\.\w+|(csv\.)?(reader|DictReader)|enumerate|zip|"
-    r"map|filter|reversed|(np|numpy)\.random\.(PCG64|MT19937|Philox|SFC64)|"
-    r"(np|numpy)\.nditer)$"
-)
-# Values that live only in the process that made them: a later step cannot be given one.
-_PROCESS_BOUND_CALLS = {
-    "open": "an open file", "io.open": "an open file", "gzip.open": "an open file",
-    "bz2.open": "an open file", "lzma.open": "an open file", "tarfile.open": "an open file",
-    "zipfile.ZipFile": "an open file", "tempfile.TemporaryFile": "an open file",
-    "tempfile.NamedTemporaryFile": "an open file", "sqlite3.connect": "a database connection",
-    "socket.socket": "a network socket", "threading.Lock": "a thread lock",
-    "threading.RLock": "a thread lock", "threading.Thread": "a thread",
-    "subprocess.Popen": "a running process", "multiprocessing.Pool": "a process pool",
-    "create_engine": "a database engine", "sqlalchemy.create_engine": "a database engine",
-}
-
-
-@dataclass(frozen=True)
-class Definition:
-    """A function or class defined at the top level of a cell.
-
-    Attributes:
-        name: The bound name.
-        source: Its source (with decorators), ready to be replayed.
-        scope: What it reads, writes and mutates when called.
-        cell: Index of the defining cell.
-        line: Line of the definition in that cell.
-    """
-
-    name: str
-    source: str
-    scope: ScopeSummary
-    cell: int
-    line: int
-
-
-@dataclass(frozen=True)
-class Import:
-    """An import statement binding ``names``; ``source`` replays it."""
-
-    names: tuple[str, ...]
-    source: str
-    cell: int
-    line: int
-
-
-@dataclass(frozen=True)
-class Event:
-    """One effect of a cell's top-level code on the notebook's names, in order.
-
-    ``kind`` is one of ``load``, ``store``, ``del``, ``mutate``, ``call``, ``use``, ``rng``,
-    ``file``, ``dynamic``, ``star``. ``file`` events are a read, write, mkdir or chdir
-    (``name``) of the path template in ``binding`` (None: a path not known). ``use`` names
-    an object whose method is called, that is passed to a call or iterated (it advances if
-    it is a generator or an iterator); ``rng`` is a draw from (``name`` ``draw``) or a
-    seeding of (``seed``) the global random state, a seed carrying ``binding`` = (statement,
-    the names it reads). ``store`` events carry ``binding``: ``value``, or an
-    :class:`Import` / :class:`Definition`; ``definite`` is False where the store may not
-    happen (a branch, a loop body; a ``demote`` store marks a loop variable as only maybe
-    bound after its loop, a ``confirm`` store marks a name bound on every branch); ``alias``
-    is True where the stored value may be shared with other names (``d = df``, a loop
-    variable). ``mutate`` events carry ``alias`` when the change goes through a container's
-    element (``d[0]["x"] = …``). ``call`` events list the root names of positional arguments
-    (up to the first ``*args``) and of keyword arguments. ``star`` events carry the
-    :class:`Import` to replay.
-    """
-
-    kind: str
-    name: str
-    line: int
-    definite: bool = True
-    alias: bool = False
-    binding: object = None
-    args: tuple[str | None, ...] = ()
-    keywords: tuple[tuple[str, str | None], ...] = ()
-    made_by: str | None = None  # store: the dotted function whose call made the value
-    source: str | None = None  # store: the name whose object is bound again (``r = rng``)
-    shares: tuple[str, ...] = ()  # store: names whose objects the value holds (``[a, b]``)
-    method: str | None = None  # use: the method called on the object
-    path: tuple[object, ...] | None = None  # store: the path template the value is
-
-
-@dataclass
-class CellCode:
-    """A code cell after transformation and scanning.
-
-    Attributes:
-        index: Cell index in the notebook.
-        python: The cell's code as Python (IPython syntax transformed, installs removed).
-        events: Top-level effects in execution order.
-        setup: Statements that configure the session (replayed in later steps), each with
-            the global names it reads.
-        requirements: Packages named by ``!pip install`` lines.
-        source: The cell as a step runs it: IPython syntax kept, install lines blanked.
-        only_shared: True when the cell holds only imports, definitions and setup.
-        syntax_error: (message, line) when the cell cannot be parsed.
-        notes: (code, message, line) findings for lint.
-    """
-
-    index: int
-    python: str
-    source: str = ""
-    line_offset: int = 0
-    events: list[Event] = field(default_factory=list)
-    setup: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
-    requirements: list[str] = field(default_factory=list)
-    only_shared: bool = True
-    syntax_error: tuple[str, int] | None = None
-    notes: list[tuple[str, str, int]] = field(default_factory=list)
-    tree: ast.Module | None = None
-
-
-def blank_installs(source: str) -> tuple[str, list[str], list[tuple[str, str, int]]]:
-    """Blank ``!pip install`` lines (steps must not reach the network) and ``%cellpipe`` lines.
-
-    Returns:
-        (source with install lines replaced by ``pass``, packages named, notes).
-    """
-    notes: list[tuple[str, str, int]] = []
-    packages: list[str] = []
-    lines = source.split("\n")
-    for number, text in enumerate(lines, start=1):
-        control = _CELLPIPE_LINE.match(text)
-        if control:
-            lines[number - 1] = f"{control.group(1)}pass  # cellpipe: %cellpipe is not run in steps"
-            continue
-        match = _PIP_LINE.match(text)
-        if match:
-            args = install_arguments(match.group(2))
-            packages.extend(args)
-            lines[number - 1] = f"{match.group(1)}pass  # cellpipe: install line not run in steps"
-            notes.append(
-                (
-                    "CP305",
-                    f"'{text.strip()}' is environment setup: it is not run inside steps; "
-                    f"{', '.join(args) or 'its packages'} join the step images' requirements",
-                    number,
-                )
-            )
-    return "\n".join(lines), packages, notes
-
-
-# pip options that take a value (the value is not a package).
-_PIP_VALUE_OPTIONS = frozenset({
-    "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
-    "-t", "--target", "--prefix", "--root", "--src", "--trusted-host", "--platform",
-    "--python-version", "--implementation", "--abi", "--upgrade-strategy", "--progress-bar",
-    "--cache-dir", "--log", "--timeout", "--retries", "--proxy", "--config-settings", "-C",
-})
-
-
-def install_arguments(text: str) -> list[str]:
-    """The packages of an install line's arguments: quoted specs kept whole, options dropped.
-
-    ``-r FILE`` (``--requirement FILE``) is kept as ``-r FILE``: the file is read, relative
-    to the notebook, where requirements are resolved. ``-e PATH`` is kept as the path.
-    """
-    import shlex
-
-    try:
-        words = shlex.split(text, comments=True)
-    except ValueError:  # an unbalanced quote: take the words as they are
-        words = text.split()
-    found: list[str] = []
-    index = 0
-    while index < len(words):
-        word = words[index]
-        name, eq, value = word.partition("=")
-        if word in ("-r", "--requirement") and index + 1 < len(words):
-            found.append(f"-r {words[index + 1]}")
-            index += 2
-            continue
-        if eq and name in ("--requirement",):
-            found.append(f"-r {value}")
-        elif word.startswith("-r") and len(word) > 2 and not word.startswith("-r="):
-            found.append(f"-r {word[2:]}")
-        elif word in ("-e", "--editable") and index + 1 < len(words):
-            found.append(words[index + 1])
-            index += 2
-            continue
-        elif word in _PIP_VALUE_OPTIONS:
-            index += 2
-            continue
-        elif not word.startswith("-") and not word.startswith(("$", "{")):
-            found.append(word)
-        index += 1
-    return found
-
-
-def imported_modules(source: str) -> list[tuple[str, int]]:
-    """Top-level modules a cell imports (absolute imports only), with line numbers, in order.
-
-    What step images must hold and what the notebook has loaded above a step; cells with
-    IPython syntax (magics, ``!cmd``) are transformed to Python first.
-    """
-    try:
-        tree = parse(to_python(source))
-    except (SyntaxError, ValueError):
-        return []
-    found: list[tuple[str, int]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.extend((alias.name.split(".")[0], node.lineno) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.append((node.module.split(".")[0], node.lineno))
-    return sorted(found, key=lambda item: item[1])
-
-
-def parse(source: str) -> ast.Module:
-    """Parse a cell as IPython runs it: top-level ``await`` is allowed (autoawait)."""
-    tree = compile(source, "<cell>", "exec",
-                   flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
-    assert isinstance(tree, ast.Module)
-    return tree
-
-
-def to_python(source: str) -> str:
-    """Turn a cell's IPython source into Python with the same line numbers.
-
-    Plain Python is returned as is, so notebooks without magics never import IPython.
-    """
-    text = source
-    try:
-        parse(text)
-        return text
-    except SyntaxError:
-        pass
-    magic = _CELL_MAGIC.match(text)
-    if magic and magic.group(1) in _PYTHON_CELL_MAGICS:
-        # Keep the body analyzable; the header line becomes a no-op with the same numbering.
-        body = text[magic.end() :]
-        header = "pass  # %%" + magic.group(1) + magic.group(2)
-        if magic.group(1) == "capture" and magic.group(2).split():
-            target = [w for w in magic.group(2).split() if not w.startswith("-")]
-            if target and target[0].isidentifier():
-                header = f"{target[0]} = None  # %%capture {target[0]}"
-        return header + "\n" + to_python(body)
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    transformed: str = TransformerManager().transform_cell(text)
-    return transformed.rstrip("\n")
-
 
 def scan_cell(index: int, source: str, line_offset: int = 0) -> CellCode:
     """Transform, parse and scan one code cell."""
@@ -333,18 +96,6 @@ def scan_cell(index: int, source: str, line_offset: int = 0) -> CellCode:
     code.tree = tree
     _Scanner(code, python, line_offset).scan(tree)
     return code
-
-
-def _names_in_template(text: str) -> set[str]:
-    """Names IPython expands in shell lines and magics: ``$name`` and ``{expr}``."""
-    names = set(re.findall(r"(?<!\$)\$([A-Za-z_]\w*)", text))
-    for expr in re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", text):
-        try:
-            tree = ast.parse(expr.strip(), mode="eval")
-        except SyntaxError:
-            continue
-        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    return names
 
 
 class _Scanner:
@@ -379,7 +130,7 @@ class _Scanner:
             if not isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef,
                                      ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Expr))\
                     or self.is_setup(stmt):
-                self.code.setup.append((ast.unparse(stmt), _free_names(stmt)))
+                self.code.setup.append((ast.unparse(stmt), free_names(stmt)))
             return True
         return False
 
@@ -489,16 +240,16 @@ class _Scanner:
                     self.emit("store", name, stmt, binding=imp)
         elif isinstance(stmt, ast.Assign):
             self.expr(stmt.value)
-            shared = _is_alias_value(stmt.value)
-            origin = _origin(stmt.value)
-            held = _held_names(stmt.value)
+            shared = is_alias_value(stmt.value)
+            origin = value_origin(stmt.value)
+            held = held_names(stmt.value)
             path = path_value(stmt.value)
             for target in stmt.targets:
                 self.target(target, shared, *origin, shares=held, path=path)
         elif isinstance(stmt, ast.AnnAssign):
             if stmt.value is not None:
                 self.expr(stmt.value)
-                self.target(stmt.target, _is_alias_value(stmt.value), *_origin(stmt.value))
+                self.target(stmt.target, is_alias_value(stmt.value), *value_origin(stmt.value))
             if stmt.simple == 0 or stmt.value is not None:
                 self.expr(stmt.annotation)
         elif isinstance(stmt, ast.AugAssign):
@@ -543,7 +294,7 @@ class _Scanner:
             for item in stmt.items:
                 self.expr(item.context_expr)
                 if item.optional_vars is not None:
-                    self.target(item.optional_vars, True, *_origin(item.context_expr))
+                    self.target(item.optional_vars, True, *value_origin(item.context_expr))
             self.block(stmt.body, True)
         elif isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             try_stmt = cast(ast.Try, stmt)  # TryStar (3.11+) has the same fields
@@ -615,8 +366,8 @@ class _Scanner:
         self.expr(inner)
         name = root_name(target)
         if name:
-            self.emit("mutate", name, target, alias=_through_element(inner))
-        elif _is_globals_call(inner):
+            self.emit("mutate", name, target, alias=through_element(inner))
+        elif is_globals_call(inner):
             self.dynamic("globals", target.lineno + self.offset)
 
     # -- expressions ----------------------------------------------------------------
@@ -634,7 +385,7 @@ class _Scanner:
             scope = summarize_scope(node)
             for what, line in scope.dynamic:
                 self.dynamic(what, line + self.offset)
-            walrus, read_first = _walrus_targets(node)
+            walrus, read_first = walrus_targets(node)
             for name in sorted((scope.free - walrus) | read_first):
                 self.emit("load", name, node)
             if draws_random(node):
@@ -685,7 +436,7 @@ class _Scanner:
         mutated = is_mutating_call(node)
         if mutated:
             obj = func.value if isinstance(func, ast.Attribute) else node.args[0]
-            self.emit("mutate", mutated, node, alias=_through_element(obj))
+            self.emit("mutate", mutated, node, alias=through_element(obj))
         if isinstance(func, ast.Name):
             if func.id in ("exec", "eval"):
                 self.dynamic(func.id, node.lineno + self.offset)
@@ -698,7 +449,7 @@ class _Scanner:
             self.emit("call", func.id, node, args=tuple(positional), keywords=keywords)
         elif (
             isinstance(func, ast.Attribute)
-            and _is_globals_call(func.value)
+            and is_globals_call(func.value)
             and func.attr in ("update", "__setitem__", "setdefault", "pop", "__delitem__")
         ):
             self.dynamic("globals", node.lineno + self.offset)
@@ -712,19 +463,19 @@ class _Scanner:
         ):
             for arg in node.args:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    for name in sorted(_names_in_template(arg.value)):
+                    for name in sorted(names_in_template(arg.value)):
                         self.emit("load", name, node)
             magic = [a.value for a in node.args if isinstance(a, ast.Constant)]
-            python_magic = len(magic) == 2 and magic[0] in _PYTHON_LINE_MAGICS
+            python_magic = len(magic) == 2 and magic[0] in PYTHON_LINE_MAGICS
             if func.attr == "run_line_magic" and python_magic:
-                for stmt in _magic_statements(str(magic[1]), node.lineno):
+                for stmt in magic_statements(str(magic[1]), node.lineno):
                     self.stmt(stmt)
 
     def dynamic(self, what: str, line: int) -> None:
         self.code.events.append(Event("dynamic", what, line))
 
 
-def _free_names(stmt: ast.stmt) -> tuple[str, ...]:
+def free_names(stmt: ast.stmt) -> tuple[str, ...]:
     """Global names a statement reads when replayed on its own (its defs' globals too)."""
     probe = CellCode(index=-1, python="")
     _Scanner(probe, "", 0).stmt(stmt)
@@ -734,176 +485,3 @@ def _free_names(stmt: ast.stmt) -> tuple[str, ...]:
         if isinstance(event.binding, Definition):
             names |= event.binding.scope.free
     return tuple(sorted(names - stored))
-
-
-def _walrus_targets(node: ast.expr) -> tuple[set[str], set[str]]:
-    """Names a comprehension's ``:=`` binds in the enclosing scope, and those it reads first.
-
-    ``[y for x in xs if (y := f(x))]`` binds y; ``[t := t + x for x in xs]`` binds t and
-    reads the t that was there before. A lambda's walrus targets stay in the lambda.
-    """
-    if isinstance(node, ast.Lambda):
-        return set(), set()
-    targets: set[str] = set()
-    read_first: set[str] = set()
-    stack: list[ast.AST] = [node]
-    while stack:
-        sub = stack.pop()
-        if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-            targets.add(sub.target.id)
-            if any(
-                isinstance(n, ast.Name) and n.id == sub.target.id and isinstance(n.ctx, ast.Load)
-                for n in ast.walk(sub.value)
-            ):
-                read_first.add(sub.target.id)
-        stack.extend(c for c in ast.iter_child_nodes(sub) if not isinstance(c, ast.Lambda))
-    return targets, read_first
-
-
-def _magic_statements(argument: str, line: int) -> list[ast.stmt]:
-    """The Python code of ``%time``/``%timeit``/``%prun`` (after their options), at ``line``."""
-    words = argument.split()
-    for skip in range(len(words) + 1):
-        if skip and not words[0].startswith("-"):
-            break
-        code = argument.split(maxsplit=skip)[skip] if skip < len(words) else ""
-        try:
-            tree = ast.parse(code.strip())
-        except SyntaxError:
-            continue
-        ast.increment_lineno(tree, line - 1)
-        return tree.body
-    return []
-
-
-def _is_alias_value(value: ast.expr) -> bool:
-    """True when assigning ``value`` may share an object with another name."""
-    if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Starred)):
-        return True
-    if isinstance(value, (ast.Tuple, ast.List)):
-        return any(_is_alias_value(e) for e in value.elts)
-    return False
-
-
-def _through_element(obj: ast.expr) -> bool:
-    """True when the changed object was reached through indexing a container (``d[0]``)."""
-    while isinstance(obj, ast.Attribute):
-        obj = obj.value
-    return isinstance(obj, ast.Subscript) and isinstance(
-        obj.value, (ast.Name, ast.Subscript)
-    ) and not _looks_like_column(obj)
-
-
-def _looks_like_column(obj: ast.Subscript) -> bool:
-    # df["col"].fillna(…, inplace=True) changes df's column: the root is df, not an alias.
-    return isinstance(obj.slice, ast.Constant) and isinstance(obj.slice.value, str)
-
-
-def _is_globals_call(node: ast.expr) -> bool:
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in ("globals", "vars", "locals")
-        and not node.args
-    )
-
-
-def rng_effect(call: ast.Call) -> str | None:
-    """``seed`` when a call sets the global random state, ``draw`` when it draws from it."""
-    func = call.func
-    dotted = dotted_name(func)
-    if _SEED_CALLS.match(dotted) or dotted in ("np.random.set_state", "numpy.random.set_state",
-                                               "random.setstate", "torch.set_rng_state"):
-        return "seed"
-    if not isinstance(func, ast.Attribute):
-        return None
-    module = dotted_name(func.value)
-    if module in _GLOBAL_RNG_MODULES and func.attr not in _RNG_SAFE:
-        return "draw"
-    if module in ("torch", "torch.random") and func.attr in _TORCH_DRAWS:
-        return "draw"
-    return None
-
-
-def is_seed(stmt: ast.stmt) -> bool:
-    """A statement that only seeds the global random state (``np.random.seed(0)``)."""
-    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
-            and rng_effect(stmt.value) == "seed")
-
-
-def draws_random(node: ast.AST) -> bool:
-    """Whether code (a function body) draws from or seeds the global random state."""
-    return any(isinstance(n, ast.Call) and rng_effect(n) is not None for n in ast.walk(node))
-
-
-def is_generator_function(node: ast.AST) -> bool:
-    """A ``def`` whose calls return generators (it yields, outside nested scopes)."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return False
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        sub = stack.pop()
-        if isinstance(sub, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            stack.extend(ast.iter_child_nodes(sub))
-    return False
-
-
-def stateful_maker(made_by: str) -> bool:
-    """Whether calling ``made_by`` returns an object that changes as it is used."""
-    return made_by == "<generator>" or bool(_STATEFUL_CALLS.match(made_by))
-
-
-def process_bound_maker(made_by: str) -> str | None:
-    """What calling ``made_by`` returns when that cannot leave its process ("an open file")."""
-    if made_by == "<generator>":
-        return "a generator"
-    return _PROCESS_BOUND_CALLS.get(made_by)
-
-
-def _origin(value: ast.expr) -> tuple[str | None, str | None]:
-    """(the dotted function that made ``value``, or the name it is taken from)."""
-    if isinstance(value, ast.GeneratorExp):
-        return "<generator>", None
-    if isinstance(value, ast.Call):
-        return dotted_name(value.func) or None, None
-    if isinstance(value, ast.Name):
-        return None, value.id
-    return None, None
-
-
-def _held_names(value: ast.expr) -> tuple[str, ...]:
-    """Names whose objects a value holds itself: ``[a, b]``, ``{"k": a}``, ``(a, b)``, ``a``.
-
-    The new name and those share objects: a later step that reads both must get them from
-    one step, so that a change through one shows through the other, as in the notebook.
-    """
-    if isinstance(value, ast.Name):
-        return (value.id,)
-    elements: list[ast.expr] = []
-    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
-        elements = list(value.elts)
-    elif isinstance(value, ast.Dict):
-        elements = [v for v in value.values if v is not None]
-    names: list[str] = []
-    for element in elements:
-        inner = element.value if isinstance(element, ast.Starred) else element
-        if isinstance(inner, ast.Name):
-            names.append(inner.id)
-    return tuple(dict.fromkeys(names))
-
-
-def path_value(value: ast.expr) -> tuple[object, ...] | None:
-    """The path template of a value built like a path, else None.
-
-    A literal string, an f-string, ``os.path.join``, ``Path(…)``, ``… / …``.
-    """
-    if isinstance(value, ast.Name):
-        return None  # an alias: linking follows the name itself
-    if isinstance(value, ast.Constant) and not isinstance(value.value, str):
-        return None
-    template = path_template(value)
-    if template is None or not any(isinstance(part, str) and part for part in template):
-        return None
-    return template
