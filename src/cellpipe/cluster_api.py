@@ -105,31 +105,21 @@ def step_images(
     return {name: image.ref for name, image in built.items()}
 
 
-def compile_target(
-    notebook: Any,
-    target: str,
-    *,
-    split: str | None = None,
-    images: Mapping[str, str] | str | Path | None = None,
-    registry: str | None = None,
-    base_image: str | None = None,
-    requirements: str | Path | None = None,
-    on_image: Callable[[Any], None] | None = None,
-    **cluster: Any,
-) -> str:
+def compile_target(notebook: Any, target: str, *, split: str | None = None,
+                   **options: Any) -> str:
     """Compile a notebook for ``target`` (``spec``, ``argo``, ``kfp``, a plugin's): the text.
 
-    ``cluster`` overrides the notebook's ``cellpipe.cluster`` settings (namespace, storage,
-    volume_size, storage_class, access_mode, service_account, caching).
+    ``options`` are :func:`compile_document`'s: ``images`` or ``registry`` (with
+    ``base_image``, ``requirements``, ``on_image``) for the step images, and the notebook's
+    ``cellpipe.cluster`` settings to override (namespace, storage, volume_size,
+    storage_class, access_mode, service_account, caching).
     """
     if target == SPEC:
         from cellpipe.api import compile_spec
         from cellpipe.core.spec import spec_to_json
 
         return spec_to_json(compile_spec(notebook, split=split))
-    return compile_document(notebook, target, split=split, images=images, registry=registry,
-                            base_image=base_image, requirements=requirements,
-                            on_image=on_image, **cluster).text
+    return compile_document(notebook, target, split=split, **options).text
 
 
 def compile_document(
