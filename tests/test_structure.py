@@ -32,3 +32,10 @@ def test_the_api_names_what_the_front_ends_use_with_their_types():
 
     assert not hasattr(api, "__getattr__")
     assert api.run is runs_api.run and api.Run is runs_api.Run
+
+
+def test_no_python_module_is_over_500_lines():
+    """One responsibility per module (the generated spec validator aside)."""
+    long = {str(p.relative_to(ROOT)): n for p in _modules()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, f"split these along their responsibilities: {long}"

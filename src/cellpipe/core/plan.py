@@ -18,29 +18,12 @@ from cellpipe.core.analysis import CellCode, scan_cell
 from cellpipe.core.annotations import CellAnnotation, normalize_step_name, parse_cell
 from cellpipe.core.diagnostics import Diagnostic
 from cellpipe.core.notebook import Notebook
+from cellpipe.core.parameters import Parameter as Parameter
+from cellpipe.core.parameters import parameters_of
 
 Split = Literal["tags", "headings", "cells", "none"]
 SPLITS: tuple[str, ...] = ("headings", "cells", "none")
 _HEADING = re.compile(r"^\s{0,3}(#{1,2})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A hyperparameter from the parameters cell.
-
-    Attributes:
-        name: Variable name.
-        type: ``int``, ``float``, ``str``, ``bool``, ``list``, ``dict`` or ``none``.
-        default: The notebook's value (JSON-compatible).
-        cell: Index of the parameters cell.
-        line: Line of the assignment.
-    """
-
-    name: str
-    type: str
-    default: Any
-    cell: int
-    line: int
 
 
 @dataclass
@@ -350,7 +333,7 @@ class _Planner:
         code_lines: list[int] = []
         for stmt in tree.body:
             line = stmt.lineno + note.body_line_offset
-            params = _parameters_of(stmt, index, line, self.diagnostics)
+            params = parameters_of(stmt, index, line, self.diagnostics)
             if params is None:  # not a parameter: code that runs in place
                 if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
                     code_lines.append(line)
@@ -436,70 +419,6 @@ class _Planner:
 def _heading_name(text: str) -> str:
     text = re.sub(r"^[\d.\s]+", "", re.sub(r"[`*_\[\]()]", " ", text))
     return normalize_step_name(text)[:40].strip("-_") or "section"
-
-
-_TYPES = {int: "int", float: "float", str: "str", bool: "bool", list: "list", dict: "dict",
-          type(None): "none"}
-
-
-def _parameters_of(
-    stmt: ast.stmt, cell: int, line: int, diagnostics: list[Diagnostic]
-) -> list[Parameter] | None:
-    """Read one statement of the parameters cell as parameters.
-
-    Returns None for a statement that is not a literal assignment of a parameter type
-    (it is code: papermill runs it in place), and ``[]`` after reporting an assignment
-    whose value contradicts its annotation.
-    """
-    annotation: str | None = None
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-        return None  # a docstring or a bare string comment
-    if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
-        names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
-        value_node = stmt.value
-    elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
-        names = [stmt.target.id]
-        value_node = stmt.value
-        annotation = ast.unparse(stmt.annotation)
-    else:
-        return None
-    try:
-        value = ast.literal_eval(value_node)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None  # a derived value: code
-    if _json_problem(value):
-        return None  # a tuple, a set, a dict with int keys: code, not a parameter type
-    kind = _TYPES[type(value)]
-    if annotation is not None:
-        wanted = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
-                  "dict": "dict", "None": "none"}.get(annotation.split("[")[0])
-        if wanted == "float" and kind == "int":
-            value, kind = float(value), "float"
-        elif wanted is not None and wanted != kind:
-            diagnostics.append(
-                Diagnostic(
-                    "error", "CP202",
-                    f"parameter {names[0]!r} is annotated {annotation} but its value is a {kind}",
-                    cell=cell, line=line, variable=names[0],
-                    hint="make the value match the annotation",
-                )
-            )
-            return []
-    return [Parameter(name, kind, value, cell, line) for name in names]
-
-
-def _json_problem(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return None
-    if isinstance(value, float):
-        return None if value == value and abs(value) != float("inf") else "NaN/inf is not JSON"
-    if isinstance(value, list):
-        return next((p for p in map(_json_problem, value) if p), None)
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            return "dict keys must be strings"
-        return next((p for p in map(_json_problem, value.values()) if p), None)
-    return f"{type(value).__name__} values are not supported (parameters travel as JSON)"
 
 
 def _stored_names(source: str) -> tuple[str, ...]:
