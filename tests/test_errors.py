@@ -27,3 +27,16 @@ def test_an_unknown_or_differently_built_class_reads_back_as_a_cellpipe_error():
     assert isinstance(back, CellpipeError) and back.cell == 2
     missing = MissingDependencyError.for_extra("nbconvert", "report", "Rendering").to_dict()
     assert "pip install" in CellpipeError.from_dict(missing).hint
+
+
+def test_a_step_error_records_only_what_is_known_and_an_exception_keeps_its_traceback():
+    from cellpipe.errors import StepError
+
+    assert StepError("user", "ValueError: no", cell=2, line=None).to_dict() == {
+        "kind": "user", "message": "ValueError: no", "cell": 2}
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        data = StepError.of_exception(exc).to_dict()
+    assert data["kind"] == "infrastructure" and data["message"] == "KeyError: 'missing'"
+    assert 'in test_a_step_error' in data["traceback"]

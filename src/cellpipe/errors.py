@@ -7,6 +7,7 @@ fix it. Errors survive pickling, so a step process can hand one to its parent in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 
@@ -176,3 +177,37 @@ class ServiceUnavailableError(CellpipeError):
     """A service cellpipe needs does not answer: the Docker daemon, a cluster's API."""
 
     http_status = 503
+
+
+@dataclass(frozen=True)
+class StepError:
+    """A failed step attempt as runs record it: ``result.json``, ``run.json``, the server.
+
+    ``kind`` says whose fault it is: ``user`` (the step's own code or values) or
+    ``infrastructure`` (cellpipe or its surroundings). A cell's exception adds ``ename``,
+    ``evalue``, ``cell``, ``line`` and ``traceback``; an error cellpipe raised on purpose is
+    :meth:`CellpipeError.to_dict` (the same keys, all present).
+    """
+
+    kind: str
+    message: str
+    hint: str | None = None
+    cell: int | None = None
+    line: int | None = None
+    variable: str | None = None
+    ename: str | None = None
+    evalue: str | None = None
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: the fields that are set."""
+        return {f.name: value for f in fields(self)
+                if (value := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def of_exception(cls, exc: BaseException, kind: str = "infrastructure") -> StepError:
+        """An unexpected exception (a bug, the environment failing), with its traceback."""
+        import traceback
+
+        return cls(kind, f"{type(exc).__name__}: {exc}",
+                   traceback="".join(traceback.format_exception(exc)))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.layout import StepLayout
+from cellpipe.errors import StepError
 
 __all__ = ["EXIT_NAMES", "damage", "failure_message", "read_result"]
 
@@ -40,7 +41,7 @@ def failure_message(outcome: int | str | None, result: Mapping[str, Any],
         message = ("the step's process exited 0 without writing its result: something "
                    "in the step ended the process early (os._exit(), a library exiting) "
                    "or cellpipe's runtime crashed; see its log")
-        error = {"kind": "infrastructure", "message": message}
+        error = StepError("infrastructure", message).to_dict()
     else:
         code = outcome if isinstance(outcome, int) else 2
         message = error.get("message") or EXIT_NAMES.get(code, f"exit code {outcome}")

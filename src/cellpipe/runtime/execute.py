@@ -20,7 +20,7 @@ from typing import Any
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.layout import StepLayout
 from cellpipe.core.spec import PARAMETERS_GLOBAL
-from cellpipe.errors import CellpipeError
+from cellpipe.errors import CellpipeError, StepError
 from cellpipe.runtime.request import EXIT_INFRA, EXIT_OK, EXIT_USER, StepRequest
 from cellpipe.runtime.shell import CellRun, describe_error, make_shell, prelude_code, run_cell
 from cellpipe.runtime.shell import warm_shell as warm_shell
@@ -57,8 +57,7 @@ def run_step(request: StepRequest) -> int:
         print(f"cellpipe: step {request.step!r} failed: {exc}", file=sys.stderr)
     except Exception as exc:  # a bug or an environment failure, not the user's code
         code = EXIT_INFRA
-        result["error"] = {"kind": "infrastructure", "message": f"{type(exc).__name__}: {exc}",
-                           "traceback": traceback.format_exc()}
+        result["error"] = StepError.of_exception(exc).to_dict()
         traceback.print_exc()
     result["status"] = "succeeded" if code == EXIT_OK else "failed"
     result["exit_code"] = code
@@ -115,12 +114,10 @@ def _run(
         outcome = shell.run_cell(prelude, store_history=False, silent=True)
         if not outcome.success:
             error = outcome.error_before_exec or outcome.error_in_exec
-            result["error"] = {
-                "kind": "user",
-                "message": f"replaying imports and definitions failed: {describe_error(error)}",
-                "hint": "an import or definition from an earlier cell fails on its own; "
-                "check the step's requirements",
-            }
+            result["error"] = StepError(
+                "user", f"replaying imports and definitions failed: {describe_error(error)}",
+                hint="an import or definition from an earlier cell fails on its own; "
+                "check the step's requirements").to_dict()
             return EXIT_USER
     random_before = random_state_digests()
     for cell in step["cells"]:

@@ -19,6 +19,7 @@ from typing import Any
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.layout import StepLayout
 from cellpipe.core.spec import PARAMETERS_GLOBAL
+from cellpipe.errors import StepError
 from cellpipe.runtime.execute import (
     EXIT_INFRA,
     EXIT_OK,
@@ -40,9 +41,8 @@ def run_in_kernel(request: StepRequest, step: Mapping[str, Any], result: dict[st
         import nbformat
         import papermill
     except ImportError:
-        result["error"] = {"kind": "infrastructure",
-                           "message": "--runtime kernel needs papermill",
-                           "hint": "pip install 'cellpipe[kernel]'"}
+        result["error"] = StepError("infrastructure", "--runtime kernel needs papermill",
+                                    hint="pip install 'cellpipe[kernel]'").to_dict()
         return EXIT_INFRA
     step_dir = Path(request.step_dir)
     with tempfile.TemporaryDirectory(prefix="cellpipe-kernel-") as tmp:
@@ -65,16 +65,16 @@ def run_in_kernel(request: StepRequest, step: Mapping[str, Any], result: dict[st
             )
         except papermill.PapermillExecutionError as exc:
             cell = _notebook_cell(step, exc.exec_count, executed)
-            result["error"] = {"kind": "user", "message": f"{exc.ename}: {exc.evalue}",
-                               "ename": exc.ename, "evalue": exc.evalue, "cell": cell}
+            result["error"] = StepError("user", f"{exc.ename}: {exc.evalue}", cell=cell,
+                                        ename=exc.ename, evalue=exc.evalue).to_dict()
             _tidy_report(executed)
             return EXIT_USER
         _tidy_report(executed)
         try:
             saved = json.loads(partial.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            result["error"] = {"kind": "infrastructure",
-                               "message": f"the kernel did not report its outputs: {exc}"}
+            result["error"] = StepError(
+                "infrastructure", f"the kernel did not report its outputs: {exc}").to_dict()
             return EXIT_INFRA
     result.update({k: v for k, v in saved.items() if k != "exit_code"})
     return int(saved.get("exit_code", EXIT_OK))

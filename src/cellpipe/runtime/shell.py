@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cellpipe.errors import StepError
+
 _SHELL: list[Any] = []  # the shell the warm server built: each forked step gets a copy
 
 
@@ -153,15 +155,9 @@ def run_cell(shell: Any, index: int, source: str) -> CellRun:
     if error is not None:
         frames = traceback.format_exception(type(error), error, error.__traceback__)
         line = _user_line(error)
-        run.error = {
-            "kind": "user",
-            "message": describe_error(error),
-            "ename": type(error).__name__,
-            "evalue": str(error),
-            "cell": index,
-            "line": line,
-            "traceback": "".join(frames),
-        }
+        run.error = StepError("user", describe_error(error), cell=index, line=line,
+                              ename=type(error).__name__, evalue=str(error),
+                              traceback="".join(frames)).to_dict()
         run.outputs.append(
             {"output_type": "error", "ename": type(error).__name__, "evalue": str(error),
              "traceback": [f.rstrip("\n") for f in frames]}
