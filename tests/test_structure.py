@@ -39,3 +39,17 @@ def test_no_python_module_is_over_500_lines():
     long = {str(p.relative_to(ROOT)): n for p in _modules()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
     assert not long, f"split these along their responsibilities: {long}"
+
+
+def test_every_diagnostic_code_is_emitted_and_in_the_readme():
+    """core.diagnostics.CODES, the codes the analysis emits and the README's table agree."""
+    import re
+
+    from cellpipe.core.diagnostics import CODES
+
+    source = "".join(p.read_text(encoding="utf-8") for p in _modules()
+                     if p.name != "diagnostics.py")
+    emitted = set(re.findall(r'"(CP\d{3})"', source))
+    readme = set(re.findall(r"^\| (CP\d{3}) \|", (ROOT / "README.md").read_text(), re.M))
+    assert set(CODES) == emitted, (set(CODES) ^ emitted)
+    assert set(CODES) == readme, (set(CODES) ^ readme)

@@ -123,7 +123,7 @@ class Run:
             outputs = state.get("outputs") or {}
             if not outputs:
                 continue
-            store = open_store(state.get("store") or self.path / "artifacts")
+            store = open_store(state.get("store") or RunLayout(self.path).artifacts)
             for variable, meta in sorted(outputs.items()):
                 row: dict[str, Any] = {"step": step, "name": variable,
                                        "algorithm": meta.get("algorithm", "sha256"),

@@ -1,1 +1,1 @@
-"""Engines run a PipelineSpec: ``local`` (processes on this machine), later ``docker``."""
+"""Engines run a PipelineSpec: ``local``, ``docker``, and any a package registers."""

@@ -1,6 +1,6 @@
 """The step cache: reuse a step's results when nothing it depends on changed.
 
-A step's key hashes its code, the sha256 of every input it reads, the values of the
+A step's key hashes its code, the digest (BLAKE3) of every input it reads, the values of the
 parameters it reads and the runtime's environment fingerprint. The cache remembers, per
 key, the run whose artifacts hold the results; and per step, the last key's parts, so a
 run can say *why* a step ran ("input df changed", "parameter lr changed", …).

@@ -2,8 +2,9 @@
 
 Runs, the cache, resume, retries, timeouts and cancellation are the shared scheduler's
 (:mod:`cellpipe.engines.scheduler`); this module only builds the images first and starts a
-container per step attempt. The run's directory is bind-mounted at the same path, so the
-runtime's arguments mean the same inside and out; the step's code comes from the image
+container per step attempt. The run's directory is bind-mounted at ``/cellpipe/run``
+(:data:`RUN_MOUNT`) and the paths in the runtime's arguments are rewritten to it (stores
+of earlier runs are mounted read-only beside it); the step's code comes from the image
 (its baked slice of the spec), which is what a cluster would run. Containers get no
 network unless asked, and the cpu/memory/gpu limits of their step's annotations.
 """
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.layout import RunLayout
 from cellpipe.engines.docker.builder import ImageBuilder, StepImage
 from cellpipe.engines.docker.client import connect, docker_module
 from cellpipe.engines.docker.context import HOME, STEP_DIR, USER_ID, WORKDIR
@@ -122,7 +124,7 @@ class _ContainerLauncher:
     def start(self, launch: StepLaunch) -> _ContainerHandle:
         step = self.steps[launch.step]
         run_dir = launch.run_dir.resolve()
-        artifacts = run_dir / "artifacts"
+        artifacts = RunLayout(run_dir).artifacts
         for directory in (artifacts, artifacts / launch.step, launch.step_dir):
             directory.mkdir(parents=True, exist_ok=True)
         # Host directories appear at fixed paths inside (a bind mount shows the directory
