@@ -44,6 +44,9 @@ REPORT_NOTEBOOK = "report.ipynb"
 REPORT_HTML = "report.html"
 RESULT_FILE = "result.json"
 STEP_FILES = (LOG_FILE, REPORT_NOTEBOOK, REPORT_HTML, RESULT_FILE)  # what a cached step copies
+# Where a step's image keeps its slice of the spec (docker builds it, Argo's pods read it).
+IMAGE_STEP_DIR = "/opt/cellpipe/step"
+IMAGE_SPEC = f"{IMAGE_STEP_DIR}/{SPEC_FILE}"
 
 
 def default_root(notebook: str | Path | None) -> Path:

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.layout import IMAGE_STEP_DIR
 from cellpipe.core.spec import step_slice
 
 VENV = "/opt/cellpipe/venv"
-STEP_DIR = "/opt/cellpipe/step"
+STEP_DIR = IMAGE_STEP_DIR
 USER_ID = 10001
 HOME = "/home/cellpipe"
 WORKDIR = f"{HOME}/work"

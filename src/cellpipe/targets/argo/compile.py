@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from cellpipe.core.layout import IMAGE_SPEC
 from cellpipe.errors import CellpipeError, MissingDependencyError
 from cellpipe.targets.checks import check_no_secret_values, check_quantity, dns1123_name
 from cellpipe.targets.cluster import ClusterSettings
@@ -40,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingDependencyError.for_extra("hera", "argo", "Compiling an Argo Workflow") from exc
 
 ENTRYPOINT = "main"
-SPEC_PATH = "/opt/cellpipe/step/spec.json"
+SPEC_PATH = IMAGE_SPEC
 RUN_DIR = "/cellpipe/run"
 OUTPUTS_DIR = "/tmp/cellpipe/outputs"
 WORKDIR = "/home/cellpipe/work"  # the step images' working directory: the notebook's folder
