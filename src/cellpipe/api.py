@@ -285,5 +285,7 @@ from cellpipe.runs_api import build_images as build_images  # noqa: E402
 from cellpipe.runs_api import open_run as open_run  # noqa: E402
 from cellpipe.runs_api import run as run  # noqa: E402
 from cellpipe.runs_api import select_steps as select_steps  # noqa: E402
+from cellpipe.runs_api import stop_warm_servers as stop_warm_servers  # noqa: E402
 from cellpipe.runs_api import sweep as sweep  # noqa: E402
 from cellpipe.runs_api import sweep_grid as sweep_grid  # noqa: E402
+from cellpipe.runs_api import warm_servers as warm_servers  # noqa: E402

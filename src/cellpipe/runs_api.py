@@ -426,3 +426,20 @@ class _Resolver:
                                  "type": meta.get("type"), "size": meta.get("size"),
                                  "format": meta.get("format")})
         return sorted(rows, key=lambda r: r["name"])
+
+
+def warm_servers() -> list[dict[str, Any]]:
+    """This user's warm servers, which local steps fork from.
+
+    Each: its pid, its running steps, its socket, and seconds since it was last used.
+    """
+    from cellpipe.engines.local.warm import list_servers
+
+    return list_servers()
+
+
+def stop_warm_servers() -> int:
+    """Ask every warm server of this user to exit once its running steps end; how many."""
+    from cellpipe.engines.local.warm import stop_servers
+
+    return stop_servers()

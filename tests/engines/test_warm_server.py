@@ -177,3 +177,17 @@ def test_a_killed_run_takes_its_running_step_with_it(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert _wait_gone(step, 10), "the step outlived the run that started it"
+
+
+def test_cellpipe_servers_lists_the_warm_servers_and_stops_them(tmp_path):
+    path = write_nb(tmp_path, ("step:a", "import os\nserver = os.getppid()"))
+    env = _env()
+    server = _cli_run(path, env).load("server")
+    cli = [sys.executable, "-m", "cellpipe", "servers"]
+    listed = subprocess.run(cli, capture_output=True, text=True, env=env, check=True)
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert [str(server), "0"] in [row[:2] for row in rows], listed.stdout
+    stopped = subprocess.run([*cli, "--stop"], capture_output=True, text=True, env=env,
+                             check=True)
+    assert stopped.stdout.startswith("asked ")
+    assert _wait_gone(server, 20), "the server did not exit when asked"

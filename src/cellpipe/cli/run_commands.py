@@ -315,6 +315,30 @@ def show(run_id: str, root: Path | None, notebook: Path | None, values: bool) ->
 
 
 @main.command()
+@click.option("--stop", is_flag=True, help="Ask them to exit (after their running steps).")
+@errors_to_messages
+def servers(stop: bool) -> None:
+    """List the warm servers local steps fork from (or --stop them).
+
+    A server preloads a notebook's installed modules and stays CELLPIPE_WARM_IDLE seconds
+    (default 120) after its last step, so the next run of the same environment starts warm.
+    """
+    from cellpipe import api
+
+    if stop:
+        click.echo(f"asked {api.stop_warm_servers()} warm server(s) to exit")
+        return
+    found = api.warm_servers()
+    if not found:
+        click.echo("no warm server is running")
+        return
+    click.echo(f"{'pid':>8} {'steps':>5} {'idle s':>7}  socket")
+    for server in found:
+        click.echo(f"{server['pid']:>8} {server['steps']:>5} {server['idle_seconds']:>7.1f}  "
+                   f"{server['socket']}")
+
+
+@main.command()
 @click.argument("run_id", metavar="RUN")
 @root_option
 @click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),

@@ -40,8 +40,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WarmServer", "WarmStep", "preload_modules", "read_line", "server_folder",
-           "stop_servers"]
+__all__ = ["WarmServer", "WarmStep", "list_servers", "preload_modules", "read_line",
+           "server_folder", "stop_servers"]
 
 BASE_MODULES = ("IPython.core.interactiveshell", "IPython.utils.capture",
                 "cellpipe.engines.local.worker", "cellpipe.runtime.__main__",
@@ -343,6 +343,24 @@ def _listening(path: Path) -> bool:
     finally:
         conn.close()
     return True
+
+
+def list_servers() -> list[dict[str, Any]]:
+    """This user's warm servers: pid, running steps, socket, seconds since last used."""
+    import time
+
+    found = []
+    for path in sorted(server_folder().glob("*.sock")):
+        answer = _ask(path, {"op": "ping"}, timeout=0.5)
+        if answer is None:
+            continue
+        try:
+            idle = max(0.0, time.time() - path.stat().st_mtime)
+        except OSError:
+            continue
+        found.append({"pid": answer.get("pid"), "steps": answer.get("children", 0),
+                      "socket": str(path), "idle_seconds": round(idle, 1)})
+    return found
 
 
 def stop_servers() -> int:
