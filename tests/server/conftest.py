@@ -26,3 +26,21 @@ def _runs_beside_the_notebook(monkeypatch):
 
 # kmock's in-memory Kubernetes API (with Argo's Workflow resource), for POST /cellpipe/submit
 from tests.targets.argo.conftest import kube  # noqa: E402, F401
+
+
+@pytest.fixture
+def kube_context(kube, tmp_path, monkeypatch):  # noqa: F811 - kube is the fixture above
+    """A kubeconfig whose current context is kmock's API, namespace ``ml``, token auth."""
+    import yaml
+
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "kmock", "cluster": {"server": kube.url}}],
+        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
+                                                "namespace": "ml"}}],
+        "current-context": "ml",
+    }
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    return kube

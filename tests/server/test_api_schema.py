@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -391,19 +390,8 @@ async def test_plugins_answers_registered_ones_after_the_built_in_ones(
 
 @pytest.mark.parametrize("jp_server_config",
                          [{**SERVER_EXTENSIONS, "CellpipeApp": {"submit_enabled": True}}])
-async def test_submit_answers_the_workflow_it_created(answer, jp_root_dir, kube, tmp_path,
-                                                     monkeypatch):
+async def test_submit_answers_the_workflow_it_created(answer, jp_root_dir, kube_context):
     write_nb(jp_root_dir, *PIPELINE, name="pipeline.ipynb")
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": kube.url}}],
-        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
-                                                "namespace": "ml"}}],
-        "current-context": "ml",
-    }
-    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config), encoding="utf-8")
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
 
     code, body = await answer("submit", method="POST", body={
         "path": "pipeline.ipynb", "target": "argo", "images": IMAGES})

@@ -428,25 +428,14 @@ async def test_submit_is_off_unless_configured(fetch, pipeline_nb):
 
 
 @pytest.mark.parametrize("jp_server_config", [SUBMIT_ON])
-async def test_submit_creates_the_argo_workflow(fetch, pipeline_nb, kube, tmp_path,
-                                                monkeypatch):
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": kube.url}}],
-        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
-                                                "namespace": "ml"}}],
-        "current-context": "ml",
-    }
-    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config), encoding="utf-8")
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+async def test_submit_creates_the_argo_workflow(fetch, pipeline_nb, kube_context):
 
     code, body = await fetch("submit", method="POST", body={
         "path": pipeline_nb, "target": "argo", "images": IMAGES, "parameters": {"scale": 7}})
 
     assert code == 200, body
     assert body["target"] == "argo" and body["status"] == "Submitted"
-    workflow = kube.workflow(body["id"], namespace="ml")
+    workflow = kube_context.workflow(body["id"], namespace="ml")
     assert workflow["kind"] == "Workflow"
     arguments = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
     assert arguments["scale"] == "7"
