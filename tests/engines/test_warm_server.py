@@ -191,3 +191,19 @@ def test_cellpipe_servers_lists_the_warm_servers_and_stops_them(tmp_path):
                              check=True)
     assert stopped.stdout.startswith("asked ")
     assert _wait_gone(server, 20), "the server did not exit when asked"
+
+
+def test_a_step_whose_server_dies_fails_saying_so_and_is_stopped(tmp_path, monkeypatch):
+    """The step kills the server that forked it, then would run on for a minute."""
+    monkeypatch.setenv("CELLPIPE_TEST_MARK", uuid.uuid4().hex)
+    path = write_nb(tmp_path, ("step:doomed", "import os, signal, time\n"
+                                               "open('pid', 'w').write(str(os.getpid()))\n"
+                                               "os.kill(os.getppid(), signal.SIGKILL)\n"
+                                               "time.sleep(60)\nx = 1"))
+    start = time.monotonic()
+    run = api.run(path, cache=False)
+    assert time.monotonic() - start < 30
+    assert run.status == "failed"
+    message = run.steps["doomed"]["error"]["message"]
+    assert "the warm server that forked the step ended before it" in message
+    assert _wait_gone(int((tmp_path / "pid").read_text()), 10)

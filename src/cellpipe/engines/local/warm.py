@@ -141,7 +141,6 @@ class WarmServer:
         self.key = _key(preload)
         self.folder = server_folder()
         self.path = self.folder / f"{self.key}.sock"
-        self.started = False  # whether this client started the server (it was not alive)
 
     def start(self) -> WarmServer:
         """Make sure a server is listening (start one if needed); returns at once."""
@@ -165,7 +164,7 @@ class WarmServer:
                 pid = int(json.loads(reply)["pid"])
                 with contextlib.suppress(OSError):
                     os.utime(self.path)  # least recently used is evicted first
-                return WarmStep(conn, pid)
+                return WarmStep(conn, pid, self.folder / f"{self.key}.log")
             except (OSError, ValueError, KeyError) as exc:
                 if attempt == 2:
                     raise ConnectionError(f"the warm server at {self.path} did not start "
@@ -218,18 +217,17 @@ class WarmServer:
                     stdout=log, stderr=log, start_new_session=True)
         finally:
             listener.close()
-        self.started = True
 
 
 class WarmStep:
     """A step forked by the server, as the scheduler sees it (a :class:`StepHandle`)."""
 
-    failure_message = None
-
-    def __init__(self, conn: socket.socket, pid: int) -> None:
+    def __init__(self, conn: socket.socket, pid: int, server_log: Path) -> None:
         self.conn = conn
         self.pid = pid
+        self.server_log = server_log
         self._exitcode: int | None = None
+        self.failure_message: str | None = None
 
     @property
     def sentinel(self) -> int:
@@ -248,11 +246,19 @@ class WarmStep:
         line = read_line(self.conn, timeout)
         if line is None and timeout is not None and self._alive():
             return  # still running
+        if line is None:  # it just ended: its exit line may be on the way (at once if EOF)
+            line = read_line(self.conn, 1.0)
         self.conn.close()
         try:
-            self._exitcode = int(json.loads(line)["exit"]) if line else -signal.SIGKILL
+            self._exitcode = int(json.loads(line)["exit"]) if line else None
         except (ValueError, KeyError):
+            self._exitcode = None
+        if self._exitcode is None:  # the server went away before the step ended
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)  # no step runs on without its record
             self._exitcode = -signal.SIGKILL
+            self.failure_message = ("the warm server that forked the step ended before it "
+                                    f"(its log: {self.server_log}); the step was stopped")
 
     def _alive(self) -> bool:
         try:
