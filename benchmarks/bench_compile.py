@@ -181,7 +181,7 @@ def best_of(func: Callable[[Any], Any], repeat: int, make_arg: Callable[[], Any]
     return min(times)
 
 
-def clean_spec(nb: Any, label: str) -> dict[str, Any]:
+def clean_spec(nb: Any, label: str) -> api.PipelineSpec:
     """Compile once; refuse to time a notebook with lint errors (its timing would be moot)."""
     try:
         return api.compile_spec(copy.deepcopy(nb))
@@ -209,7 +209,7 @@ def bench_compile(sizes: list[int], repeat: int, with_file: bool) -> None:
                 nb = make(n)
                 n_cells = len(nb.cells)
                 n_lines = sum(c.source.count("\n") + 1 for c in nb.cells)
-                steps = len(clean_spec(nb, f"{shape}/{n}")["steps"])
+                steps = len(clean_spec(nb, f"{shape}/{n}").steps)
                 best = best_of(api.compile_spec, repeat, lambda nb=nb: copy.deepcopy(nb))
                 per_cell = best / n_cells * 1e6
                 base_per_cell = base_per_cell or per_cell

@@ -242,7 +242,7 @@ def main() -> None:
         shutil.copyfile(SAMPLE, notebook)
         wheels = tmp / "wheels"
 
-        print(f"\n== 1-2. images of {SAMPLE.name} ({len(api.compile_spec(notebook)['steps'])} "
+        print(f"\n== 1-2. images of {SAMPLE.name} ({len(api.compile_spec(notebook).steps)} "
               "steps): api.build_images ==")
         print("   plan s = requirements, wheels and hashes before building; "
               "build s = docker builds")

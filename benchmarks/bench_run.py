@@ -115,7 +115,7 @@ def main() -> None:
               f"{'ratio':>6} {'per-step overhead s':>20}")
         reruns = []
         for label, path in cases:
-            steps = len(api.compile_spec(path)["steps"])
+            steps = len(api.compile_spec(path).steps)
             nb_times = [time_nbclient(path) for _ in range(args.repeat)]
             pipe_times, runs = [], []
             for i in range(args.repeat):

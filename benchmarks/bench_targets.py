@@ -60,9 +60,9 @@ def main() -> None:
 
     nb = chain_notebook(args.cells)
     spec_time, spec = best(lambda: api.compile_spec(nb), args.repeat)
-    steps = len(spec["steps"])
-    images = {s["name"]: f"registry.local/bench/chain-{s['name']}:0123456789abcdef"
-              for s in spec["steps"]}
+    steps = len(spec.steps)
+    images = {s.name: f"registry.local/bench/chain-{s.name}:0123456789abcdef"
+              for s in spec.steps}
     settings = cluster_settings(spec)
     argo_time, argo_text = best(lambda: to_yaml(compile_argo(spec, images, settings)),
                                 args.repeat)

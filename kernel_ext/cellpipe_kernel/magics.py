@@ -138,13 +138,11 @@ class CellpipeMagics(Magics):
     def _params(self, notebook: Path) -> None:
         from cellpipe_kernel.params_form import ParamsForm
 
-        pipeline = api.lint(notebook, environment=False).pipeline
-        if not pipeline.parameters:
+        parameters = api.lint(notebook, environment=False).to_dict()["parameters"]
+        if not parameters:
             print(f"{notebook.name} has no parameters: tag the cell that assigns them "
                   "`parameters` (and save the notebook)")
             return
-        parameters = [{"name": p.name, "type": p.type, "default": p.default, "cell": p.cell,
-                       "line": p.line} for p in pipeline.parameters]
         assert self.shell is not None
         display(ParamsForm(parameters, self.shell.user_ns))
 

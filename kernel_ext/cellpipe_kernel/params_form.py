@@ -27,8 +27,9 @@ class ParamsForm:
     ``%cellpipe run`` will use), else at the notebook's defaults.
 
     Args:
-        parameters: The spec's parameters: mappings with ``name``, ``type`` (``int``,
-            ``float``, ``str``, ``bool``, ``list``, ``dict`` or ``none``) and ``default``.
+        parameters: The notebook's parameters: :class:`cellpipe.api.Parameter` objects, or
+            their JSON objects (``name``, ``type`` — ``int``, ``float``, ``str``, ``bool``,
+            ``list``, ``dict`` or ``none`` — and ``default``).
         user_ns: The namespace :meth:`apply` stores the values in.
 
     Attributes:
@@ -39,12 +40,13 @@ class ParamsForm:
     """
 
     def __init__(
-        self, parameters: Sequence[Mapping[str, Any]], user_ns: MutableMapping[str, Any]
+        self, parameters: Sequence[api.Parameter | Mapping[str, Any]],
+        user_ns: MutableMapping[str, Any],
     ) -> None:
         import ipywidgets as widgets  # only when a form is made
 
-        self._parameters = [dict(p) for p in parameters]
-        self._spec = {"parameters": self._parameters}
+        self._parameters = tuple(
+            p if isinstance(p, api.Parameter) else api.Parameter.from_dict(p) for p in parameters)
         self._user_ns = user_ns
         current = user_ns.get(PARAMS_VARIABLE)
         chosen = current if isinstance(current, Mapping) else {}
@@ -52,10 +54,10 @@ class ParamsForm:
         self.errors: dict[str, Any] = {}
         rows = []
         for parameter in self._parameters:
-            name, kind = parameter["name"], parameter["type"]
+            name, kind = parameter.name, parameter.type
             field = _make_field(widgets, kind, name)
             self.fields[name] = field
-            self._fill(name, self._start_value(name, chosen, parameter["default"]))
+            self._fill(name, self._start_value(name, chosen, parameter.default_copy))
             self.errors[name] = widgets.HTML()
             rows.append(widgets.HBox([field, widgets.Label(kind), self.errors[name]]))
         self.apply_button = widgets.Button(description="Use these values", button_style="primary")
@@ -99,7 +101,7 @@ class ParamsForm:
         self._user_ns[PARAMS_VARIABLE] = values
         changed = [
             f"{name}={values[name]!r}"
-            for name, default in ((p["name"], p["default"]) for p in self._parameters)
+            for name, default in ((p.name, p.default_copy) for p in self._parameters)
             if values[name] != default
         ]
         self.status.value = html.escape(
@@ -112,7 +114,7 @@ class ParamsForm:
     def reset(self) -> None:
         """Put the notebook's defaults back in every field (nothing is stored)."""
         for parameter in self._parameters:
-            self._fill(parameter["name"], parameter["default"])
+            self._fill(parameter.name, parameter.default_copy)
         for label in self.errors.values():
             label.value = ""
         self.status.value = ""
@@ -124,12 +126,12 @@ class ParamsForm:
         if name not in chosen:
             return default
         try:
-            return api.convert_parameter(self._spec, name, chosen[name])
+            return api.convert_parameter(self._parameters, name, chosen[name])
         except CellpipeError:
             return default  # a stale or hand-written value: the form starts from the notebook
 
     def _fill(self, name: str, value: Any) -> None:
-        kind = next(p["type"] for p in self._parameters if p["name"] == name)
+        kind = next(p.type for p in self._parameters if p.name == name)
         field = self.fields[name]
         if kind in _JSON_TYPES:
             field.value = json.dumps(value)
@@ -143,7 +145,7 @@ class ParamsForm:
         problems: dict[str, str] = {}
         for name, field in self.fields.items():
             try:
-                values[name] = api.convert_parameter(self._spec, name, field.value)
+                values[name] = api.convert_parameter(self._parameters, name, field.value)
             except CellpipeError as exc:
                 problems[name] = exc.message + (f" ({exc.hint})" if exc.hint else "")
         return values, problems

@@ -102,13 +102,13 @@ class RunHandle:
         return f"<cellpipe background run {self.view.run_id or '(starting)'}: {state}>"
 
 
-def _parameters(shell: Any, spec: Mapping[str, Any], texts: list[str]) -> dict[str, Any]:
+def _parameters(shell: Any, spec: api.PipelineSpec, texts: list[str]) -> dict[str, Any]:
     """The parameters form's values (``_cellpipe_params``), then ``-p`` on top."""
     form = shell.user_ns.get("_cellpipe_params") or {}
     if not isinstance(form, Mapping):
         raise CellpipeError("_cellpipe_params is not a dict of parameter values",
                             hint="set it to {name: value} or delete it")
-    declared = {p["name"] for p in spec["parameters"]}
+    declared = {p.name for p in spec.parameters}
     stale = sorted(set(form) - declared)
     if stale:  # a form filled before the parameter was removed from the notebook
         print(f"%cellpipe run: ignoring _cellpipe_params for {', '.join(stale)}: "
@@ -161,7 +161,7 @@ def run_command(shell: Any, argv: list[str], notebook: Path) -> Any:
     api.select_steps(spec, args.steps, args.start, args.stop)  # unknown names: raise now
     root = runs_root(notebook)
     in_kernel = _in_kernel(shell)
-    view = RunView(notebook, [s["name"] for s in spec["steps"]], engine=args.engine, root=root,
+    view = RunView(notebook, [s.name for s in spec.steps], engine=args.engine, root=root,
                    echo=not in_kernel)
     shell.user_ns["_cellpipe_view"] = view
     if in_kernel and view.widget is not None:

@@ -22,6 +22,9 @@ from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
 from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import plan_notebook
 from cellpipe.core.spec import PARAMETERS_GLOBAL as PARAMETERS_GLOBAL
+from cellpipe.core.spec import Parameter as Parameter
+from cellpipe.core.spec import PipelineSpec as PipelineSpec
+from cellpipe.core.spec import StepSpec as StepSpec
 from cellpipe.core.spec import build_spec as build_spec
 from cellpipe.core.spec import spec_to_json as spec_to_json
 from cellpipe.errors import PipelineError, ToolNotFoundError
@@ -51,30 +54,42 @@ class LintReport:
         return not any(d.severity in blocking for d in self.diagnostics)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form of ``cellpipe lint --format json``."""
+        """The pipeline's JSON view, also when lint fails: ``cellpipe lint --format json``.
+
+        The server's ``GET /cellpipe/analyze`` answers the same object (plus the spec's
+        ``pipeline``), described by the server schema's ``Analysis``.
+        """
+        pipeline = self.pipeline
         return {
-            "notebook": self.pipeline.notebook.path,
+            "notebook": pipeline.notebook.path,
             "ok": self.ok,
-            "diagnostics": [d.to_dict() for d in self.diagnostics],
             "steps": [
                 {
-                    "name": s.name,
-                    "cells": [index for index, _ in s.cells],
-                    "upstream": list(s.upstream),
-                    "reads": dict(s.reads),
-                    "parameters": list(s.parameters),
-                    "writes": list(s.writes),
-                    "setup": list(s.setup),
-                    "random_state": s.random_state,
-                    "settings": dict(s.settings),
+                    "name": step.name,
+                    "cells": [{"index": index, "id": cell_id} for index, cell_id in step.cells],
+                    "upstream": list(step.upstream),
+                    "settings": dict(step.settings),
+                    "parameters": list(step.parameters),
+                    "metrics": list(step.metrics),
+                    "reads": dict(step.reads),
+                    "writes": list(step.writes),
+                    "setup": list(step.setup),
+                    "random_state": step.random_state or None,
                 }
-                for s in self.pipeline.steps
+                for step in pipeline.steps
+            ],
+            "edges": [
+                {"from": e.source, "to": e.target, "variables": list(e.variables),
+                 "explicit": e.explicit}
+                for e in pipeline.edges
             ],
             "parameters": [
-                {"name": p.name, "type": p.type, "default": p.default}
-                for p in self.pipeline.parameters
+                {"name": p.name, "type": p.type, "default": p.default, "cell": p.cell,
+                 "line": p.line}
+                for p in pipeline.parameters
             ],
-            "metrics": [name for name, _ in self.pipeline.metrics],
+            "metrics": [{"name": name, "step": step} for name, step in pipeline.metrics],
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 
 
@@ -149,14 +164,13 @@ def _environment_diagnostics(pipeline: Any) -> list[Diagnostic]:
     """CP501: imports that no installed distribution provides (images would lack them)."""
     from cellpipe.engines.docker.requirements import unmapped_imports
 
-    steps = [{"name": step.name, "cells": [
-        {"index": index, "source": source}
-        for (index, _), source in zip(step.cells, step.sources, strict=True)]}
-        for step in pipeline.steps]
+    steps = [(step.name, [(index, source) for (index, _), source
+                          in zip(step.cells, step.sources, strict=True)])
+             for step in pipeline.steps]
     path = pipeline.notebook.path
     notebook_dir = None if path == "<memory>" else Path(path).resolve().parent
     found = []
-    for item in unmapped_imports({"steps": steps}, notebook_dir):
+    for item in unmapped_imports(steps, notebook_dir):
         where = (f"is found at {item.found_at} but belongs to no installed distribution"
                  if item.found_at else "is not installed here")
         found.append(Diagnostic(
@@ -178,8 +192,8 @@ def _with_cell_id(diagnostic: Diagnostic, cell_id: str | None) -> Diagnostic:
 
 def compile_spec(
     notebook: NotebookLike, *, split: str | None = None, strict: bool = False
-) -> dict[str, Any]:
-    """Compile a notebook to its PipelineSpec (a JSON-ready dict).
+) -> PipelineSpec:
+    """Compile a notebook to its typed :class:`PipelineSpec` (``to_dict()`` for its JSON).
 
     Raises:
         PipelineError: lint found errors (or warnings, when ``strict``); its

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cellpipe.errors import CellpipeError
 
 if TYPE_CHECKING:
+    from cellpipe.core.spec import PipelineSpec
     from cellpipe.targets.base import Document, Target
 
 SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
@@ -74,7 +75,7 @@ def read_image_map(path: str | Path) -> dict[str, str]:
 
 def step_images(
     notebook: Any,
-    spec: Mapping[str, Any],
+    spec: PipelineSpec,
     *,
     images: Mapping[str, str] | str | Path | None = None,
     registry: str | None = None,
@@ -85,13 +86,13 @@ def step_images(
     """Each step's image: from ``images`` (a map or its file), or built and pushed."""
     if images is not None:
         found = dict(images) if isinstance(images, Mapping) else read_image_map(images)
-        missing = [s["name"] for s in spec["steps"] if s["name"] not in found]
+        missing = [s.name for s in spec.steps if s.name not in found]
         if missing:
             raise CellpipeError(f"the image map has no image for step(s) {', '.join(missing)}",
                                 step=missing[0],
                                 hint="rebuild it with `cellpipe build NB --registry … "
                                 "--format json`")
-        return {s["name"]: found[s["name"]] for s in spec["steps"]}
+        return {s.name: found[s.name] for s in spec.steps}
     if registry is None:
         raise CellpipeError(
             "cluster targets need each step's image in a registry the cluster can pull from",

@@ -142,6 +142,13 @@ class PipelineError(CellpipeError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_pipeline, (self.message, self.diagnostics, self._fields()))
 
+    def to_dict(self, kind: str | None = None) -> dict[str, Any]:
+        """As :meth:`CellpipeError.to_dict`, plus ``diagnostics`` (each finding's JSON)."""
+        data = super().to_dict(kind)
+        data["diagnostics"] = [d.to_dict() if callable(getattr(d, "to_dict", None))
+                               else {"message": str(d)} for d in self.diagnostics]
+        return data
+
 
 def _rebuild_pipeline(
     message: str, diagnostics: list[Any], fields: dict[str, Any]

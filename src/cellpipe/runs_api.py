@@ -7,19 +7,19 @@ Kept apart from :mod:`cellpipe.api` (which stays cheap to import for lint and co
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cellpipe.core.layout import RunLayout
+from cellpipe.core.spec import NameOrigin, PipelineSpec
 from cellpipe.core.values import ParameterError, convert_parameter  # noqa: F401  (public here)
 from cellpipe.errors import CellpipeError
 
 
 def select_steps(
-    spec: Mapping[str, Any], step: Iterable[str] = (), start: str | None = None,
+    spec: PipelineSpec, step: Iterable[str] = (), start: str | None = None,
     stop: str | None = None,
 ) -> set[str] | None:
     """Which steps to run for ``--step``/``--from``/``--to`` (None: all)."""
@@ -30,7 +30,7 @@ def select_steps(
     if not names:
         return None
     check_selection(spec, names)
-    upstream = {s["name"]: set(s["upstream"]) for s in spec["steps"]}
+    upstream = {s.name: set(s.upstream) for s in spec.steps}
     downstream = downstream_of(upstream)
     selected = set(upstream)
     if start:
@@ -267,10 +267,9 @@ class _Resolver:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.spec: dict[str, Any] = json.loads(
-            RunLayout(run.path).spec.read_text(encoding="utf-8"))
-        self.names_map: dict[str, dict[str, Any]] = self.spec.get("names") or {}
-        self.order = {s["name"]: i for i, s in enumerate(self.spec["steps"])}
+        self.spec = PipelineSpec.from_json(RunLayout(run.path).spec.read_text(encoding="utf-8"))
+        self.names_map: Mapping[str, NameOrigin] = self.spec.names or {}
+        self.order = {s.name: i for i, s in enumerate(self.spec.steps)}
         self.cache: dict[str, Any] = {}
 
     def state(self, step: str) -> dict[str, Any]:
@@ -278,26 +277,26 @@ class _Resolver:
 
     def dynamic_output(self, name: str, after_cell: int | None) -> str | None:
         """The last dynamic step (exec, globals()) after ``after_cell`` that exported ``name``."""
-        for step in reversed(self.spec["steps"]):
-            last = max(c["index"] for c in step["cells"])
+        for step in reversed(self.spec.steps):
+            last = step.last_cell
             if after_cell is not None and last <= after_cell:
                 return None
-            if step.get("dynamic") and name in self.state(step["name"]).get("outputs", {}):
-                return str(step["name"])
+            if step.dynamic and name in self.state(step.name).get("outputs", {}):
+                return str(step.name)
         return None
 
     def names(self) -> set[str]:
-        found = {n for n, source in self.names_map.items() if source["kind"] != "skip"
+        found = {n for n, source in self.names_map.items() if source.kind != "skip"
                  and not self.not_kept(n, source)}
-        for step in self.spec["steps"]:
-            outputs = self.state(step["name"]).get("outputs", {})
+        for step in self.spec.steps:
+            outputs = self.state(step.name).get("outputs", {})
             found |= {n for n in outputs if n.isidentifier()}
         return found
 
-    def not_kept(self, name: str, source: dict[str, Any]) -> str | None:
-        if source["kind"] != "value":
+    def not_kept(self, name: str, source: NameOrigin) -> str | None:
+        if source.kind != "value" or source.step is None:
             return None
-        state = self.state(source["step"])
+        state = self.state(source.step)
         note = state.get("not_kept", {}).get(name)
         return str(note["message"]) if note else None
 
@@ -305,7 +304,7 @@ class _Resolver:
         if name in self.cache:
             return self.cache[name]
         source = self.names_map.get(name)
-        producer = self.dynamic_output(name, source.get("cell") if source else None)
+        producer = self.dynamic_output(name, source.cell if source else None)
         if producer is not None:
             found = self.output(producer, name)
         elif source is None:
@@ -315,10 +314,10 @@ class _Resolver:
         self.cache[name] = found
         return found
 
-    def resolve(self, name: str, source: dict[str, Any]) -> Any:
-        kind = source["kind"]
+    def resolve(self, name: str, source: NameOrigin) -> Any:
+        kind = source.kind
         if kind == "skip":
-            cell = int(source.get("cell", 0)) + 1
+            cell = (source.cell or 0) + 1
             raise CellpipeError(
                 f"{name!r} is not part of the pipeline (cell {cell} is marked skip): the "
                 "notebook's value comes from that cell, which no step runs",
@@ -329,26 +328,25 @@ class _Resolver:
         if kind == "import":
             namespace: dict[str, Any] = {}
             try:
-                exec(compile(source["source"], f"<cellpipe import {name}>", "exec"), namespace)
+                exec(compile(source.source or "", f"<cellpipe import {name}>", "exec"), namespace)
             except Exception as exc:
                 raise CellpipeError(
-                    f"{name!r} comes from {source['source']!r}, which fails here: "
+                    f"{name!r} comes from {source.source!r}, which fails here: "
                     f"{type(exc).__name__}: {exc}", variable=name,
                     hint="the steps may have had a sys.path addition or a working directory "
                     "this process lacks; run it where the notebook runs") from exc
             return namespace[name]
         if kind == "definition":
             namespace = {"__name__": "__main__"}
-            for needed in source.get("reads", []):
+            for needed in source.reads or ():
                 if needed in self.names_map or self.dynamic_output(needed, None):
                     try:
                         namespace[needed] = self.value(needed)
                     except CellpipeError:
                         continue  # read only when called: it fails then, as it would
-            exec(compile(source["source"], f"<cellpipe definition {name}>", "exec"), namespace)
+            exec(compile(source.source or "", f"<cellpipe definition {name}>", "exec"), namespace)
             return namespace[name]
-        step = str(source["step"])
-        return self.output(step, name)
+        return self.output(str(source.step), name)
 
     def output(self, step: str, name: str) -> Any:
         from cellpipe.marshal import open_store
@@ -372,10 +370,10 @@ class _Resolver:
 
     def legacy(self, name: str) -> Any:
         """A name ``names`` does not list: a star import's, or an older run's output."""
-        for step in reversed(self.spec["steps"]):
-            if name in self.state(step["name"]).get("outputs", {}) or name in step["writes"]:
-                return self.output(step["name"], name)
-        for statement in reversed(self.spec.get("star_imports", [])):
+        for step in reversed(self.spec.steps):
+            if name in self.state(step.name).get("outputs", {}) or name in step.writes:
+                return self.output(step.name, name)
+        for statement in reversed(self.spec.star_imports or ()):
             namespace: dict[str, Any] = {}
             try:
                 exec(compile(statement, "<cellpipe star import>", "exec"), namespace)
@@ -395,9 +393,9 @@ class _Resolver:
         seen: set[str] = set()
         for name, source in sorted(self.names_map.items()):
             seen.add(name)
-            row: dict[str, Any] = {"name": name, "kind": source["kind"]}
-            if source["kind"] == "value":
-                producer = self.dynamic_output(name, source.get("cell")) or source["step"]
+            row: dict[str, Any] = {"name": name, "kind": source.kind}
+            if source.kind == "value":
+                producer = self.dynamic_output(name, source.cell) or str(source.step)
                 state = self.state(producer)
                 meta = state.get("outputs", {}).get(name)
                 row["step"] = producer
@@ -409,20 +407,20 @@ class _Resolver:
                                 "note": state["not_kept"][name]["message"]})
                 else:
                     row["note"] = f"step {producer} {state.get('status', 'did not run')}"
-            elif source["kind"] == "parameter":
+            elif source.kind == "parameter":
                 value = self.run.parameters.get(name)
                 row.update({"type": type(value).__name__, "value": value})
-            elif source["kind"] in ("import", "definition"):
-                row["source"] = source["source"].splitlines()[0][:80]
+            elif source.kind in ("import", "definition"):
+                row["source"] = (source.source or "").splitlines()[0][:80]
             else:
-                row["note"] = f"not part of the pipeline (cell {source.get('cell', 0) + 1} " \
+                row["note"] = f"not part of the pipeline (cell {(source.cell or 0) + 1} " \
                     "is marked skip)"
             rows.append(row)
-        for step in self.spec["steps"]:
-            for name, meta in self.state(step["name"]).get("outputs", {}).items():
+        for step in self.spec.steps:
+            for name, meta in self.state(step.name).get("outputs", {}).items():
                 if name not in seen and name.isidentifier():
                     seen.add(name)
-                    rows.append({"name": name, "kind": "value", "step": step["name"],
+                    rows.append({"name": name, "kind": "value", "step": step.name,
                                  "type": meta.get("type"), "size": meta.get("size"),
                                  "format": meta.get("format")})
         return sorted(rows, key=lambda r: r["name"])

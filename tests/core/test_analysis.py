@@ -723,7 +723,7 @@ def test_cellpipe_magic_lines_are_not_run_inside_steps():
     from tests.conftest import make_nb
 
     nb = make_nb(("step:a", "x = 1"), "%cellpipe run\ny = x + 1")
-    spec = api.compile_spec(nb)
+    spec = api.compile_spec(nb).to_dict()
     (step,) = spec["steps"]
     sources = "\n".join(cell["source"] for cell in step["cells"])
     assert "%cellpipe run" not in sources and "y = x + 1" in sources

@@ -112,7 +112,7 @@ def test_lint_never_crashes(cells, split):
         assert diagnostic.code.startswith("CP")
         assert diagnostic.cell is None or 0 <= diagnostic.cell < len(cells)
     try:
-        spec = api.compile_spec(nb, split=split)
+        spec = api.compile_spec(nb, split=split).to_dict()
     except PipelineError as exc:
         assert exc.diagnostics, "a refused compile must say why"
         assert not report.ok

@@ -328,7 +328,7 @@ def test_shared_cells_above_the_first_step_are_not_a_step():
 def test_compile_spec_carries_the_linked_edges():
     spec = api.compile_spec(
         notebook(("step:a", "x = 1"), ("step:b", "y = x"), (["step:c", "after:a"], "z = 1"))
-    )
+    ).to_dict()
     assert [(e["from"], e["to"], e["variables"], e["explicit"]) for e in spec["edges"]] == [
         ("a", "b", ["x"], False),
         ("a", "c", [], True),

@@ -67,7 +67,7 @@ def test_spec_fields_for_a_small_pipeline():
         ("step:total", "total = sum(roots)"),
         ("metrics", "total"),
     )
-    spec = api.compile_spec(nb)
+    spec = api.compile_spec(nb).to_dict()
     assert spec["version"] == "1"
     assert spec["parameters"] == [{"name": "k", "type": "int", "default": 2, "cell": 1, "line": 1}]
     assert spec["metrics"] == [{"name": "total", "step": "total"}]
@@ -99,7 +99,7 @@ def test_generated_code_runs_standalone_with_injected_values():
         ("step:a", "xs = [1, 4]"),
         ("step:b", "out = [math.sqrt(x) * k for x in xs]"),
     )
-    spec = api.compile_spec(nb)
+    spec = api.compile_spec(nb).to_dict()
     code = spec["steps"][1]["code"]
     namespace = {"xs": [1, 4], "__cellpipe_parameters__": {"k": 10}}
     exec(compile(code, "<step b>", "exec"), namespace)  # the runtime's job in issue 3
@@ -111,14 +111,14 @@ def test_generated_code_runs_standalone_with_injected_values():
 
 def test_parameter_values_are_never_pasted_into_code():
     nb = make_nb(("parameters", "name = 'safe'"), ("step:a", "greeting = 'hi ' + name"))
-    code = api.compile_spec(nb)["steps"][0]["code"]
+    code = api.compile_spec(nb).to_dict()["steps"][0]["code"]
     namespace = {"__cellpipe_parameters__": {"name": "'; import os; os.system('touch /tmp/x') #"}}
     exec(code, namespace)
     assert namespace["greeting"] == "hi '; import os; os.system('touch /tmp/x') #"
 
 
 def test_schema_rejects_a_broken_spec_naming_the_field():
-    spec = api.compile_spec(make_nb(("step:a", "x = 1"), ("step:b", "y = x")))
+    spec = api.compile_spec(make_nb(("step:a", "x = 1"), ("step:b", "y = x"))).to_dict()
     validate_spec(spec)
     broken = copy.deepcopy(spec)
     broken["steps"][1]["upstream"] = ["Not A Step"]
@@ -143,7 +143,7 @@ def test_the_compiled_validator_is_current_and_agrees_with_jsonschema():
         "the schema changed: run `python -m cellpipe.core.spec` to regenerate the validator"
     reference = jsonschema.Draft202012Validator(inlined_schema())
     spec = api.compile_spec(make_nb(("parameters", "k = 2"), ("step:a", "x = k"),
-                                    ("step:b", "y = x")))
+                                    ("step:b", "y = x"))).to_dict()
     breakages = [
         lambda s: s["steps"][1].update(upstream=["Not A Step"]),
         lambda s: s["steps"][0].pop("reads"),
@@ -214,7 +214,7 @@ def test_build_spec_is_pure():
 
 def test_kale_notebook_metadata_becomes_pipeline_defaults(monkeypatch):
     monkeypatch.chdir(ROOT)
-    spec = api.compile_spec("sample_notebooks/kale_style.ipynb")
+    spec = api.compile_spec("sample_notebooks/kale_style.ipynb").to_dict()
     kale = api.load_notebook("sample_notebooks/kale_style.ipynb").metadata["kubeflow_notebook"]
     assert spec["pipeline"]["name"] == kale["pipeline_name"]
     assert spec["pipeline"]["description"] == kale["pipeline_description"]

@@ -84,10 +84,9 @@ def notebook_values(path: Path, tmp: Path) -> dict[str, Any]:
     return values
 
 
-def final_names(spec: dict[str, Any]) -> list[str]:
+def final_names(spec: api.PipelineSpec) -> list[str]:
     """Every value some step leaves behind (what the notebook ends with, as far as steps go)."""
-    return sorted({name for step in spec["steps"] for name in step["writes"]
-                   if name.isidentifier()})
+    return sorted({name for step in spec.steps for name in step.writes if name.isidentifier()})
 
 
 def assert_faithful(path: Path, tmp: Path, **run_options: Any) -> Any:

@@ -123,7 +123,7 @@ def test_the_parameters_cell_may_print_and_derive_values(tmp_path):
                         "window for i in range(0, n_days, window)]"),
     )
     run = assert_faithful(path, tmp_path)
-    assert [p["name"] for p in api.compile_spec(path)["parameters"]] == ["region", "n_days"]
+    assert [p.name for p in api.compile_spec(path).parameters] == ["region", "n_days"]
     assert "report for north: 3" in run.log("series")
     assert run.load("window") == 3
     other = api.run(path, {"n_days": 50}, root=tmp_path / ".cellpipe")
@@ -142,7 +142,7 @@ def test_one_global_seed_gives_top_to_bottom_numbers_in_four_steps(tmp_path):
         ("step:draw-c", "c = walk(20)\narr = np.arange(10)\nnp.random.shuffle(arr)"),
         ("step:draw-d", "d = random.choice(list(range(100))) + np.random.rand()"),
     )
-    spec = api.compile_spec(path)
+    spec = api.compile_spec(path).to_dict()
     steps = {s["name"]: s for s in spec["steps"]}
     assert steps["draw-b"]["reads"]["(random state)"] == "draw-a"
     assert steps["draw-c"]["reads"]["(random state)"] == "draw-b"
@@ -168,7 +168,7 @@ def test_a_random_state_object_drawn_from_in_three_steps_advances(tmp_path):
                      "g = rng.integers(0, 10, 4)"),
         ("step:three", "x3 = rs.uniform(size=2) + rng.normal()\nsecond = next(batches)"),
     )
-    spec = api.compile_spec(path)
+    spec = api.compile_spec(path).to_dict()
     steps = {s["name"]: s for s in spec["steps"]}
     assert steps["two"]["reads"]["rs"] == "one" and steps["three"]["reads"]["rs"] == "two"
     assert steps["three"]["reads"]["batches"] == "one"
@@ -188,7 +188,7 @@ def test_a_notebook_class_whose_methods_change_self_advances_across_steps(tmp_pa
         ("step:two", "tally.note(4)"),
         ("step:show", "n = len(tally.items)"),
     )
-    steps = {s["name"]: s for s in api.compile_spec(path)["steps"]}
+    steps = {s["name"]: s for s in api.compile_spec(path).to_dict()["steps"]}
     assert steps["two"]["reads"]["tally"] == "one" and steps["show"]["reads"]["tally"] == "two"
     assert "tally" not in steps["show"]["writes"]  # total() and len() don't change it
     assert api.run(path, root=tmp_path / ".cellpipe").load("n") == 2
@@ -244,7 +244,7 @@ def test_session_state_set_midway_carries_forward(tmp_path):
                        "with warnings.catch_warnings(record=True) as caught:\n"
                        "    warnings.warn('x')\nn_caught = len(caught)"),
     )
-    spec = api.compile_spec(path)
+    spec = api.compile_spec(path).to_dict()
     after = next(s for s in spec["steps"] if s["name"] == "after")
     assert after["setup"][0] == "os.chdir('data')" and len(after["setup"]) == 6
     run = assert_faithful(path, tmp_path)
@@ -259,9 +259,8 @@ def test_pip_install_lines_read_requirements_files_and_keep_quoted_specs(tmp_pat
                                                "pandas\n")
     path = write(tmp_path, ("step:a", '!pip install -q -r requirements.txt "scikit-learn>=1.3" '
                                       "--index-url http://x tqdm\nx = 1"))
-    spec = api.compile_spec(path)
-    step = spec["steps"][0]
-    assert step["requirements"] == ["-r requirements.txt", "scikit-learn>=1.3", "tqdm"]
+    step = api.compile_spec(path).steps[0]
+    assert step.requirements == ("-r requirements.txt", "scikit-learn>=1.3", "tqdm")
     assert install_line_requirements(step, tmp_path) == ["numpy>=1.20", "pandas",
                                                          "scikit-learn>=1.3", "tqdm"]
     (tmp_path / "requirements.txt").unlink()

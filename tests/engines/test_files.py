@@ -49,8 +49,7 @@ def test_reads_link_to_the_step_that_wrote_the_file(tmp_path):
     [info] = [d for d in pipeline.diagnostics if d.code == "CP310"]
     assert info.step == "unknown" and (info.cell, info.line) == (6, 2)
     spec = api.compile_spec(nb)
-    files = next(s for s in spec["steps"] if s["name"] == "read")["files"]
-    assert files["reads"]["data/raw.csv"] is None
+    assert spec.step("read").file_reads["data/raw.csv"] is None
 
 
 @pytest.mark.slow
@@ -141,7 +140,7 @@ def test_distribution_versions_and_python_are_part_of_the_key():
 
     versions = distribution_versions({"sklearn", "pandas", "json"})
     assert {"python", "scikit-learn", "pandas"} <= set(versions)
-    step = {"code": "x = 1", "parameters": []}
+    step = api.compile_spec(make_nb(("step:a", "x = 1"))).step("a")
     old = step_key_parts(step, {}, {}, "env", distributions={**versions,
                                                              "scikit-learn": "1.5.2"})
     new = step_key_parts(step, {}, {}, "env", distributions=versions)
@@ -178,12 +177,11 @@ def test_appending_steps_stay_parallel_and_a_reader_runs_after_all_of_them():
 def run_in_pods(tmp_path, path, steps):
     """Run ``steps`` as cluster pods would: each in its own folder, only the store shared
     (``--carry-files``); return the store."""
-    import json
     import subprocess
     import sys
 
     spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(api.compile_spec(path)))
+    spec_path.write_text(api.compile_spec(path).to_json())
     store = tmp_path / "store"
     for step in steps:
         pod = tmp_path / f"pod-{step}"
@@ -227,7 +225,7 @@ def test_cluster_targets_carry_the_files_of_steps_that_use_them(tmp_path):
                  ("step:consume", "x = pd.read_csv('f.csv')"),
                  ("step:alone", "y = 1"))
     spec = api.compile_spec(path)
-    images = {s["name"]: f"img/{s['name']}:1" for s in spec["steps"]}
+    images = {s.name: f"img/{s.name}:1" for s in spec.steps}
     workflow = to_yaml(compile_argo(spec, images, cluster_settings(spec)))
     assert workflow.count("--carry-files") == 2  # produce and consume, not alone
     pipeline = compile_kfp(spec, images)
@@ -285,7 +283,7 @@ def _argo_pipeline(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     spec = api.compile_spec(path)
-    images = {s["name"]: f"img/{s['name']}:1" for s in spec["steps"]}
+    images = {s.name: f"img/{s.name}:1" for s in spec.steps}
     return path, spec, compile_argo(spec, images, cluster_settings(spec))
 
 
@@ -329,13 +327,12 @@ def test_the_docker_images_work_where_argo_puts_the_artifacts():
 def _play_argo(tmp_path, spec, manifest, tamper=None):
     """Run the workflow as Argo's executor would: each step in its own pod folder with only
     the store in common, the output artifacts copied to the readers' input artifact paths."""
-    import json
     import shutil
     import subprocess
     import sys
 
     spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(spec))
+    spec_path.write_text(spec.to_json())
     templates = {t["name"]: t for t in manifest["spec"]["templates"]}
     store, done = tmp_path / "store", {}
     outputs: dict[str, str] = {}  # "tasks.X.outputs.artifacts.Y" → the file Argo keeps

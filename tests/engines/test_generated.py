@@ -82,20 +82,20 @@ def test_generated_notebook_pipeline_equals_top_to_bottom(name, tmp_path):
 
 def test_shapes_of_the_generated_pipelines():
     """The generated notebooks are the shapes the faithfulness test means them to be."""
-    chain = api.compile_spec(long_chain())
+    chain = api.compile_spec(long_chain()).to_dict()
     assert len(chain["steps"]) == 20
     assert all(s["upstream"] == [chain["steps"][i]["name"]]
                for i, s in enumerate(chain["steps"][1:]))
 
-    diamond = {s["name"]: s for s in api.compile_spec(diamond_with_mutation())["steps"]}
+    diamond = {s["name"]: s for s in api.compile_spec(diamond_with_mutation()).to_dict()["steps"]}
     assert diamond["inspect"]["upstream"] == ["load"]
     assert diamond["feature"]["upstream"] == ["load"]
     assert sorted(diamond["join"]["upstream"]) == ["feature", "inspect"]
     assert diamond["join"]["reads"]["df"] == "feature"
 
-    helper = {s["name"]: s for s in api.compile_spec(helper_reading_global())["steps"]}
+    helper = {s["name"]: s for s in api.compile_spec(helper_reading_global()).to_dict()["steps"]}
     assert helper["apply"]["reads"]["factor"] == "config"
 
-    params = api.compile_spec(parameters_and_metrics())
+    params = api.compile_spec(parameters_and_metrics()).to_dict()
     assert [p["name"] for p in params["parameters"]] == ["lr", "epochs", "name"]
     assert [m["name"] for m in params["metrics"]] == ["final_loss", "steps_taken"]

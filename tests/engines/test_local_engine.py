@@ -8,7 +8,7 @@ import pytest
 
 from cellpipe import api
 from cellpipe.errors import CellpipeError
-from tests.conftest import write_nb
+from tests.conftest import make_nb, write_nb
 from tests.engines.runutil import count, run
 
 
@@ -331,8 +331,9 @@ def test_selected_step_whose_inputs_were_never_made_is_blocked(tmp_path):
 
 
 def test_select_steps_closure():
-    spec = {"steps": [{"name": "a", "upstream": []}, {"name": "b", "upstream": ["a"]},
-                      {"name": "c", "upstream": ["b"]}, {"name": "d", "upstream": ["a"]}]}
+    spec = api.compile_spec(make_nb(("step:a", "x = 1"), ("step:b", "y = x + 1"),
+                                    ("step:c", "z = y + 1"), ("step:d", "w = x * 2")))
+    assert [s.upstream for s in spec.steps] == [(), ("a",), ("b",), ("a",)]
     assert api.select_steps(spec) is None
     assert api.select_steps(spec, start="b") == {"b", "c"}
     assert api.select_steps(spec, stop="b") == {"a", "b"}

@@ -232,7 +232,7 @@ def test_without_ipywidgets_the_view_is_text(monkeypatch, tmp_path, capsys):
 
 def test_reports_of_a_real_run(sums_nb, tmp_path, capsys):
     root = tmp_path / ".cellpipe"
-    spec = api.compile_spec(sums_nb)
+    spec = api.compile_spec(sums_nb).to_dict()
     view = RunView(sums_nb, [s["name"] for s in spec["steps"]], root=root)
     run = api.run(sums_nb, root=root, on_event=view.on_event)
     assert [s["status"] for s in view.states.values()] == ["succeeded", "succeeded"]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.engines.local import LocalEngine
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.base import Document, Submission
@@ -26,11 +27,11 @@ class FolderTarget:
     name: ClassVar[str] = "folder"
     description: ClassVar[str] = "a JSON plan written into a folder"
 
-    def compile(self, spec: Mapping[str, Any], images: Mapping[str, str],
+    def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
-        plan = {"pipeline": spec["pipeline"]["name"], "namespace": settings.namespace,
-                "steps": [{"name": s["name"], "image": images[s["name"]],
-                           "after": list(s["upstream"])} for s in spec["steps"]]}
+        plan = {"pipeline": spec.pipeline.name, "namespace": settings.namespace,
+                "steps": [{"name": s.name, "image": images[s.name], "after": list(s.upstream)}
+                          for s in spec.steps]}
         return Document(text=json.dumps(plan, indent=1) + "\n", data=plan, suffix=".json")
 
     def submit(self, document: Document, *, parameters: Mapping[str, Any], watch: bool,

@@ -15,7 +15,7 @@ def test_params_as_text_are_typed_and_metrics_are_written_as_files(tmp_path):
                     ("step:fit", "score = C * sum(layers)\nlabel = name.upper()"),
                     ("metrics", "score"))
     spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(api.compile_spec(path)))
+    spec_path.write_text(api.compile_spec(path).to_json())
     outputs = tmp_path / "outputs"
     done = subprocess.run(
         [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", "fit",
@@ -32,7 +32,7 @@ def test_params_as_text_are_typed_and_metrics_are_written_as_files(tmp_path):
 def test_a_param_that_does_not_fit_its_type_fails_before_the_step_runs(tmp_path):
     path = write_nb(tmp_path, ("parameters", "n = 3"), ("step:a", "x = n * 2"))
     spec_path = tmp_path / "spec.json"
-    spec_path.write_text(json.dumps(api.compile_spec(path)))
+    spec_path.write_text(api.compile_spec(path).to_json())
     done = subprocess.run(
         [sys.executable, "-m", "cellpipe.runtime", "--spec", str(spec_path), "--step", "a",
          "--store", str(tmp_path / "store"), "--step-dir", str(tmp_path / "a"),

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
 
+from cellpipe import api
+from cellpipe.core.spec import freeze
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.checks import check_no_secret_values, check_quantity, dns1123_name
 from cellpipe.targets.cluster import SecretRef, Toleration, cluster_settings
+from tests.conftest import make_nb
 
 
 def spec_with(cluster, steps=("load", "train")):
-    return {
-        "notebook": {"path": "nb.ipynb"},
-        "pipeline": {"name": "demo", "cluster": cluster},
-        "steps": [{"name": name} for name in steps],
-    }
+    """A spec of one-cell steps whose ``pipeline.cluster`` is ``cluster`` as given."""
+    spec = api.compile_spec(make_nb(*((f"step:{name}", f"x{i} = {i}")
+                                      for i, name in enumerate(steps))))
+    return dataclasses.replace(
+        spec, notebook=dataclasses.replace(spec.notebook, path="nb.ipynb"),
+        pipeline=dataclasses.replace(spec.pipeline, cluster=freeze(cluster)))
 
 
 # --- dns1123_name ---------------------------------------------------------------------------

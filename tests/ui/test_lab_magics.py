@@ -54,7 +54,7 @@ def test_the_percent_step_sample_runs_itself_from_jupyterlab(lab, page, tmp_path
     view = page.locator(".jp-OutputArea-output", has_text="steps")
     assert view.count() >= 1
     page.locator(".jp-OutputArea-output", has_text="SAMPLE-METRICS").scroll_into_view_if_needed()
-    spec = api.compile_spec(SAMPLES / "tabular_magics.ipynb")
+    spec = api.compile_spec(SAMPLES / "tabular_magics.ipynb").to_dict()
     body = page.locator(".jp-Notebook").inner_text()
     for step in spec["steps"]:
         assert step["name"] in body

@@ -48,7 +48,7 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
     spec = api.compile_spec(notebook, split=split)
     values = {name: api.convert_parameter(spec, name, value)
               for name, value in parse_params(params).items()}
-    names = [s["name"] for s in spec["steps"]]
+    names = [s.name for s in spec.steps]
     if target not in ("argo", "kfp"):  # a plugin's target: the generic submission
         connection = {"host": host, "experiment": experiment,
                       "namespace": options.get("namespace")}

@@ -217,7 +217,7 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
         from cellpipe.api import spec_to_json
 
         text = spec_to_json(spec)
-        summary = f"{len(spec['steps'])} steps"
+        summary = f"{len(spec.steps)} steps"
     else:
         if strict:
             api.compile_spec(notebook, split=split, strict=True)

@@ -157,7 +157,7 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
     values: dict[str, Any] = _read_params_file(parameters_file)
     raw = parse_params(params)
     spec = api.compile_spec(notebook, split=split)
-    names = [s["name"] for s in spec["steps"]]
+    names = [s.name for s in spec.steps]
     options: dict[str, Any] = {
         "split": split, "workers": workers, "cache": not no_cache, "step": steps,
         "start": start, "stop": stop, "resume": resume, "engine": engine, "runtime": runtime,

@@ -14,6 +14,7 @@ from cellpipe.core.analysis import (
     Import,
 )
 from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.kinds import Split
 from cellpipe.core.notebook import Notebook
 from cellpipe.core.plan import Parameter
 
@@ -117,7 +118,7 @@ class Pipeline:
     """The linked pipeline with everything lint found."""
 
     notebook: Notebook
-    split: str
+    split: Split
     steps: tuple[Step, ...]
     edges: tuple[Edge, ...]
     parameters: tuple[Parameter, ...]

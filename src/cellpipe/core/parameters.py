@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.kinds import ParameterType
 
-Split = Literal["tags", "headings", "cells", "none"]
-SPLITS: tuple[str, ...] = ("headings", "cells", "none")
+
 @dataclass(frozen=True)
 class Parameter:
     """A hyperparameter from the parameters cell.
@@ -27,13 +27,19 @@ class Parameter:
     """
 
     name: str
-    type: str
+    type: ParameterType
     default: Any
     cell: int
     line: int
 
-PARAMETER_TYPES = {int: "int", float: "float", str: "str", bool: "bool", list: "list", dict: "dict",
-          type(None): "none"}
+
+PARAMETER_TYPES: dict[type, ParameterType] = {
+    int: "int", float: "float", str: "str", bool: "bool", list: "list", dict: "dict",
+    type(None): "none"}
+_ANNOTATED: dict[str, ParameterType] = {
+    "int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
+    "dict": "dict", "None": "none"}
+
 
 def parameters_of(
     stmt: ast.stmt, cell: int, line: int, diagnostics: list[Diagnostic]
@@ -64,8 +70,7 @@ def parameters_of(
         return None  # a tuple, a set, a dict with int keys: code, not a parameter type
     kind = PARAMETER_TYPES[type(value)]
     if annotation is not None:
-        wanted = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
-                  "dict": "dict", "None": "none"}.get(annotation.split("[")[0])
+        wanted = _ANNOTATED.get(annotation.split("[")[0])
         if wanted == "float" and kind == "int":
             value, kind = float(value), "float"
         elif wanted is not None and wanted != kind:

@@ -12,17 +12,16 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from cellpipe.core.analysis import CellCode, scan_cell
 from cellpipe.core.annotations import CellAnnotation, normalize_step_name, parse_cell
 from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.kinds import SPLITS, Split
 from cellpipe.core.notebook import Notebook
 from cellpipe.core.parameters import Parameter as Parameter
 from cellpipe.core.parameters import parameters_of
 
-Split = Literal["tags", "headings", "cells", "none"]
-SPLITS: tuple[str, ...] = ("headings", "cells", "none")
 _HEADING = re.compile(r"^\s{0,3}(#{1,2})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -52,7 +51,7 @@ class Plan:
         diagnostics: Problems found while planning.
     """
 
-    split: str
+    split: Split
     units: list[StepPlan | CellCode]
     parameters: list[Parameter]
     metrics: list[tuple[str, str]]
@@ -82,7 +81,7 @@ def plan_notebook(notebook: Notebook, split: str | None = None) -> Plan:
                     f"--split {split} ignored: the notebook marks its steps with tags or %%step",
                 )
             )
-        mode = "tags"
+        mode: Split = "tags"
     elif split in SPLITS:
         mode = split
     elif split not in (None, "tags", "auto"):
@@ -101,7 +100,7 @@ class _Planner:
         notebook: Notebook,
         annotations: dict[int, CellAnnotation],
         diagnostics: list[Diagnostic],
-        mode: str,
+        mode: Split,
     ) -> None:
         self.notebook = notebook
         self.annotations = annotations

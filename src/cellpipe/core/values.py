@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
+from cellpipe.core.spec import Parameter, PipelineSpec
 from cellpipe.errors import CellpipeError
 
 
@@ -15,18 +16,29 @@ class ParameterError(CellpipeError):
 _TYPE_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 
 
-def convert_parameter(spec: Mapping[str, Any], name: str, value: Any) -> Any:
-    """Convert ``value`` (a string from ``-p``, or a Python value) to the declared type."""
-    declared = {p["name"]: p for p in spec["parameters"]}
-    if name not in declared:
+def convert_parameter(
+    parameters: PipelineSpec | Iterable[Parameter], name: str, value: Any
+) -> Any:
+    """Convert ``value`` (a string from ``-p``, or a Python value) to the declared type.
+
+    Args:
+        parameters: The spec, or its parameters, that declare ``name``.
+        name: The parameter's name.
+        value: Text to parse as the declared type, or a Python value to check.
+    """
+    declared_parameters = (parameters.parameters if isinstance(parameters, PipelineSpec)
+                           else tuple(parameters))
+    parameter = next((p for p in declared_parameters if p.name == name), None)
+    if parameter is None:
         from cellpipe.core.diagnostics import did_you_mean
 
+        declared = [p.name for p in declared_parameters]
         known = ", ".join(declared) or "none"
         raise ParameterError(
             f"the notebook has no parameter {name!r}", variable=name,
             hint=did_you_mean(name, set(declared)) or f"its parameters are: {known}",
         )
-    kind = declared[name]["type"]
+    kind = parameter.type
     if isinstance(value, str) and kind != "str":
         value = _parse_text(value, kind, name)
     if kind == "none":
@@ -37,7 +49,7 @@ def convert_parameter(spec: Mapping[str, Any], name: str, value: Any) -> Any:
     if not isinstance(value, expected) or (kind == "int" and isinstance(value, bool)):
         raise ParameterError(
             f"parameter {name!r} is a {kind}, but {value!r} is a {type(value).__name__}",
-            variable=name, hint=f"give a {kind}, like the notebook's {declared[name]['default']!r}",
+            variable=name, hint=f"give a {kind}, like the notebook's {parameter.default_copy!r}",
         )
     return value
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
+from cellpipe.core.spec import StepSpec
 
 
 def step_key_parts(
-    step: Mapping[str, Any],
+    step: StepSpec,
     input_hashes: Mapping[str, str],
     parameters: Mapping[str, Any],
     fingerprint: str,
@@ -33,9 +34,9 @@ def step_key_parts(
     distributions it imports (and Python's); the engine's fingerprint.
     """
     parts: dict[str, Any] = {
-        "code": hashlib.sha256(step["code"].encode()).hexdigest(),
+        "code": hashlib.sha256(step.code.encode()).hexdigest(),
         "inputs": dict(sorted(input_hashes.items())),
-        "parameters": {p: parameters.get(p) for p in sorted(step.get("parameters", []))},
+        "parameters": {p: parameters.get(p) for p in sorted(step.parameters)},
         "environment": fingerprint,
     }
     if files:

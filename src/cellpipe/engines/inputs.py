@@ -26,6 +26,7 @@ from typing import Any
 from cellpipe.core.analysis import imported_modules
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.layout import ROOT_NAME
+from cellpipe.core.spec import StepSpec
 from cellpipe.marshal.hashing import ALGORITHM, file_digest
 
 _CHUNK = 8 * 1024 * 1024
@@ -106,12 +107,12 @@ class FileHashes:
             self.changed = False
 
 
-def step_imports(step: Mapping[str, Any]) -> set[str]:
+def step_imports(step: StepSpec) -> set[str]:
     """Top-level modules a step imports (its cells, replayed imports and definitions)."""
     modules: set[str] = set()
-    for cell in step["cells"]:
-        modules.update(module for module, _ in imported_modules(cell["source"]))
-    for statement in [*step.get("imports", []), *step.get("definitions", [])]:
+    for cell in step.cells:
+        modules.update(module for module, _ in imported_modules(cell.source))
+    for statement in [*step.imports, *step.definitions]:
         modules.update(module for module, _ in imported_modules(statement))
     return modules
 

@@ -22,7 +22,7 @@ from typing import Any
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.dag import ancestors
 from cellpipe.core.layout import STEP_FILES, RunLayout, StepLayout
-from cellpipe.core.spec import step_slice
+from cellpipe.core.spec import PipelineSpec, StepSpec
 from cellpipe.engines.cache import StepCache, key_of, step_key_parts
 from cellpipe.engines.inputs import (
     FileHashes,
@@ -52,7 +52,7 @@ class Engine:
 
     name = "engine"
 
-    def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
+    def _launcher(self, spec: PipelineSpec, options: RunOptions) -> Launcher:
         raise NotImplementedError
 
     @classmethod
@@ -63,33 +63,33 @@ class Engine:
     def warm_up(self, sources: Iterable[str], notebook_dir: Path) -> None:
         """Prepare to run steps of these cells while the notebook is still analyzed."""
 
-    def run(self, spec: Mapping[str, Any], options: RunOptions) -> RunRecord:
+    def run(self, spec: PipelineSpec, options: RunOptions) -> RunRecord:
         """Run ``spec``; the returned record's ``data['status']`` says how it ended."""
         runs = RunsDirectory(options.root)
-        parameters = {p["name"]: p["default"] for p in spec["parameters"]}
+        parameters = spec.defaults
         if options.resume:
             record = runs.load(options.resume)
             parameters.update(record.data.get("parameters", {}))
             # The notebook may have changed since (the fix for the failure): steps follow
             # the new spec; states of steps it no longer has must not decide the status.
             old = record.data.get("steps", {})
-            record.data["steps"] = {s["name"]: old.get(s["name"], {"status": "pending"})
-                                    for s in spec["steps"]}
+            record.data["steps"] = {name: old.get(name, {"status": "pending"})
+                                    for name in spec.step_names}
             record.data.pop("error", None)
         parameters.update(options.parameters)
         if not options.resume:
             record = runs.create({
-                "notebook": spec["notebook"]["path"],
+                "notebook": spec.notebook.path,
                 "engine": self.name,
                 "status": "running",
                 "created": time.time(),
                 "parameters": parameters,
-                "steps": {s["name"]: {"status": "pending"} for s in spec["steps"]},
+                "steps": {name: {"status": "pending"} for name in spec.step_names},
             })
         record.data.update({"status": "running", "started": time.time(), "parameters": parameters})
         record.data.pop("finished", None)
         layout = RunLayout(record.path)
-        write_text_atomic(layout.spec, json.dumps(spec, indent=1) + "\n")
+        write_text_atomic(layout.spec, json.dumps(spec.to_dict(), indent=1) + "\n")
         write_text_atomic(layout.parameters, json.dumps(parameters) + "\n")
         record.save()
         try:
@@ -138,7 +138,7 @@ class _Running:
 class _Scheduler:
     def __init__(
         self,
-        spec: Mapping[str, Any],
+        spec: PipelineSpec,
         record: RunRecord,
         options: RunOptions,
         parameters: Mapping[str, Any],
@@ -148,17 +148,17 @@ class _Scheduler:
         self.record = record
         self.options = options
         self.parameters = parameters
-        self.steps = {s["name"]: s for s in spec["steps"]}
+        self.steps = {step.name: step for step in spec.steps}
         self.cache = StepCache(options.root)
         self.launcher = launcher
         self.workers = max(1, options.workers or os.cpu_count() or 1)
         self.parameters_path = RunLayout(record.path).parameters
         self.input_stores: dict[str, str] = {}  # producer step -> store holding its results
         self.keys: dict[str, str] = {}
-        upstream = {name: step["upstream"] for name, step in self.steps.items()}
+        upstream = {name: step.upstream for name, step in self.steps.items()}
         self.needed = ancestors(upstream, options.selected or set())
         self.hashes = FileHashes(options.root, options.notebook_dir)
-        setup = [line for s in spec["steps"] for line in s.get("setup", [])]
+        setup = [line for step in spec.steps for line in step.setup]
         self.search = search_path(options.notebook_dir, setup)
 
     # -- events -----------------------------------------------------------------------
@@ -177,7 +177,7 @@ class _Scheduler:
     # -- scheduling -------------------------------------------------------------------
 
     def execute(self) -> None:
-        graph = {name: set(step["upstream"]) for name, step in self.steps.items()}
+        graph = {name: set(step.upstream) for name, step in self.steps.items()}
         sorter = graphlib.TopologicalSorter(graph)
         sorter.prepare()
         running: dict[int, _Running] = {}
@@ -209,7 +209,7 @@ class _Scheduler:
                 if self.unselected(name):
                     message = NOT_SELECTED
                 else:
-                    upstream = [u for u in self.steps[name]["upstream"]
+                    upstream = [u for u in self.steps[name].upstream
                                 if self.record.step(u)["status"] not in ("succeeded", "cached")]
                     message = f"upstream {', '.join(upstream)} did not succeed"
                 self.emit(name, "skipped", message=message)
@@ -242,7 +242,7 @@ class _Scheduler:
             else:
                 job.process.join()
                 outcome = job.process.exitcode
-            retry = job.attempt <= int(self.steps[job.step]["settings"].get("retries", 0))
+            retry = job.attempt < self.steps[job.step].settings.attempts
             if self.finished(job, outcome, retry):
                 sorter.done(job.step)
             elif retry:
@@ -263,7 +263,7 @@ class _Scheduler:
         if self.unselected(name):
             return None  # reported as skipped: not selected
         if any(self.record.step(u)["status"] not in ("succeeded", "cached")
-               for u in step["upstream"]):
+               for u in step.upstream):
             return None  # an upstream failed: left pending, reported as skipped
         inputs = self.input_hashes(step)
         files = self.file_hashes(step)
@@ -296,14 +296,14 @@ class _Scheduler:
                 return None
             self.reuse(name, key, entry)
             return True
-        cache_on = (self.options.cache and step["settings"].get("cache", True)
+        cache_on = (self.options.cache and step.settings.cacheable
                     and self.options.selected is None)
         entry = self.cache.lookup(key) if cache_on else None
         if entry is not None:
             damage = damage_of(entry["store"], entry.get("outputs", {})) or damage
             if damage is not None:
                 entry = None
-        why = self.cache.why(self.spec["notebook"]["path"], name, parts)
+        why = self.cache.why(self.spec.notebook.path, name, parts)
         if damage is not None:  # a torn or changed artifact counts as missing: run again
             why = f"its saved results are damaged ({damage}); running it again"
         if self.options.selected is not None:
@@ -318,27 +318,26 @@ class _Scheduler:
         state.update({"key": key, "reason": reason})
         return self.launch(name, 1)
 
-    def file_hashes(self, step: Mapping[str, Any]) -> dict[str, str]:
+    def file_hashes(self, step: StepSpec) -> dict[str, str]:
         """The content of the files the step reads, hashed now (their writers have run)."""
-        patterns = list((step.get("files") or {}).get("reads", {}))
-        patterns += list(step["settings"].get("inputs", []))
+        patterns = [*step.file_reads, *(step.settings.inputs or ())]
         hashes = self.hashes.of(patterns) if patterns else {}
         self.hashes.save()
         return hashes
 
     @staticmethod
-    def file_source(step: Mapping[str, Any], path: str) -> str:
+    def file_source(step: StepSpec, path: str) -> str:
         """Which step wrote a file a step reads (``external`` for the notebook's own data)."""
         from cellpipe.core.files import matches
 
-        for pattern, writer in (step.get("files") or {}).get("reads", {}).items():
+        for pattern, writer in step.file_reads.items():
             if writer and matches(path, pattern):
                 return str(writer)
         return "external"
 
-    def input_hashes(self, step: Mapping[str, Any]) -> dict[str, str]:
+    def input_hashes(self, step: StepSpec) -> dict[str, str]:
         hashes = {}
-        for variable, producer in step["reads"].items():
+        for variable, producer in step.reads.items():
             outputs = self.record.step(producer).get("outputs", {})
             meta = outputs.get(variable)
             hashes[variable] = (meta.get("digest") or meta.get("sha256")) if meta else "missing"
@@ -361,13 +360,13 @@ class _Scheduler:
         # pipeline of 10 steps or 2000 (the whole spec grows with the steps).
         spec_path = files.spec
         if attempt == 1 or not spec_path.is_file():
-            write_text_atomic(spec_path, json.dumps(step_slice(self.spec, name)) + "\n",
+            write_text_atomic(spec_path, json.dumps(self.spec.slice(name).to_dict()) + "\n",
                               durable=False)
         argv = ["--spec", str(spec_path), "--step", name,
                 "--store", str(self.record.artifacts), "--step-dir", str(step_dir),
                 "--parameters", str(self.parameters_path), "--runtime", self.options.runtime]
         other_stores = []
-        for producer in sorted(set(step["reads"].values())):
+        for producer in sorted(set(step.reads.values())):
             store = self.input_stores.get(producer)
             if store and store != str(self.record.artifacts):
                 argv += ["--input-store", f"{producer}={store}"]
@@ -378,7 +377,7 @@ class _Scheduler:
         ))
         state = self.record.step(name)
         state.update({"attempts": attempt, "started": time.time(), **process.describe()})
-        timeout = step["settings"].get("timeout")
+        timeout = step.settings.timeout
         self.emit(name, "running", attempt)
         return _Running(process, name, attempt, time.monotonic(),
                         time.monotonic() + timeout if timeout else None)
@@ -412,7 +411,7 @@ class _Scheduler:
             self.emit(job.step, "succeeded", job.attempt, elapsed)
             return True
         message, state["error"] = failure_message(
-            outcome, result, self.steps[job.step]["settings"].get("timeout"),
+            outcome, result, self.steps[job.step].settings.timeout,
             job.process.failure_message)
         if retry:
             self.emit(job.step, "retrying", job.attempt, elapsed,
@@ -439,11 +438,11 @@ class _Scheduler:
         self.emit(name, "cached", message=state["reason"])
 
 
-def check_selection(spec: Mapping[str, Any], names: list[str]) -> None:
+def check_selection(spec: PipelineSpec, names: list[str]) -> None:
     """Raise a clear error for unknown step names in --step/--from/--to."""
     from cellpipe.core.diagnostics import did_you_mean
 
-    known = [s["name"] for s in spec["steps"]]
+    known = list(spec.step_names)
     for name in names:
         if name not in known:
             hint = did_you_mean(name, set(known)) or f"steps are: {', '.join(known)}"

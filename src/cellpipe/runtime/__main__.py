@@ -50,15 +50,14 @@ def main(argv: list[str] | None = None) -> int:
                         "their sha256")
     args = parser.parse_args(argv)
     try:
-        spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+        from cellpipe.core.spec import PipelineSpec
+        from cellpipe.core.values import convert_parameter
+
+        spec = PipelineSpec.from_json(Path(args.spec).read_text(encoding="utf-8"))
         parameters = (
             json.loads(Path(args.parameters).read_text(encoding="utf-8"))
             if args.parameters else {}
         )
-        from cellpipe.core.spec import validate_spec
-        from cellpipe.core.values import convert_parameter
-
-        validate_spec(spec)
         for item in args.param:
             name, _, text = item.partition("=")
             parameters[name] = convert_parameter(spec, name, text)

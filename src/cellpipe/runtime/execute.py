@@ -13,16 +13,15 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.layout import StepLayout
-from cellpipe.core.spec import PARAMETERS_GLOBAL
+from cellpipe.core.spec import PARAMETERS_GLOBAL, StepSpec
 from cellpipe.errors import CellpipeError, StepError
 from cellpipe.runtime.request import EXIT_INFRA, EXIT_OK, EXIT_USER, StepRequest
-from cellpipe.runtime.shell import CellRun, describe_error, make_shell, prelude_code, run_cell
+from cellpipe.runtime.shell import CellRun, describe_error, make_shell, run_cell
 from cellpipe.runtime.shell import warm_shell as warm_shell
 from cellpipe.runtime.state import (
     RANDOM_STATE,
@@ -38,7 +37,7 @@ from cellpipe.runtime.transfer import (
 )
 
 __all__ = ["EXIT_INFRA", "EXIT_OK", "EXIT_USER", "StepRequest", "environment_fingerprint",
-           "load_inputs", "prelude_code", "run_step", "save_outputs", "warm_shell"]
+           "load_inputs", "run_step", "save_outputs", "warm_shell"]
 
 
 def run_step(request: StepRequest) -> int:
@@ -49,7 +48,7 @@ def run_step(request: StepRequest) -> int:
     result: dict[str, Any] = {"step": request.step, "started": started, "status": "running"}
     cells: list[CellRun] = []
     try:
-        step = _find_step(request.spec, request.step)
+        step = request.spec.step(request.step)
         code = _run(request, step, cells, result)
     except CellpipeError as exc:
         code = EXIT_INFRA
@@ -76,17 +75,9 @@ def run_step(request: StepRequest) -> int:
     return code
 
 
-def _find_step(spec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    for step in spec.get("steps", []):
-        if step["name"] == name:
-            return step  # type: ignore[no-any-return]
-    names = ", ".join(s["name"] for s in spec.get("steps", []))
-    raise CellpipeError(f"the spec has no step {name!r}", step=name, hint=f"steps are: {names}")
-
-
 def _run(
     request: StepRequest,
-    step: Mapping[str, Any],
+    step: StepSpec,
     cells: list[CellRun],
     result: dict[str, Any],
 ) -> int:
@@ -105,13 +96,12 @@ def _run(
         restore_files(request, step)
     timings["load_inputs"] = time.perf_counter() - t0
     # What analysis says the step leaves unchanged: checked after it ran.
-    unchanged = [n for n in step["reads"] if n not in step["writes"] and n != RANDOM_STATE]
+    unchanged = [n for n in step.reads if n not in step.writes and n != RANDOM_STATE]
     before = digests(namespace, unchanged)
 
     t0 = time.perf_counter()
-    prelude = prelude_code(step)
-    if prelude.strip():
-        outcome = shell.run_cell(prelude, store_history=False, silent=True)
+    if step.prelude.strip():
+        outcome = shell.run_cell(step.prelude, store_history=False, silent=True)
         if not outcome.success:
             error = outcome.error_before_exec or outcome.error_in_exec
             result["error"] = StepError(
@@ -120,8 +110,8 @@ def _run(
                 "check the step's requirements").to_dict()
             return EXIT_USER
     random_before = random_state_digests()
-    for cell in step["cells"]:
-        run = run_cell(shell, cell["index"], cell["source"])
+    for cell in step.cells:
+        run = run_cell(shell, cell.index, cell.source)
         cells.append(run)
         if run.error is not None:
             result["error"] = run.error
@@ -138,7 +128,6 @@ def _run(
     timings["save_outputs"] = time.perf_counter() - t0
     result["timings"] = timings
     return code
-
 
 
 def environment_fingerprint() -> str:

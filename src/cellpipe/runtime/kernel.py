@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 from cellpipe.core.atomic import write_text_atomic
 from cellpipe.core.layout import StepLayout
-from cellpipe.core.spec import PARAMETERS_GLOBAL
+from cellpipe.core.spec import PARAMETERS_GLOBAL, PipelineSpec, StepSpec
 from cellpipe.errors import StepError
 from cellpipe.runtime.execute import (
     EXIT_INFRA,
@@ -26,7 +26,6 @@ from cellpipe.runtime.execute import (
     EXIT_USER,
     StepRequest,
     load_inputs,
-    prelude_code,
     save_outputs,
 )
 
@@ -34,7 +33,7 @@ _HELPER_TAG = "cellpipe-helper"
 _REQUEST = "__cellpipe_request__"
 
 
-def run_in_kernel(request: StepRequest, step: Mapping[str, Any], result: dict[str, Any],
+def run_in_kernel(request: StepRequest, step: StepSpec, result: dict[str, Any],
                   kernel_name: str = "python3") -> int:
     """Execute ``step`` through papermill; fill ``result``; return the exit code."""
     try:
@@ -49,7 +48,7 @@ def run_in_kernel(request: StepRequest, step: Mapping[str, Any], result: dict[st
         request_file = Path(tmp) / "request.json"
         partial = Path(tmp) / "partial.json"
         request_file.write_text(json.dumps({
-            "spec": dict(request.spec), "step": request.step, "store": request.store,
+            "spec": request.spec.to_dict(), "step": request.step, "store": request.store,
             "parameters": dict(request.parameters), "input_stores": dict(request.input_stores),
             "step_dir": str(step_dir), "partial": str(partial),
         }, default=str), encoding="utf-8")
@@ -80,7 +79,7 @@ def run_in_kernel(request: StepRequest, step: Mapping[str, Any], result: dict[st
     return int(saved.get("exit_code", EXIT_OK))
 
 
-def _step_notebook(step: Mapping[str, Any]) -> Any:
+def _step_notebook(step: StepSpec) -> Any:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -97,12 +96,11 @@ def _step_notebook(step: Mapping[str, Any]) -> Any:
         f"_cellpipe_enter({_REQUEST}, globals())\n"
         "del _cellpipe_enter"
     ))
-    prelude = prelude_code(step)
-    if prelude.strip():
-        nb.cells.append(helper(prelude))
-    for cell in step["cells"]:
-        new = nbformat.v4.new_code_cell(cell["source"], metadata={"cellpipe": {
-            "cell": cell["index"]}})
+    if step.prelude.strip():
+        nb.cells.append(helper(step.prelude))
+    for cell in step.cells:
+        new = nbformat.v4.new_code_cell(cell.source, metadata={"cellpipe": {
+            "cell": cell.index}})
         nb.cells.append(new)
     nb.cells.append(helper(
         "from cellpipe.runtime.kernel import leave as _cellpipe_leave\n"
@@ -111,13 +109,13 @@ def _step_notebook(step: Mapping[str, Any]) -> Any:
     return nb
 
 
-def _request(path: str) -> tuple[StepRequest, Mapping[str, Any], dict[str, Any]]:
+def _request(path: str) -> tuple[StepRequest, StepSpec, dict[str, Any]]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    request = StepRequest(spec=data["spec"], step=data["step"], store=data["store"],
+    spec = PipelineSpec.from_dict(data["spec"], validate=False)  # written by run_in_kernel
+    request = StepRequest(spec=spec, step=data["step"], store=data["store"],
                           parameters=data["parameters"], step_dir=data["step_dir"],
                           input_stores=data["input_stores"])
-    step = next(s for s in request.spec["steps"] if s["name"] == request.step)
-    return request, step, data
+    return request, spec.step(request.step), data
 
 
 def enter(path: str, namespace: MutableMapping[str, Any]) -> None:
@@ -136,7 +134,7 @@ def leave(path: str, namespace: MutableMapping[str, Any]) -> None:
     write_text_atomic(data["partial"], json.dumps(partial, default=str))
 
 
-def _notebook_cell(step: Mapping[str, Any], exec_count: int | None,
+def _notebook_cell(step: StepSpec, exec_count: int | None,
                    executed: Path) -> int | None:
     """Map papermill's failing execution count back to the notebook's cell index."""
     try:

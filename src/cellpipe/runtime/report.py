@@ -20,7 +20,7 @@ def write_report(path: Path, request: StepRequest, cells: list[CellRun]) -> None
     The notebook (format 4.5) is written as the JSON it is: no nbformat import on a step's
     path (it loads a schema library that costs seconds to import in some environments).
     """
-    notebook = request.spec.get("notebook", {}).get("path", "")
+    notebook = request.spec.notebook.path
     nb_cells: list[dict[str, Any]] = [{
         "cell_type": "markdown", "id": "cellpipe-step", "metadata": {},
         "source": f"# Step `{request.step}`\n\nExecuted by cellpipe from `{notebook}`.",

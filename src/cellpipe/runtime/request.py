@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cellpipe.core.spec import PipelineSpec
+
 EXIT_OK = 0
 
 EXIT_USER = 1
@@ -21,7 +23,7 @@ class StepRequest:
     """What the runtime needs to run one step.
 
     Attributes:
-        spec: The pipeline spec (dict).
+        spec: The pipeline spec (a step's slice of it, usually).
         step: Name of the step to run.
         store: Where artifacts live (a directory or fsspec URL).
         parameters: Values of the run's parameters (JSON data).
@@ -38,7 +40,7 @@ class StepRequest:
             store for patterns.
     """
 
-    spec: Mapping[str, Any]
+    spec: PipelineSpec
     step: str
     store: str
     parameters: Mapping[str, Any] = field(default_factory=dict)

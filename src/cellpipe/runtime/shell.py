@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,15 +98,6 @@ def _inline_figures() -> None:
     matplotlib = sys.modules.get("matplotlib")
     if matplotlib is not None:
         matplotlib.rcParams["backend"] = INLINE_BACKEND
-
-
-def prelude_code(step: Mapping[str, Any]) -> str:
-    """The code before the first cell: replayed imports, setup, definitions, parameters."""
-    code_map = step.get("code_map") or []
-    if not code_map:
-        return str(step["code"])
-    lines = step["code"].split("\n")
-    return "\n".join(lines[: code_map[0]["start"] - 2])
 
 
 @dataclass

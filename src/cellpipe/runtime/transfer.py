@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.spec import StepSpec
 from cellpipe.errors import CellpipeError
 from cellpipe.runtime.request import EXIT_OK, EXIT_USER, StepRequest
 from cellpipe.runtime.state import (
@@ -27,7 +28,7 @@ from cellpipe.runtime.state import (
 )
 
 
-def load_inputs(request: StepRequest, step: Mapping[str, Any]) -> dict[str, Any]:
+def load_inputs(request: StepRequest, step: StepSpec) -> dict[str, Any]:
     """Load every value the step reads from the store of the step that produced it.
 
     Raises:
@@ -38,7 +39,7 @@ def load_inputs(request: StepRequest, step: Mapping[str, Any]) -> dict[str, Any]
     store = open_store(request.store)
     values: dict[str, Any] = {}
     by_producer: dict[str, list[str]] = {}
-    for variable, producer in step["reads"].items():
+    for variable, producer in step.reads.items():
         if variable.isidentifier():
             by_producer.setdefault(producer, []).append(variable)
         source = request.input_stores.get(producer)
@@ -50,12 +51,12 @@ def load_inputs(request: StepRequest, step: Mapping[str, Any]) -> dict[str, Any]
             elif variable == DYNAMIC_NAMES:  # every name an earlier dynamic step exported
                 producer_store = open_store(source) if source else store
                 for name in value:  # type: ignore[attr-defined]
-                    if name not in step["reads"]:
+                    if name not in step.reads:
                         values[name] = producer_store.load(producer, name)
             else:
                 values[variable] = value
         except MarshalError as exc:
-            if (isinstance(exc, ArtifactNotFoundError) and step.get("dynamic")
+            if (isinstance(exc, ArtifactNotFoundError) and step.dynamic
                     and variable.isidentifier()):
                 continue  # received because names are unknown; its producer did not make it
             raise type(exc)(
@@ -73,7 +74,7 @@ def load_inputs(request: StepRequest, step: Mapping[str, Any]) -> dict[str, Any]
 
 def save_outputs(
     request: StepRequest,
-    step: Mapping[str, Any],
+    step: StepSpec,
     namespace: Mapping[str, Any],
     result: dict[str, Any],
 ) -> int:
@@ -84,9 +85,9 @@ def save_outputs(
     from cellpipe.marshal import MarshalError, open_store
 
     store = open_store(request.store)
-    consumers = _consumers(request.spec, step["name"])
-    names = list(step["writes"])
-    if step.get("dynamic"):
+    consumers = request.spec.consumers(step.name)
+    names = list(step.writes)
+    if step.dynamic:
         names = _dynamic_exports(namespace, names)
     outputs: dict[str, Any] = {}
     missing = []
@@ -100,7 +101,7 @@ def save_outputs(
         else:
             value = namespace[name]
         try:
-            meta = store.save(step["name"], artifact_name(name), value,
+            meta = store.save(step.name, artifact_name(name), value,
                               consumers=consumers.get(name, ()))
         except MarshalError as exc:
             if not consumers.get(name):
@@ -112,10 +113,10 @@ def save_outputs(
             print(f"cellpipe: {exc}", file=sys.stderr)
             return EXIT_USER
         outputs[name] = meta.to_dict()
-    _save_identity_groups(store, step["name"], namespace, list(outputs))
+    _save_identity_groups(store, step.name, namespace, list(outputs))
     if DYNAMIC_NAMES in names:  # the names exported, with their hashes: one artifact
         index = {n: m["digest"] for n, m in outputs.items() if n.isidentifier()}
-        meta = store.save(step["name"], artifact_name(DYNAMIC_NAMES), index)
+        meta = store.save(step.name, artifact_name(DYNAMIC_NAMES), index)
         outputs[DYNAMIC_NAMES] = meta.to_dict()
     result["outputs"] = outputs
     result["not_produced"] = missing
@@ -131,7 +132,7 @@ IDENTITY_GROUPS = "identity-groups"
 FILES_INDEX = "files-index"
 
 
-def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def save_files(request: StepRequest, step: StepSpec) -> dict[str, dict[str, Any]]:
     """Save the files the step wrote into the store, with an index; return the index.
 
     The files are those its ``files.writes`` patterns name, relative to the working
@@ -147,7 +148,7 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[
 
     store = open_store(request.store)
     index: dict[str, dict[str, Any]] = {}
-    for pattern in (step.get("files") or {}).get("writes", []):
+    for pattern in step.file_writes:
         carried = request.carry_files == "store" or not workflow_artifact(pattern)
         for path in sorted(glob.glob(pattern, recursive=True)) or [pattern]:
             found = Path(path)
@@ -157,17 +158,17 @@ def save_files(request: StepRequest, step: Mapping[str, Any]) -> dict[str, dict[
                 entry: dict[str, Any] = {"artifact": None}
                 if carried:  # its artifact's sidecar holds the check
                     entry["artifact"] = f"file-{len(index)}"
-                    meta = store.save(step["name"], entry["artifact"], file.read_bytes())
+                    meta = store.save(step.name, entry["artifact"], file.read_bytes())
                     entry["size"] = meta.size
                 else:  # the workflow moves it: the reader checks this digest
                     digest, size = file_digest(file, ALGORITHM)
                     entry.update(algorithm=ALGORITHM, digest=digest, size=size)
                 index[file.as_posix()] = entry
-    store.save(step["name"], FILES_INDEX, index)
+    store.save(step.name, FILES_INDEX, index)
     return index
 
 
-def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
+def restore_files(request: StepRequest, step: StepSpec) -> None:
     """Put the files the step reads from earlier steps where the notebook has them.
 
     Each carried file is checked by the store (size and hash) as it is read and written
@@ -178,7 +179,7 @@ def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
     from cellpipe.marshal import ArtifactNotFoundError, open_store
     from cellpipe.marshal.hashing import file_digest
 
-    for pattern, producer in sorted((step.get("files") or {}).get("reads", {}).items()):
+    for pattern, producer in sorted(step.file_reads.items()):
         if producer is None:
             continue  # an external input: the image or a volume holds it
         source = request.input_stores.get(producer)
@@ -202,7 +203,7 @@ def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
             if not target.is_file():
                 raise CellpipeError(
                     f"{where} is not here: the workflow did not put it in place",
-                    step=step["name"],
+                    step=step.name,
                     hint="check the step's input artifacts in the workflow (Argo copies them "
                     "in before the step starts)",
                 )
@@ -212,7 +213,7 @@ def restore_files(request: StepRequest, step: Mapping[str, Any]) -> None:
                 raise CellpipeError(
                     f"{where} has other content here ({algorithm} {digest[:12]}…, written "
                     f"as {entry.get('digest', entry.get('sha256', ''))[:12]}…)",
-                    step=step["name"],
+                    step=step.name,
                     hint="the workflow's artifact store gave other bytes; rerun the writer",
                 )
 
@@ -285,19 +286,6 @@ def _load_identity_groups(store: Any, producer: str, values: dict[str, Any],
             values.update({name: group[name] for name in members})
 
 
-def _consumers(spec: Mapping[str, Any], step: str) -> dict[str, list[str]]:
-    """Which later steps read each of the step's values.
-
-    From the edges out of the step, which a step's slice of the spec keeps.
-    """
-    found: dict[str, list[str]] = {}
-    for edge in spec.get("edges", []):
-        if edge["from"] == step:
-            for variable in edge["variables"]:
-                found.setdefault(variable, []).append(edge["to"])
-    return {variable: sorted(set(readers)) for variable, readers in found.items()}
-
-
 def _dynamic_exports(namespace: Mapping[str, Any], declared: list[str]) -> list[str]:
     """For steps the analyzer cannot follow: every plain global of the user's it ends with.
 
@@ -342,7 +330,7 @@ def _not_kept(value: Any, error: Exception) -> dict[str, Any]:
 
 
 def check_assumptions(
-    step: Mapping[str, Any],
+    step: StepSpec,
     namespace: Mapping[str, Any],
     before: Mapping[str, bytes],
     random_before: Mapping[str, str],
@@ -359,19 +347,19 @@ def check_assumptions(
         if after.get(name, digest) != digest:
             warnings.append({
                 "kind": "input-changed", "variable": name,
-                "message": f"step {step['name']!r} changed {name!r} in place, which cellpipe "
+                "message": f"step {step.name!r} changed {name!r} in place, which cellpipe "
                 "did not see in its code: later steps that read it get the value before "
                 "this change",
                 "hint": f"assign the changed value to a name ({name} = ...) so cellpipe "
                 "passes it on, or copy it before changing it",
             })
-    if not step.get("random_state"):
+    if not step.random_state:
         random_after = random_state_digests()
         drawn = sorted(k for k, v in random_before.items() if random_after.get(k) != v)
         if drawn:
             warnings.append({
                 "kind": "random-state",
-                "message": f"step {step['name']!r} drew from the global random state "
+                "message": f"step {step.name!r} drew from the global random state "
                 f"({', '.join(drawn)}) where cellpipe saw no draw (a library drawing "
                 "internally?): steps after it that draw start from another state than top "
                 "to bottom",
@@ -383,11 +371,11 @@ def check_assumptions(
     return warnings
 
 
-def _metrics(step: Mapping[str, Any], namespace: Mapping[str, Any]) -> dict[str, Any]:
+def _metrics(step: StepSpec, namespace: Mapping[str, Any]) -> dict[str, Any]:
     import numbers
 
     metrics: dict[str, Any] = {}
-    for name in step.get("metrics", []):
+    for name in step.metrics:
         value = namespace.get(name)
         if isinstance(value, numbers.Number) and not isinstance(value, bool):
             metrics[name] = value.item() if hasattr(value, "item") else value  # numpy scalars

@@ -1,9 +1,11 @@
 """What every cellpipe route shares: the error mapping, notebook paths, JSON in and out.
 
 :func:`maps_errors` is the one place where exceptions become HTTP responses, so a verb
-is written for the success case only and every failure has the same JSON shape:
-``{"message": …, "hint"?: …}`` (plus ``diagnostics`` for a notebook that cannot be a
-pipeline).
+is written for the success case only and every failure has the same JSON shape: a
+:class:`~cellpipe.errors.CellpipeError`'s ``to_dict()`` with the fields that are set
+(``message``, ``hint``, ``cell``, ``line``, ``step``, ``variable``, ``path``, ``type``; and
+``diagnostics`` for a notebook that cannot be a pipeline), or ``{"message", "hint"?}``
+for a refused request.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from cellpipe import api
-from cellpipe.errors import CellpipeError, PipelineError
+from cellpipe.errors import CellpipeError
 
 if TYPE_CHECKING:
     from cellpipe.server.app import CellpipeApp
@@ -56,11 +58,12 @@ def error_response(exc: BaseException, root_dir: Path | None = None) -> tuple[in
     if isinstance(exc, RequestError):
         return exc.status, _body(exc.message, exc.hint)
     if isinstance(exc, CellpipeError):
-        body = _body(_located_message(exc, root_dir), exc.hint)
-        body.update({k: v for k in ("cell", "line", "step", "variable")
-                     if (v := getattr(exc, k)) is not None})
-        if isinstance(exc, PipelineError):
-            body["diagnostics"] = [_diagnostic(d) for d in exc.diagnostics]
+        # the error's own JSON (what runs record too), set fields only; the message says
+        # where, with notebook paths as the client named them
+        body = {k: v for k, v in exc.to_dict().items() if v is not None and v != []}
+        body["message"] = _located_message(exc, root_dir)
+        if exc.path is not None:
+            body["path"] = _relative(exc.path, root_dir)
         return exc.http_status, body
     if isinstance(exc, web.HTTPError):
         if exc.log_message:
@@ -86,9 +89,10 @@ def _located_message(exc: CellpipeError, root_dir: Path | None) -> str:
     return text
 
 
-def _diagnostic(diagnostic: Any) -> Any:
-    to_dict = getattr(diagnostic, "to_dict", None)
-    return to_dict() if callable(to_dict) else {"message": str(diagnostic)}
+def _relative(path: str, root_dir: Path | None) -> str:
+    if root_dir is not None and path.startswith(f"{root_dir}{os.sep}"):
+        return path[len(str(root_dir)) + 1:]
+    return path
 
 
 H = TypeVar("H", bound="CellpipeHandler")

@@ -50,38 +50,9 @@ class AnalyzeHandler(CellpipeHandler):
 def analysis(notebook: Path, split: str | None) -> dict[str, Any]:
     """The panel's view of a notebook: its DAG and diagnostics, even when lint fails."""
     report = api.lint(notebook, split=split)
-    pipeline = report.pipeline
     # what api.compile_spec returns, without analyzing the notebook a second time
-    spec = api.build_spec(pipeline) if report.ok else None
-    return {
-        "ok": report.ok,
-        "steps": [
-            {
-                "name": step.name,
-                "cells": [{"index": index, "id": cell_id} for index, cell_id in step.cells],
-                "upstream": list(step.upstream),
-                "settings": dict(step.settings),
-                "parameters": list(step.parameters),
-                "metrics": list(step.metrics),
-                "reads": dict(step.reads),
-                "writes": list(step.writes),
-            }
-            for step in pipeline.steps
-        ],
-        "edges": [
-            {"from": e.source, "to": e.target, "variables": list(e.variables),
-             "explicit": e.explicit}
-            for e in pipeline.edges
-        ],
-        "parameters": [
-            {"name": p.name, "type": p.type, "default": p.default, "cell": p.cell,
-             "line": p.line}
-            for p in pipeline.parameters
-        ],
-        "metrics": [{"name": name, "step": step} for name, step in pipeline.metrics],
-        "diagnostics": [d.to_dict() for d in report.diagnostics],
-        "pipeline": spec["pipeline"] if spec else None,
-    }
+    spec = api.build_spec(report.pipeline) if report.ok else None
+    return {**report.to_dict(), "pipeline": spec.pipeline.to_dict() if spec else None}
 
 
 class TargetHandler(CellpipeHandler):

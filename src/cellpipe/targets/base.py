@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.targets.cluster import ClusterSettings
 
 __all__ = ["Document", "Submission", "Target"]
@@ -41,7 +42,7 @@ class Target(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
 
-    def compile(self, spec: Mapping[str, Any], images: Mapping[str, str],
+    def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
         """The document of ``spec`` with each step's image; ``options`` target-specific."""
 

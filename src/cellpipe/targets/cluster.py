@@ -1,6 +1,6 @@
 """Cluster settings: the notebook's ``cellpipe.cluster`` metadata, checked, plus CLI overrides.
 
-The metadata reaches the spec unchecked (``spec["pipeline"]["cluster"]``); every target reads
+The metadata reaches the spec unchecked (``spec.pipeline.cluster``); every target reads
 it through :func:`cluster_settings`, so a bad value is reported the same way everywhere,
 naming the metadata key (``notebook metadata cellpipe.cluster.tolerations[0]: ...``) before
 anything is compiled or submitted. Secrets are references to Kubernetes Secrets, never values.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cellpipe.core.diagnostics import did_you_mean
+from cellpipe.core.spec import PipelineSpec, thaw
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.checks import check_quantity
 
@@ -125,7 +126,7 @@ class ClusterSettings:
 
 
 def cluster_settings(
-    spec: Mapping[str, Any],
+    spec: PipelineSpec,
     *,
     namespace: str | None = None,
     storage: str | None = None,
@@ -152,8 +153,8 @@ def cluster_settings(
     Raises:
         CellpipeError: A value is malformed or unknown; the message names its key.
     """
-    path = spec.get("notebook", {}).get("path") or None
-    raw = spec.get("pipeline", {}).get("cluster") or {}
+    path = spec.notebook.path or None
+    raw = thaw(spec.pipeline.cluster) if spec.pipeline.cluster is not None else {}
     reader = _Reader(path)
     meta = reader.mapping(raw, "")
     reader.known(meta, "", _KEYS)
@@ -173,7 +174,7 @@ def cluster_settings(
     if endpoint is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", str(endpoint)):
         raise reader.error("storage_endpoint", f"{endpoint!r} is not an http(s) URL",
                            hint="e.g. http://minio.ml:9000")
-    known_steps = [step["name"] for step in spec.get("steps", [])]
+    known_steps = list(spec.step_names)
     steps_meta = reader.mapping(meta.get("steps", {}), "steps")
     reader.known(steps_meta, "steps", known_steps, what="step")
     kfp = reader.mapping(meta.get("kfp", {}), "kfp")

@@ -56,7 +56,7 @@ def test_the_override_wins(tmp_path):
     requirements = ["numpy==1.26.4", "not-installed-dist>=2"]
     spec = _spec(tmp_path, ("step:a", "import numpy as np\nx = np.ones(2)"),
                        metadata_={"cellpipe": {"requirements": requirements}})
-    assert spec["pipeline"]["requirements"] == requirements
+    assert list(spec.pipeline.requirements or ()) == requirements
     needs = step_requirements(spec, tmp_path)["a"]
     assert needs.pins["numpy"] == "1.26.4"
     assert "not-installed-dist>=2" in needs.loose

@@ -6,7 +6,7 @@ Golden files live in tests/golden/argo/; regenerate them on purpose with
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
 import subprocess
 import sys
@@ -52,8 +52,15 @@ FOREST_TAGS = ["cpu:2", "memory:4Gi", "gpu:1", "retries:3", "timeout:3600"]
 
 
 def image_map(spec):
-    return {step["name"]: f"registry.local/ml/tabular-tags-{step['name']}:0123456789abcdef"
-            for step in spec["steps"]}
+    return {step.name: f"registry.local/ml/tabular-tags-{step.name}:0123456789abcdef"
+            for step in spec.steps}
+
+
+def with_step(spec, index, **changes):
+    """The spec with its step ``index`` changed (the spec's objects are frozen)."""
+    steps = list(spec.steps)
+    steps[index] = dataclasses.replace(steps[index], **changes)
+    return dataclasses.replace(spec, steps=tuple(steps))
 
 
 def tabular_copy(tmp_path, cluster, forest_tags=()):
@@ -119,8 +126,8 @@ def test_yaml_is_byte_identical_across_processes_and_hash_seeds():
         "from cellpipe.targets.argo.compile import compile_argo, to_yaml\n"
         "from cellpipe.targets.cluster import cluster_settings\n"
         "spec = api.compile_spec('sample_notebooks/tabular_tags.ipynb')\n"
-        "images = {s['name']: f\"registry.local/ml/tabular-tags-{s['name']}:0123456789abcdef\"\n"
-        "          for s in spec['steps']}\n"
+        "images = {s.name: f\"registry.local/ml/tabular-tags-{s.name}:0123456789abcdef\"\n"
+        "          for s in spec.steps}\n"
         "print(to_yaml(compile_argo(spec, images, cluster_settings(spec))), end='')\n"
     )
     outputs = [
@@ -159,16 +166,16 @@ def test_workflow_shape(default_case):
     assert manifest["metadata"] == {"generateName": "tabular-tags-",
                                     "labels": {"cellpipe.dev/pipeline": "tabular-tags"}}
     assert manifest["spec"]["entrypoint"] == "main"
-    assert set(templates_by_name(manifest)) == {"main"} | {s["name"] for s in spec["steps"]}
+    assert set(templates_by_name(manifest)) == {"main"} | {s.name for s in spec.steps}
 
 
 def test_dag_dependencies_are_the_specs_upstream(default_case):
     spec, manifest = default_case
     tasks = tasks_by_name(manifest)
-    assert list(tasks) == [step["name"] for step in spec["steps"]]
-    for step in spec["steps"]:
-        assert tasks[step["name"]].get("dependencies", []) == step["upstream"]
-        assert tasks[step["name"]]["template"] == step["name"]
+    assert list(tasks) == [step.name for step in spec.steps]
+    for step in spec.steps:
+        assert tasks[step.name].get("dependencies", []) == list(step.upstream)
+        assert tasks[step.name]["template"] == step.name
     assert tasks["evaluate"]["dependencies"] == [
         "split", "train-logreg", "train-forest", "train-boosting"]
 
@@ -176,7 +183,7 @@ def test_dag_dependencies_are_the_specs_upstream(default_case):
 def test_a_parameter_flows_from_the_arguments_through_the_task_into_the_command(default_case):
     spec, manifest = default_case
     arguments = {p["name"]: p["value"] for p in manifest["spec"]["arguments"]["parameters"]}
-    assert arguments == {p["name"]: parameter_text(p["default"]) for p in spec["parameters"]}
+    assert arguments == {p.name: parameter_text(p.default_copy) for p in spec.parameters}
     assert arguments["C"] == "1.0"
     assert arguments["log_columns"] == '["mean area", "worst area", "area error"]'
     task = tasks_by_name(manifest)["train-logreg"]
@@ -218,7 +225,7 @@ def test_metrics_are_the_reporting_steps_output_parameters_and_artifact(default_
     spec, manifest = default_case
     templates = templates_by_name(manifest)
     outputs = templates["evaluate"]["outputs"]
-    assert [p["name"] for p in outputs["parameters"]] == [m["name"] for m in spec["metrics"]]
+    assert [p["name"] for p in outputs["parameters"]] == [m.name for m in spec.metrics]
     assert outputs["parameters"][1] == {
         "name": "best_f1", "globalName": "best_f1",
         "valueFrom": {"path": "/tmp/cellpipe/outputs/best_f1"}}
@@ -286,7 +293,7 @@ def test_no_secret_value_reaches_the_yaml(case, request):
                for entry in template.get("container", {}).get("env", [])]
     inline = [entry for entry in entries if "value" in entry]
     endpoint = {"name": "AWS_ENDPOINT_URL", "value": "http://minio.ml:9000"}
-    assert inline == ([endpoint] * len(spec["steps"]) if case == "s3" else [])
+    assert inline == ([endpoint] * len(spec.steps) if case == "s3" else [])
     assert entries and all(set(entry["valueFrom"]) == {"secretKeyRef"}
                            for entry in entries if entry not in inline)
     parsed = yaml.safe_load(to_yaml(manifest))
@@ -336,8 +343,8 @@ def test_a_step_without_an_image_is_named_with_the_fix(default_case):
 def test_a_bad_step_setting_names_the_step_and_the_annotation(default_case, setting, value,
                                                               words):
     spec, _ = default_case
-    spec = copy.deepcopy(spec)
-    spec["steps"][4]["settings"][setting] = value
+    step = spec.steps[4]
+    spec = with_step(spec, 4, settings=dataclasses.replace(step.settings, **{setting: value}))
     with pytest.raises(CellpipeError, match=words) as caught:
         compile_argo(spec, image_map(spec), cluster_settings(spec))
     assert caught.value.step == "train-logreg"
@@ -346,11 +353,10 @@ def test_a_bad_step_setting_names_the_step_and_the_annotation(default_case, sett
 
 def test_steps_that_share_a_kubernetes_name_are_refused(default_case):
     spec, _ = default_case
-    spec = copy.deepcopy(spec)
     # the plan refuses this too; compile must not rely on that
-    spec["steps"][5]["name"] = "train_logreg"
+    spec = with_step(spec, 5, name="train_logreg")
     with pytest.raises(CellpipeError, match="'train-logreg' and 'train_logreg' both become"):
-        compile_argo(spec, {s["name"]: "img:1" for s in spec["steps"]}, cluster_settings(spec))
+        compile_argo(spec, {s.name: "img:1" for s in spec.steps}, cluster_settings(spec))
 
 
 def test_a_step_called_main_does_not_clash_with_the_dag(tmp_path):
@@ -373,7 +379,8 @@ def test_a_secret_env_clashing_with_the_store_credentials_is_refused(tmp_path):
 
 def test_the_pipeline_description_is_shown_by_the_argo_ui(default_case):
     spec, _ = default_case
-    spec = {**spec, "pipeline": {**spec["pipeline"], "description": "Breast cancer models"}}
+    spec = dataclasses.replace(
+        spec, pipeline=dataclasses.replace(spec.pipeline, description="Breast cancer models"))
     manifest = compile_argo(spec, image_map(spec), cluster_settings(spec))
     assert manifest["metadata"]["annotations"] == {
         "workflows.argoproj.io/description": "Breast cancer models"}

@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from cellpipe import api
-from cellpipe.core.spec import step_slice
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.kfp.compile import VOLUME_PATH, compile_kfp
 from cellpipe.targets.kfp.submit import submit_kfp
@@ -39,13 +38,13 @@ import sys
 from cellpipe import api
 from cellpipe.targets.kfp.compile import compile_kfp
 spec = api.compile_spec(sys.argv[1])
-images = {s["name"]: "registry.example/cellpipe/" + s["name"] + ":golden" for s in spec["steps"]}
+images = {s.name: "registry.example/cellpipe/" + s.name + ":golden" for s in spec.steps}
 sys.stdout.write(compile_kfp(spec, images))
 """
 
 
 def _images(spec):
-    return {s["name"]: f"registry.example/cellpipe/{s['name']}:golden" for s in spec["steps"]}
+    return {s.name: f"registry.example/cellpipe/{s.name}:golden" for s in spec.steps}
 
 
 def _documents(text):
@@ -93,26 +92,26 @@ def test_one_component_per_step_in_its_image_with_the_dag_of_the_spec(monkeypatc
     assert platform is None  # no cluster metadata: nothing Kubernetes-specific
     assert ir["pipelineInfo"]["name"] == "tabular-tags"
     tasks = ir["root"]["dag"]["tasks"]
-    assert set(tasks) == {s["name"] for s in spec["steps"]}
-    for step in spec["steps"]:
-        task = tasks[step["name"]]
-        assert sorted(task.get("dependentTasks", [])) == sorted(step["upstream"]), step["name"]
-        container = _executor(ir, step["name"])
-        assert container["image"] == f"registry.example/cellpipe/{step['name']}:golden"
+    assert set(tasks) == {s.name for s in spec.steps}
+    for step in spec.steps:
+        task = tasks[step.name]
+        assert sorted(task.get("dependentTasks", [])) == sorted(step.upstream), step.name
+        container = _executor(ir, step.name)
+        assert container["image"] == f"registry.example/cellpipe/{step.name}:golden"
         assert container["command"][:2] == ["sh", "-ec"]
         assert "pip install" not in " ".join(container["command"])  # no network at run time
         # the data: one Dataset input per producer, one Dataset output
         inputs = task.get("inputs", {}).get("artifacts", {})
         producers = {a["taskOutputArtifact"]["producerTask"] for a in inputs.values()}
-        assert producers == set(step["reads"].values())
+        assert producers == set(step.reads.values())
         outputs = ir["components"][task["componentRef"]["name"]]["outputDefinitions"]
         kinds = {name: a["artifactType"]["schemaTitle"] for name, a in outputs["artifacts"].items()}
         assert kinds["data"] == "system.Dataset"
-        assert ("metrics" in kinds) == bool(step["metrics"])
+        assert ("metrics" in kinds) == bool(step.metrics)
         # the parameters it reads, from the pipeline's
         params = task.get("inputs", {}).get("parameters", {})
         assert {k: v["componentInputParameter"] for k, v in params.items()} == {
-            name: name for name in step["parameters"]}
+            name: name for name in step.parameters}
         assert task["cachingOptions"] == {"enableCache": True}
     assert ir["components"]["comp-evaluate"]["outputDefinitions"]["artifacts"]["metrics"][
         "artifactType"]["schemaTitle"] == "system.Metrics"
@@ -129,7 +128,7 @@ def test_the_component_embeds_the_steps_spec_slice_and_calls_the_runtime(monkeyp
                  for node in function.body if isinstance(node, ast.Assign)
                  and isinstance(node.value, ast.Constant)}
     assert constants["_step"] == "train-logreg"
-    assert json.loads(constants["_spec"]) == step_slice(spec, "train-logreg")
+    assert json.loads(constants["_spec"]) == spec.slice("train-logreg").to_dict()
     assert "from cellpipe.runtime.__main__ import main" in source
 
 
@@ -137,11 +136,11 @@ def test_pipeline_parameters_have_the_notebooks_types_and_defaults(monkeypatch):
     spec, text = _sample(monkeypatch)
     ir, _ = _documents(text)
     declared = ir["root"]["inputDefinitions"]["parameters"]
-    assert set(declared) == {p["name"] for p in spec["parameters"]}
-    for parameter in spec["parameters"]:
-        entry = declared[parameter["name"]]
-        assert entry["parameterType"] == KFP_TYPES[parameter["type"]], parameter["name"]
-        assert entry["defaultValue"] == parameter["default"], parameter["name"]
+    assert set(declared) == {p.name for p in spec.parameters}
+    for parameter in spec.parameters:
+        entry = declared[parameter.name]
+        assert entry["parameterType"] == KFP_TYPES[parameter.type], parameter.name
+        assert entry["defaultValue"] == parameter.default_copy, parameter.name
 
 
 def test_settings_and_cluster_metadata_reach_the_tasks():
@@ -163,8 +162,8 @@ def test_settings_and_cluster_metadata_reach_the_tasks():
             "steps": {"roots": {"node_selector": {"pool": "gpu"}}}}}},
     )
     spec = api.compile_spec(nb)
-    ir, platform = _documents(compile_kfp(spec, {s["name"]: "img:" + s["name"]
-                                                 for s in spec["steps"]}))
+    ir, platform = _documents(compile_kfp(spec, {s.name: "img:" + s.name
+                                                 for s in spec.steps}))
     tasks = ir["root"]["dag"]["tasks"]
     declared = ir["root"]["inputDefinitions"]["parameters"]
     assert declared["opts"] == {"defaultValue": {"a": 1}, "isOptional": True,
@@ -251,7 +250,7 @@ def test_the_ir_does_not_depend_on_hera_being_imported_first(tmp_path):
         "if sys.argv[1] == 'hera':\n"
         "    import hera.workflows  # noqa\n"
         f"spec = api.compile_spec({str(SAMPLES / 'tabular_tags.ipynb')!r})\n"
-        "images = {s['name']: 'r/x:1' for s in spec['steps']}\n"
+        "images = {s.name: 'r/x:1' for s in spec.steps}\n"
         "sys.stdout.write(compile_kfp(spec, images))\n"
     )
     outputs = []

@@ -11,11 +11,12 @@ import contextlib
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.engines.docker.client import base_image, connect, docker_module, ensure_image
 from cellpipe.engines.docker.context import (
     DepsContext,
@@ -90,7 +91,7 @@ class ImageBuilder:
         self.client = connect(self.client)
         return self.client
 
-    def plan(self, spec: Mapping[str, Any], steps: Sequence[str] | None = None) -> list[_Plan]:
+    def plan(self, spec: PipelineSpec, steps: Sequence[str] | None = None) -> list[_Plan]:
         """Every selected step's contexts and image references (nothing is built)."""
         from cellpipe.engines.docker.runtime_wheel import build_runtime_wheel
         from cellpipe.engines.docker.wheels import WheelCache
@@ -99,14 +100,14 @@ class ImageBuilder:
         runtime = build_runtime_wheel(cache.root / "runtime")
         runtime_entry = (runtime.name, runtime, _sha256(runtime))
         requirements = step_requirements(spec, self.notebook_dir, self.requirements)
-        wanted = [s for s in spec["steps"] if steps is None or s["name"] in steps]
-        pipeline_base = base_image(spec["pipeline"].get("base_image", ""), self.base_image)
+        wanted = [s for s in spec.steps if steps is None or s.name in steps]
+        pipeline_base = base_image(spec.pipeline.base_image, self.base_image)
         deps_by_key: dict[Any, tuple[DepsContext, str]] = {}
         plans = []
         for step in wanted:
-            name = step["name"]
+            name = step.name
             needs = requirements[name]
-            base = step["settings"].get("image") or pipeline_base
+            base = step.settings.image or pipeline_base
             key = (base, needs.key())
             if key not in deps_by_key:
                 wheels = cache.ensure(needs.pins, needs.loose)
@@ -119,7 +120,7 @@ class ImageBuilder:
             plans.append(_Plan(name, needs, deps, deps_ref, context, ref))
         return plans
 
-    def build(self, spec: Mapping[str, Any], steps: Sequence[str] | None = None
+    def build(self, spec: PipelineSpec, steps: Sequence[str] | None = None
               ) -> dict[str, StepImage]:
         """Build what is missing, reuse the rest, push when a registry is set."""
         self._client()
@@ -144,8 +145,8 @@ class ImageBuilder:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _repository(self, spec: Mapping[str, Any], step: str) -> str:
-        name = f"{spec['pipeline']['name']}-{step}".lower().replace("_", "-")
+    def _repository(self, spec: PipelineSpec, step: str) -> str:
+        name = f"{spec.pipeline.name}-{step}".lower().replace("_", "-")
         if self.registry:
             return f"{self.registry.rstrip('/')}/{name}"
         return f"cellpipe/{name}"

@@ -17,13 +17,12 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cellpipe.core.layout import IMAGE_STEP_DIR
-from cellpipe.core.spec import step_slice
+from cellpipe.core.spec import PipelineSpec
 
 VENV = "/opt/cellpipe/venv"
 STEP_DIR = IMAGE_STEP_DIR
@@ -127,7 +126,7 @@ def deps_context(base: str, base_id: str, wheels: Sequence[tuple[str, Path, str]
 
 
 def step_context(
-    spec: Mapping[str, Any],
+    spec: PipelineSpec,
     name: str,
     deps_ref: str,
     notebook_dir: Path | None,
@@ -135,12 +134,12 @@ def step_context(
 ) -> StepContext:
     """The code layer of step ``name`` on the dependency image ``deps_ref``."""
     files: list[tuple[str, bytes]] = [
-        ("spec.json", (json.dumps(step_slice(spec, name), indent=1, sort_keys=True) + "\n")
+        ("spec.json", (json.dumps(spec.slice(name).to_dict(), indent=1, sort_keys=True) + "\n")
          .encode()),
     ]
     for module in local_modules:
         files.extend(_module_files(notebook_dir, module))
-    dockerfile = _STEP_DOCKERFILE.format(step=name, pipeline=spec["pipeline"]["name"],
+    dockerfile = _STEP_DOCKERFILE.format(step=name, pipeline=spec.pipeline.name,
                                          deps=deps_ref, step_dir=STEP_DIR)
     return StepContext(name, deps_ref, dockerfile, tuple(sorted(files)))
 

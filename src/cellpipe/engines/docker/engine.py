@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.layout import RunLayout
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.engines.docker.builder import ImageBuilder, StepImage
 from cellpipe.engines.docker.client import connect, docker_module
 from cellpipe.engines.docker.context import HOME, STEP_DIR, USER_ID, WORKDIR
@@ -74,7 +75,7 @@ class DockerEngine(Engine):
         self.client = client
         self.on_image = on_image
 
-    def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
+    def _launcher(self, spec: PipelineSpec, options: RunOptions) -> Launcher:
         if options.runtime != "ipython":
             raise CellpipeError(
                 f"--runtime {options.runtime} is not available with --engine docker",
@@ -107,11 +108,11 @@ def cpu_nanos(quantity: str | float) -> int:
 
 
 class _ContainerLauncher:
-    def __init__(self, client: Any, spec: Mapping[str, Any], images: Mapping[str, StepImage],
+    def __init__(self, client: Any, spec: PipelineSpec, images: Mapping[str, StepImage],
                  options: RunOptions, network: str) -> None:
         self.client = client
         self.images = images
-        self.steps = {s["name"]: s for s in spec["steps"]}
+        self.steps = {s.name: s for s in spec.steps}
         self.options = options
         self.network = network
         self.notebook_dir = Path(options.notebook_dir).resolve()
@@ -157,17 +158,17 @@ class _ContainerLauncher:
                           f"(user {USER_ID}) does not see the files beside the notebook; "
                           "make the directory readable (chmod o+rx) if it reads them\n")
         environment.update({"MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython"})
-        settings = step["settings"]
+        settings = step.settings
         limits: dict[str, Any] = {}
-        if settings.get("cpu"):
-            limits["nano_cpus"] = cpu_nanos(settings["cpu"])
-        if settings.get("memory"):
-            limits["mem_limit"] = memory_bytes(settings["memory"])
+        if settings.cpu:
+            limits["nano_cpus"] = cpu_nanos(settings.cpu)
+        if settings.memory:
+            limits["mem_limit"] = memory_bytes(settings.memory)
             limits["memswap_limit"] = limits["mem_limit"]
-        if settings.get("gpu"):
+        if settings.gpu:
             docker = docker_module()
             limits["device_requests"] = [docker.types.DeviceRequest(
-                count=int(settings["gpu"]), capabilities=[["gpu"]])]
+                count=int(settings.gpu), capabilities=[["gpu"]])]
         docker = docker_module()
         try:
             container = self.client.containers.run(
@@ -182,7 +183,7 @@ class _ContainerLauncher:
             raise CellpipeError(f"cannot start the container of step {launch.step!r}: "
                                 f"{exc.explanation}", step=launch.step) from exc
         return _ContainerHandle(container, self.images[launch.step].ref, launch.log,
-                                settings.get("memory"))
+                                settings.memory)
 
 
 class _ContainerHandle:

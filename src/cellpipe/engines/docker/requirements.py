@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cellpipe.core.analysis import imported_modules
+from cellpipe.core.spec import PipelineSpec, StepSpec
 from cellpipe.errors import CellpipeError
 
 # What ``python -m cellpipe.runtime`` imports: the shell, the report, the spec check,
@@ -97,13 +98,19 @@ def _installed_version(name: str) -> str | None:
         return None
 
 
-def _step_modules(step: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """Module → (cell index, line) of its first import in the step (replayed imports: -1)."""
+def _cell_modules(cells: Iterable[tuple[int, str]]) -> dict[str, tuple[int, int]]:
+    """Module → (cell index, line) of its first import in these (index, source) cells."""
     modules: dict[str, tuple[int, int]] = {}
-    for cell in step["cells"]:
-        for module, line in imported_modules(cell["source"]):
-            modules.setdefault(module, (cell["index"], line))
-    for statement in list(step.get("imports", [])) + list(step.get("definitions", [])):
+    for index, source in cells:
+        for module, line in imported_modules(source):
+            modules.setdefault(module, (index, line))
+    return modules
+
+
+def _step_modules(step: StepSpec) -> dict[str, tuple[int, int]]:
+    """Module → (cell index, line) of its first import in the step (replayed imports: -1)."""
+    modules = _cell_modules((cell.index, cell.source) for cell in step.cells)
+    for statement in list(step.imports) + list(step.definitions):
         for module, _ in imported_modules(statement):
             modules.setdefault(module, (-1, 0))
     return modules
@@ -120,14 +127,21 @@ def _is_local(module: str, notebook_dir: Path | None) -> bool:
         notebook_dir / module / "__init__.py").is_file()
 
 
-def unmapped_imports(spec: Mapping[str, Any], notebook_dir: Path | None) -> list[UnmappedImport]:
-    """Imports that map to no installed distribution (neither stdlib nor beside the notebook)."""
+def unmapped_imports(
+    steps: Iterable[tuple[str, Iterable[tuple[int, str]]]], notebook_dir: Path | None
+) -> list[UnmappedImport]:
+    """Imports that map to no installed distribution (neither stdlib nor beside the notebook).
+
+    Args:
+        steps: Each step's name and its (cell index, source) cells.
+        notebook_dir: The notebook's directory (its own modules are found there).
+    """
     import importlib.util
 
     found: list[UnmappedImport] = []
     seen: set[str] = set()
-    for step in spec["steps"]:
-        for module, (cell, line) in _step_modules(step).items():
+    for step_name, cells in steps:
+        for module, (cell, line) in _cell_modules(cells).items():
             if module in seen or _is_stdlib(module) or _is_local(module, notebook_dir):
                 continue
             if module in _module_map() or cell < 0:
@@ -141,7 +155,7 @@ def unmapped_imports(spec: Mapping[str, Any], notebook_dir: Path | None) -> list
             if module_spec is not None:
                 origin = module_spec.origin or ", ".join(module_spec.submodule_search_locations
                                                          or [])
-            found.append(UnmappedImport(module, step["name"], cell, line, origin))
+            found.append(UnmappedImport(module, step_name, cell, line, origin))
     return found
 
 
@@ -165,7 +179,7 @@ def _parse_override(lines: Iterable[str]) -> dict[str, Any]:
     return parsed
 
 
-def install_line_requirements(step: Mapping[str, Any], notebook_dir: Path | None) -> list[str]:
+def install_line_requirements(step: StepSpec, notebook_dir: Path | None) -> list[str]:
     """The requirements a step's ``!pip install`` lines name; ``-r FILE`` is read.
 
     The file is relative to the notebook's directory, as the notebook's own ``!pip``
@@ -175,7 +189,7 @@ def install_line_requirements(step: Mapping[str, Any], notebook_dir: Path | None
         CellpipeError: the file named by ``-r`` cannot be read.
     """
     found: list[str] = []
-    for item in step.get("requirements", []):
+    for item in step.requirements:
         if not item.startswith("-r "):
             found.append(item)
             continue
@@ -185,8 +199,8 @@ def install_line_requirements(step: Mapping[str, Any], notebook_dir: Path | None
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise CellpipeError(
-                f"step {step['name']!r}: '!pip install -r {name}' names a file that cannot "
-                f"be read ({exc.strerror})", step=step["name"], path=str(path),
+                f"step {step.name!r}: '!pip install -r {name}' names a file that cannot "
+                f"be read ({exc.strerror})", step=step.name, path=str(path),
                 hint="put the requirements file beside the notebook, or list the packages "
                 "in the notebook metadata's cellpipe.requirements") from exc
         for line in lines:
@@ -248,7 +262,7 @@ def _closure(roots: Mapping[str, str], extras: Mapping[str, set[str]] | None = N
 
 
 def step_requirements(
-    spec: Mapping[str, Any],
+    spec: PipelineSpec,
     notebook_dir: Path | None = None,
     override: Sequence[str] = (),
 ) -> dict[str, StepRequirements]:
@@ -260,16 +274,16 @@ def step_requirements(
         override: Extra requirement lines (a requirements file); they win over both the
             notebook metadata's override and the found pins.
     """
-    overrides = _parse_override(list(spec["pipeline"].get("requirements", [])))
+    overrides = _parse_override(list(spec.pipeline.requirements or ()))
     overrides.update(_parse_override(override))
-    steps = {step["name"]: step for step in spec["steps"]}
+    steps = {step.name: step for step in spec.steps}
     # A step carries its own imports and, through its upstream steps, its ancestors': built
     # once per step in dependency order instead of walking every step's ancestors again.
     carried: dict[str, dict[str, str]] = {}
     for name in graphlib.TopologicalSorter(
-            {n: s["upstream"] for n, s in steps.items()}).static_order():
+            {n: s.upstream for n, s in steps.items()}).static_order():
         modules = {module: f"step {name}" for module in _step_modules(steps[name])}
-        for upstream in steps[name]["upstream"]:
+        for upstream in steps[name].upstream:
             for module, source in carried[upstream].items():
                 modules.setdefault(module, source)
         carried[name] = modules
@@ -285,10 +299,10 @@ def step_requirements(
     result: dict[str, StepRequirements] = {}
     for name, step in steps.items():
         modules = dict(carried[name])
-        last_cell = max((cell["index"] for cell in step["cells"]), default=-1)
-        for item in spec["pipeline"].get("imports", []):
-            if item["cell"] <= last_cell:  # imported above it when run top to bottom
-                modules.setdefault(item["module"], f"cell {item['cell'] + 1}")
+        last_cell = step.last_cell
+        for item in spec.pipeline.imports or ():
+            if item.cell <= last_cell:  # imported above it when run top to bottom
+                modules.setdefault(item.module, f"cell {item.cell + 1}")
         roots: dict[str, str] = {dist: "runtime" for dist in RUNTIME_DISTRIBUTIONS}
         local: list[str] = []
         for module, source in sorted(modules.items()):

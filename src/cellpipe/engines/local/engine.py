@@ -14,10 +14,11 @@ import contextlib
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.engines.local.warm import WarmServer, preload_modules
 from cellpipe.engines.scheduler import (
     Engine,
@@ -44,11 +45,11 @@ class LocalEngine(Engine):
         """Start (or find) the warm server for these cells now; it loads while we analyze."""
         self._server = _server(preload_modules(sources, notebook_dir))
 
-    def _launcher(self, spec: Mapping[str, Any], options: RunOptions) -> Launcher:
+    def _launcher(self, spec: PipelineSpec, options: RunOptions) -> Launcher:
         server = self._server
         if server is None:
-            sources = [cell["source"] for step in spec["steps"] for cell in step["cells"]]
-            sources += [line for step in spec["steps"] for line in step.get("imports", [])]
+            sources = [cell.source for step in spec.steps for cell in step.cells]
+            sources += [line for step in spec.steps for line in step.imports]
             server = _server(preload_modules(sources, options.notebook_dir))
         return _ProcessLauncher(server, options)
 

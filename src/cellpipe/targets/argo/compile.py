@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from cellpipe.core.layout import IMAGE_SPEC
+from cellpipe.core.spec import PipelineSpec, StepSettings, StepSpec
 from cellpipe.errors import CellpipeError, MissingDependencyError
 from cellpipe.targets.checks import check_no_secret_values, check_quantity, dns1123_name
 from cellpipe.targets.cluster import ClusterSettings
@@ -63,7 +64,7 @@ class _Data:
 
 
 def compile_argo(
-    spec: Mapping[str, Any], images: Mapping[str, str], settings: ClusterSettings
+    spec: PipelineSpec, images: Mapping[str, str], settings: ClusterSettings
 ) -> dict[str, Any]:
     """Compile a pipeline spec into an ``argoproj.io/v1alpha1`` Workflow.
 
@@ -81,41 +82,41 @@ def compile_argo(
         CellpipeError: A step has no image, a step setting is not valid on Kubernetes, two
             steps map to one Kubernetes name, or a secret value would reach the manifest.
     """
-    pipeline = dns1123_name(spec["pipeline"]["name"], max_length=57)
-    steps = list(spec["steps"])
+    pipeline = dns1123_name(spec.pipeline.name, max_length=57)
+    steps = list(spec.steps)
     labels = _step_labels(steps)
     data = _data(settings)
     travel = file_artifacts(steps) if settings.storage is not None else {}
-    produced = {step["name"]: sorted({(path, name) for links in travel.values()
+    produced = {step.name: sorted({(path, name) for links in travel.values()
                                       for path, name, producer in links
-                                      if producer == step["name"]}) for step in steps}
+                                      if producer == step.name}) for step in steps}
     templates = {
-        step["name"]: _step_template(step, labels[step["name"]], images, settings, data,
-                                     takes=travel.get(step["name"], []),
-                                     gives=produced[step["name"]])
+        step.name: _step_template(step, labels[step.name], images, settings, data,
+                                     takes=travel.get(step.name, []),
+                                     gives=produced[step.name])
         for step in steps
     }
     dag = DAG(
         name=ENTRYPOINT,
         tasks=[
             Task(
-                name=labels[step["name"]],
-                template=templates[step["name"]],
-                dependencies=[labels[up] for up in step["upstream"]] or None,
+                name=labels[step.name],
+                template=templates[step.name],
+                dependencies=[labels[up] for up in step.upstream] or None,
                 arguments=[
                     *(Parameter(name=name, value=f"{{{{workflow.parameters.{name}}}}}")
-                      for name in step["parameters"]),
+                      for name in step.parameters),
                     *(Artifact(name=name,
                                from_=f"{{{{tasks.{labels[producer]}.outputs.artifacts.{name}}}}}")
-                      for _, name, producer in travel.get(step["name"], [])),
+                      for _, name, producer in travel.get(step.name, [])),
                 ] or None,
             )
             for step in steps
         ],
     )
     annotations = dict(settings.annotations)
-    if spec["pipeline"].get("description"):
-        annotations.setdefault("workflows.argoproj.io/description", spec["pipeline"]["description"])
+    if spec.pipeline.description:
+        annotations.setdefault("workflows.argoproj.io/description", spec.pipeline.description)
     workflow = Workflow(
         api_version="argoproj.io/v1alpha1",
         kind="Workflow",
@@ -125,8 +126,8 @@ def compile_argo(
         annotations=annotations or None,
         entrypoint=ENTRYPOINT,
         arguments=[
-            Parameter(name=parameter["name"], value=parameter_text(parameter["default"]))
-            for parameter in spec["parameters"]
+            Parameter(name=parameter.name, value=parameter_text(parameter.default_copy))
+            for parameter in spec.parameters
         ] or None,
         service_account_name=settings.service_account,
         security_context=m.PodSecurityContext(
@@ -178,25 +179,25 @@ def parameter_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _step_labels(steps: list[Mapping[str, Any]]) -> dict[str, str]:
+def _step_labels(steps: Sequence[StepSpec]) -> dict[str, str]:
     labels: dict[str, str] = {}
     owners: dict[str, str] = {ENTRYPOINT: "the DAG template"}
     for step in steps:
         try:
-            label = dns1123_name(step["name"])
+            label = dns1123_name(step.name)
         except CellpipeError as exc:
-            raise CellpipeError(exc.message, step=step["name"], hint=exc.hint) from exc
+            raise CellpipeError(exc.message, step=step.name, hint=exc.hint) from exc
         if label == ENTRYPOINT:
             label = f"{ENTRYPOINT}-step"  # "main" is the DAG's name
         if label in owners:
             raise CellpipeError(
-                f"steps {owners[label]!r} and {step['name']!r} both become {label!r} on "
+                f"steps {owners[label]!r} and {step.name!r} both become {label!r} on "
                 "Kubernetes",
-                step=step["name"],
+                step=step.name,
                 hint="rename one of them",
             )
-        owners[label] = step["name"]
-        labels[step["name"]] = label
+        owners[label] = step.name
+        labels[step.name] = label
     return labels
 
 
@@ -224,7 +225,7 @@ def _data(settings: ClusterSettings) -> _Data:
     )
 
 
-def file_artifacts(steps: list[Mapping[str, Any]]) -> dict[str, list[tuple[str, str, str]]]:
+def file_artifacts(steps: Sequence[StepSpec]) -> dict[str, list[tuple[str, str, str]]]:
     """The files that link steps as Argo artifacts: consumer → [(path, name, producer)].
 
     A file a step reads from an earlier step travels as that step's output artifact when
@@ -233,14 +234,14 @@ def file_artifacts(steps: list[Mapping[str, Any]]) -> dict[str, list[tuple[str, 
     """
     from cellpipe.core.files import inside, matches, workflow_artifact
 
-    by_name = {step["name"]: step for step in steps}
+    by_name = {step.name: step for step in steps}
     names: dict[str, str] = {}
     travel: dict[str, list[tuple[str, str, str]]] = {}
     for step in steps:
-        for pattern, producer in sorted((step.get("files") or {}).get("reads", {}).items()):
+        for pattern, producer in sorted(step.file_reads.items()):
             if producer not in by_name:
                 continue
-            for written in by_name[producer].get("files", {}).get("writes", []):
+            for written in by_name[producer].file_writes:
                 if not workflow_artifact(written) or not (
                         matches(written, pattern) or inside(written, pattern)):
                     continue
@@ -251,8 +252,8 @@ def file_artifacts(steps: list[Mapping[str, Any]]) -> dict[str, list[tuple[str, 
                         name = f"{name[:58]}-{len(names)}"
                     names[written] = name
                 link = (written, names[written], producer)
-                if link not in travel.setdefault(step["name"], []):
-                    travel[step["name"]].append(link)
+                if link not in travel.setdefault(step.name, []):
+                    travel[step.name].append(link)
     return travel
 
 
@@ -274,7 +275,7 @@ def _claim(settings: ClusterSettings) -> m.PersistentVolumeClaim:
 
 
 def _step_template(
-    step: Mapping[str, Any],
+    step: StepSpec,
     label: str,
     images: Mapping[str, str],
     settings: ClusterSettings,
@@ -283,7 +284,7 @@ def _step_template(
     takes: list[tuple[str, str, str]],
     gives: list[tuple[str, str]],
 ) -> Container:
-    name = step["name"]
+    name = step.name
     image = images.get(name)
     if not isinstance(image, str) or not image.strip():
         raise CellpipeError(
@@ -300,26 +301,26 @@ def _step_template(
         "--step-dir", f"{RUN_DIR}/steps/{name}",
         "--outputs-dir", OUTPUTS_DIR,
     ]
-    if step.get("files"):  # pods share no working directory: files travel
+    if step.files:  # pods share no working directory: files travel
         # with an object store, fixed paths as Argo artifacts; else through the store
         command += ["--carry-files", "workflow" if settings.storage is not None else "store"]
-    for parameter in step["parameters"]:
+    for parameter in step.parameters:
         command += ["--param", f"{parameter}={{{{inputs.parameters.{parameter}}}}}"]
-    options = step.get("settings", {})
-    retries = _whole(options.get("retries"), name, "retries", minimum=0)
-    timeout = _whole(options.get("timeout"), name, "timeout", minimum=1)
+    options = step.settings
+    retries = _whole(options.retries, name, "retries", minimum=0)
+    timeout = _whole(options.timeout, name, "timeout", minimum=1)
     return Container(
         name=label,
         image=image,
         command=command,
         working_dir=WORKDIR,
         inputs=[
-            *(Parameter(name=parameter) for parameter in step["parameters"]),
+            *(Parameter(name=parameter) for parameter in step.parameters),
             *(Artifact(name=artifact, path=_artifact_path(path), optional=True)
               for path, artifact, _ in takes),
         ] or None,
         outputs=[
-            *_metric_outputs(step["metrics"]),
+            *_metric_outputs(step.metrics),
             *(_file_output(path, artifact, name, settings) for path, artifact in gives),
         ] or None,
         env=_env(name, settings, data) or None,
@@ -341,7 +342,7 @@ def _step_template(
     )
 
 
-def _metric_outputs(metrics: list[str]) -> list[Parameter | Artifact]:
+def _metric_outputs(metrics: Sequence[str]) -> list[Parameter | Artifact]:
     if not metrics:
         return []
     outputs: list[Parameter | Artifact] = [
@@ -391,16 +392,18 @@ def _env(step: str, settings: ClusterSettings, data: _Data) -> list[Env | Secret
     return env + list(data.env)
 
 
-def _resources(step: str, options: Mapping[str, Any]) -> m.ResourceRequirements | None:
+def _resources(step: str, options: StepSettings) -> m.ResourceRequirements | None:
     requests: dict[str, m.Quantity] = {}
     limits: dict[str, m.Quantity] = {}
-    for kind in ("cpu", "memory"):
-        if options.get(kind) is not None:
+    kinds: tuple[tuple[Literal["cpu", "memory"], str | None], ...] = (
+        ("cpu", options.cpu), ("memory", options.memory))
+    for kind, value in kinds:
+        if value is not None:
             quantity = m.Quantity(
-                root=check_quantity(options[kind], kind=kind, step=step, annotation=kind)
+                root=check_quantity(value, kind=kind, step=step, annotation=kind)
             )
             requests[kind] = limits[kind] = quantity
-    gpus = _whole(options.get("gpu"), step, "gpu", minimum=0)
+    gpus = _whole(options.gpu, step, "gpu", minimum=0)
     if gpus:
         limits["nvidia.com/gpu"] = m.Quantity(root=str(gpus))
     if not limits:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.targets.base import Document, Submission
 from cellpipe.targets.cluster import ClusterSettings
 
@@ -17,7 +18,7 @@ class ArgoTarget:
     name: ClassVar[str] = "argo"
     description: ClassVar[str] = "an Argo Workflow (YAML), submitted through the Kubernetes API"
 
-    def compile(self, spec: Mapping[str, Any], images: Mapping[str, str],
+    def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
         """The Workflow as data and as YAML (stable key order)."""
         from cellpipe.targets.argo.compile import compile_argo, to_yaml

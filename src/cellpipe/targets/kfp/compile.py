@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
-from cellpipe.core.spec import step_slice
+from cellpipe.core.spec import PipelineSpec, StepSpec
 from cellpipe.errors import CellpipeError, MissingDependencyError
 from cellpipe.targets.checks import check_quantity
 from cellpipe.targets.cluster import ClusterSettings, cluster_settings
@@ -120,7 +120,7 @@ from kfp.dsl import Dataset, Input, Metrics, Output
 
 
 def compile_kfp(
-    spec: Mapping[str, Any],
+    spec: PipelineSpec,
     images: Mapping[str, str],
     *,
     caching: bool | None = None,
@@ -153,7 +153,7 @@ def compile_kfp(
     settings = settings if settings is not None else cluster_settings(spec)
     if caching is None:
         caching = settings.kfp_caching
-    missing = [s["name"] for s in spec["steps"] if s["name"] not in images]
+    missing = [s.name for s in spec.steps if s.name not in images]
     if missing:
         raise CellpipeError(f"no image for step(s) {', '.join(missing)}", step=missing[0],
                             hint="build the step images first (cellpipe build)")
@@ -161,15 +161,15 @@ def compile_kfp(
     with (tempfile.TemporaryDirectory(prefix="cellpipe-kfp-") as directory,
           _generated_functions(spec, names, Path(directory)) as functions):
         components = {
-            step["name"]: dsl.component(
-                functions[step["name"]], base_image=images[step["name"]],
+            step.name: dsl.component(
+                functions[step.name], base_image=images[step.name],
                 packages_to_install=[], install_kfp_package=False)
-            for step in spec["steps"]
+            for step in spec.steps
         }
         pipeline = dsl.pipeline(
-            name=spec["pipeline"]["name"],
-            description=spec["pipeline"].get("description")
-            or f"cellpipe pipeline of notebook {spec['notebook']['name']}",
+            name=spec.pipeline.name,
+            description=spec.pipeline.description
+            or f"cellpipe pipeline of notebook {spec.notebook.name}",
         )(_pipeline_function(spec, components, caching, settings))
         package = Path(directory) / "pipeline.yaml"
         with _default_yaml_strings():
@@ -199,37 +199,31 @@ def _default_yaml_strings() -> Iterator[None]:
             yaml.Dumper.yaml_representers = saved
 
 
-def _function_names(spec: Mapping[str, Any]) -> dict[str, str]:
+def _function_names(spec: PipelineSpec) -> dict[str, str]:
     """Step name → component function name; kfp names the task after it (``_`` → ``-``)."""
     names: dict[str, str] = {}
     tasks: dict[str, str] = {}
-    for step in spec["steps"]:
-        function = re.sub(r"\W", "_", step["name"])
+    for step in spec.steps:
+        function = re.sub(r"\W", "_", step.name)
         if not function.isidentifier() or keyword.iskeyword(function):
             function = f"step_{function}"
         task = re.sub(r"[^a-z0-9]+", "-", function.lower()).strip("-")
         if task in tasks:
             raise CellpipeError(
-                f"steps {tasks[task]!r} and {step['name']!r} both become the KFP task {task!r}",
-                step=step["name"], hint="rename one of the steps")
-        names[step["name"]], tasks[task] = function, step["name"]
+                f"steps {tasks[task]!r} and {step.name!r} both become the KFP task {task!r}",
+                step=step.name, hint="rename one of the steps")
+        names[step.name], tasks[task] = function, step.name
     return names
 
 
-def _producers(step: Mapping[str, Any]) -> list[str]:
-    """The steps whose data (values, or files they wrote) this step reads."""
-    files = (step.get("files") or {}).get("reads", {})
-    return sorted(set(step["reads"].values()) | {p for p in files.values() if p})
+def _writes_data(spec: PipelineSpec, name: str) -> bool:
+    return any(name in s.producers for s in spec.steps) or any(
+        s.name == name and (s.writes or s.mutates) for s in spec.steps)
 
 
-def _writes_data(spec: Mapping[str, Any], name: str) -> bool:
-    return any(name in _producers(s) for s in spec["steps"]) or any(
-        s["name"] == name and (s["writes"] or s["mutates"]) for s in spec["steps"])
-
-
-def _io_names(spec: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str, str]:
+def _io_names(spec: PipelineSpec, step: StepSpec) -> dict[str, str]:
     """Names of the step's artifact inputs and outputs, clear of its parameter names."""
-    taken = set(step["parameters"])
+    taken = set(step.parameters)
     names: dict[str, str] = {}
 
     def unique(key: str, base: str) -> None:
@@ -238,47 +232,47 @@ def _io_names(spec: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str, str
         taken.add(base)
         names[key] = base
 
-    for producer in _producers(step):
+    for producer in step.producers:
         unique(producer, re.sub(r"\W", "_", producer) + "_data")
-    if _writes_data(spec, step["name"]):
+    if _writes_data(spec, step.name):
         unique(":data", "data")
-    if step["metrics"]:
+    if step.metrics:
         unique(":metrics", "metrics")
     return names
 
 
-def _component_source(spec: Mapping[str, Any], step: Mapping[str, Any], function: str) -> str:
-    declared = {p["name"]: p for p in spec["parameters"]}
-    params = [declared[name] for name in step["parameters"]]
+def _component_source(spec: PipelineSpec, step: StepSpec, function: str) -> str:
+    declared = {p.name: p for p in spec.parameters}
+    params = [declared[name] for name in step.parameters]
     io = _io_names(spec, step)
-    signature = [f"{p['name']}: {_ANNOTATIONS[p['type']]}" for p in params
-                 if p["type"] != "none"]
-    signature += [f"{io[producer]}: Input[Dataset]" for producer in _producers(step)]
+    signature = [f"{p.name}: {_ANNOTATIONS[p.type]}" for p in params
+                 if p.type != "none"]
+    signature += [f"{io[producer]}: Input[Dataset]" for producer in step.producers]
     signature += [f"{io[':data']}: Output[Dataset]"] if ":data" in io else []
     signature += [f"{io[':metrics']}: Output[Metrics]"] if ":metrics" in io else []
-    signature += [f"{p['name']}: {_ANNOTATIONS['none']}" for p in params if p["type"] == "none"]
-    slice_json = json.dumps(step_slice(spec, step["name"]), sort_keys=True,
+    signature += [f"{p.name}: {_ANNOTATIONS['none']}" for p in params if p.type == "none"]
+    slice_json = json.dumps(spec.slice(step.name).to_dict(), sort_keys=True,
                             separators=(",", ":"))
     return _COMPONENT.substitute(
         function=function,
         signature=", ".join(signature),
-        step_repr=repr(step["name"]),
+        step_repr=repr(step.name),
         spec_repr=repr(slice_json),
-        kinds_repr=repr({p["name"]: p["type"] for p in params}),
-        defaults_repr=repr({p["name"]: p["default"] for p in params
-                            if p["type"] in ("list", "dict")}),
-        values=", ".join(f"{p['name']!r}: {p['name']}" for p in params),
-        inputs=", ".join(f"{producer!r}: {io[producer]}.path" for producer in _producers(step)),
+        kinds_repr=repr({p.name: p.type for p in params}),
+        defaults_repr=repr({p.name: p.default_copy for p in params
+                            if p.type in ("list", "dict")}),
+        values=", ".join(f"{p.name!r}: {p.name}" for p in params),
+        inputs=", ".join(f"{producer!r}: {io[producer]}.path" for producer in step.producers),
         metrics=io.get(":metrics", "None"),
         store=f"{io[':data']}.path" if ":data" in io else '_os.path.join(_work, "store")',
         # files a step writes or reads from other steps travel in its Dataset
-        carry=' + ["--carry-files"]' if step.get("files") else "",
+        carry=' + ["--carry-files"]' if step.files else "",
     )
 
 
 @contextlib.contextmanager
 def _generated_functions(
-    spec: Mapping[str, Any], names: Mapping[str, str], directory: Path
+    spec: PipelineSpec, names: Mapping[str, str], directory: Path
 ) -> Iterator[dict[str, Callable[..., Any]]]:
     """Write the steps' component functions to a module in ``directory`` and import it.
 
@@ -287,7 +281,7 @@ def _generated_functions(
     forgotten again when the compilation is done.
     """
     source = _MODULE_HEAD + "\n".join(
-        "\n" + _component_source(spec, step, names[step["name"]]) for step in spec["steps"])
+        "\n" + _component_source(spec, step, names[step.name]) for step in spec.steps)
     path = directory / "cellpipe_kfp_components.py"
     path.write_text(source, encoding="utf-8")
     module_name = f"_cellpipe_kfp_components_{uuid.uuid4().hex}"
@@ -304,7 +298,7 @@ def _generated_functions(
 
 
 def _pipeline_function(
-    spec: Mapping[str, Any],
+    spec: PipelineSpec,
     components: Mapping[str, Any],
     caching: bool | None,
     settings: ClusterSettings,
@@ -314,24 +308,24 @@ def _pipeline_function(
     kfp reads a pipeline function's signature (not its source) and calls it with one
     channel per parameter, so a closure with a ``__signature__`` serves.
     """
-    parameters = spec["parameters"]
-    outputs = {s["name"]: _io_names(spec, s).get(":data") for s in spec["steps"]}
+    parameters = spec.parameters
+    outputs = {s.name: _io_names(spec, s).get(":data") for s in spec.steps}
 
     def pipeline(*args: Any) -> None:
-        channels = {p["name"]: arg for p, arg in zip(parameters, args, strict=True)}
+        channels = {p.name: arg for p, arg in zip(parameters, args, strict=True)}
         volume = _create_volume(spec, settings)
         tasks: dict[str, Any] = {}
-        for step in spec["steps"]:
+        for step in spec.steps:
             io = _io_names(spec, step)
-            arguments = {name: channels[name] for name in step["parameters"]}
+            arguments = {name: channels[name] for name in step.parameters}
             arguments.update({io[producer]: tasks[producer].outputs[outputs[producer]]
-                              for producer in _producers(step)})
-            task = components[step["name"]](**arguments)
-            for upstream in step["upstream"]:
-                if upstream not in _producers(step):
+                              for producer in step.producers})
+            task = components[step.name](**arguments)
+            for upstream in step.upstream:
+                if upstream not in step.producers:
                     task.after(tasks[upstream])
             _configure(task, step, caching, settings, volume)
-            tasks[step["name"]] = task
+            tasks[step.name] = task
         if volume is not None:
             from kfp import kubernetes
 
@@ -339,16 +333,16 @@ def _pipeline_function(
             delete.after(*tasks.values()).set_caching_options(False)
 
     pipeline.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        inspect.Parameter(p["name"], inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          default=p["default"], annotation=_PYTHON_TYPES[p["type"]])
+        inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          default=p.default_copy, annotation=_PYTHON_TYPES[p.type])
         for p in parameters
     ])
     return pipeline
 
 
-def _create_volume(spec: Mapping[str, Any], settings: ClusterSettings) -> Any:
+def _create_volume(spec: PipelineSpec, settings: ClusterSettings) -> Any:
     """A PVC for the run when the notebook's cluster metadata asks for a ``volume``."""
-    if "volume" not in (spec["pipeline"].get("cluster") or {}):
+    if "volume" not in (spec.pipeline.cluster or {}):
         return None
     from kfp import kubernetes
 
@@ -362,31 +356,31 @@ def _create_volume(spec: Mapping[str, Any], settings: ClusterSettings) -> Any:
 
 
 def _configure(
-    task: Any, step: Mapping[str, Any], caching: bool | None, settings: ClusterSettings,
+    task: Any, step: StepSpec, caching: bool | None, settings: ClusterSettings,
     volume: Any,
 ) -> None:
     """Retries, resources, timeout, caching and cluster settings of one step's task."""
     from kfp import kubernetes
 
-    name, options = step["name"], step["settings"]
-    task.set_caching_options(enable_caching=caching is not False and options.get("cache", True))
-    if options.get("retries"):
-        task.set_retry(num_retries=int(options["retries"]))
+    name, options = step.name, step.settings
+    task.set_caching_options(enable_caching=caching is not False and options.cacheable)
+    if options.retries:
+        task.set_retry(num_retries=int(options.retries))
     try:
-        if "cpu" in options:
-            task.set_cpu_limit(check_quantity(options["cpu"], kind="cpu", step=name,
-                                              annotation=f"cpu:{options['cpu']}"))
-        if "memory" in options:
-            task.set_memory_limit(check_quantity(options["memory"], kind="memory", step=name,
-                                                 annotation=f"memory:{options['memory']}"))
+        if options.cpu is not None:
+            task.set_cpu_limit(check_quantity(options.cpu, kind="cpu", step=name,
+                                              annotation=f"cpu:{options.cpu}"))
+        if options.memory is not None:
+            task.set_memory_limit(check_quantity(options.memory, kind="memory", step=name,
+                                                 annotation=f"memory:{options.memory}"))
     except ValueError as exc:  # kfp's own grammar is narrower than Kubernetes'
         raise CellpipeError(f"Kubeflow Pipelines cannot take this resource: {exc}", step=name,
                             hint="use whole numbers with a suffix, like memory:1536Mi or "
                                  "cpu:500m") from None
-    if options.get("gpu"):
-        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(int(options["gpu"]))
-    if options.get("timeout"):
-        kubernetes.set_timeout(task, int(options["timeout"]))
+    if options.gpu:
+        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(int(options.gpu))
+    if options.timeout:
+        kubernetes.set_timeout(task, int(options.timeout))
     for ref in settings.secrets_for(name):
         kubernetes.use_secret_as_env(task, secret_name=ref.secret,
                                      secret_key_to_env={ref.key: ref.env})

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cellpipe.core.spec import PipelineSpec
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.base import Document, Submission
 from cellpipe.targets.cluster import ClusterSettings
@@ -20,7 +21,7 @@ class KfpTarget:
     name: ClassVar[str] = "kfp"
     description: ClassVar[str] = "a Kubeflow Pipelines v2 pipeline (IR YAML), run through kfp"
 
-    def compile(self, spec: Mapping[str, Any], images: Mapping[str, str],
+    def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
         """The IR YAML (``options``: ``caching``)."""
         from cellpipe.targets.kfp.compile import compile_kfp
