@@ -289,6 +289,8 @@ from cellpipe.cluster_api import read_image_map as read_image_map  # noqa: E402
 from cellpipe.cluster_api import submit as submit  # noqa: E402
 from cellpipe.cluster_api import submit_argo as submit_argo  # noqa: E402
 from cellpipe.cluster_api import submit_kfp as submit_kfp  # noqa: E402
+from cellpipe.cluster_api import target_connection as target_connection  # noqa: E402
+from cellpipe.cluster_api import target_connections as target_connections  # noqa: E402
 from cellpipe.cluster_api import target_exit_code as target_exit_code  # noqa: E402
 from cellpipe.cluster_api import target_logs as target_logs  # noqa: E402
 from cellpipe.cluster_api import target_names as target_names  # noqa: E402

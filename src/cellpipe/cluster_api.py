@@ -9,6 +9,7 @@ build and push to.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from cellpipe.errors import CellpipeError
 if TYPE_CHECKING:
     from cellpipe.core.spec import PipelineSpec
     from cellpipe.targets.base import Document, Target
+    from cellpipe.targets.connection import ConnectionField
 
 SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
 
@@ -49,6 +51,34 @@ def load_target(name: str) -> Target:
 
     target: Target = TARGETS.load(name)()
     return target
+
+
+def target_connection(name: str) -> tuple[ConnectionField, ...]:
+    """The ``connection`` keys target ``name`` reads (host, namespace, …), as it declares them.
+
+    Raises:
+        CellpipeError: ``name`` is no target, or its plugin cannot be loaded.
+    """
+    from cellpipe.plugins import TARGETS
+    from cellpipe.targets.connection import connection_fields
+
+    return connection_fields(TARGETS.load(name))
+
+
+def target_connections() -> dict[str, tuple[ConnectionField, ...]]:
+    """Every cluster target's ``connection`` keys; a plugin that cannot load is left out.
+
+    Such a plugin is still listed by :func:`cluster_target_names` (submitting to it says
+    what is wrong with it); here it only warns.
+    """
+    found: dict[str, tuple[ConnectionField, ...]] = {}
+    for name in cluster_target_names():
+        try:
+            found[name] = target_connection(name)
+        except CellpipeError as exc:
+            warnings.warn(f"cellpipe: target {name!r} left out: {exc}", RuntimeWarning,
+                          stacklevel=2)
+    return found
 
 
 def read_image_map(path: str | Path) -> dict[str, str]:

@@ -93,6 +93,9 @@ def test_a_broken_plugin_is_named_in_the_error(tmp_path, monkeypatch):
         with pytest.raises(CellpipeError, match=r"the target plugin 'bad' \(no_such_module:X\) "
                                                 "cannot be loaded: ModuleNotFoundError"):
             api.load_target("bad")
+        # what reaches each cluster (the panel's form) is still listed, without it
+        with pytest.warns(RuntimeWarning, match="target 'bad' left out: the target plugin"):
+            assert list(api.target_connections()) == ["argo", "kfp"]
     finally:
         TARGETS.reset()
 

@@ -22,6 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from cellpipe import api
 from cellpipe.plugins import ENGINES, TARGETS
 from tests.conftest import ROOT, write_nb
 from tests.plugins.test_plugins import install_example
@@ -347,6 +348,12 @@ async def test_plugins_answers_the_built_in_engines_and_targets(answer):
     assert body["targets"][:3] == ["spec", "argo", "kfp"]
     assert body["submit_targets"] == body["targets"][1:]
     assert body["submit_enabled"] is False
+    # each target says what reaches its cluster, as its class declares it
+    assert set(body["connection"]) == set(body["submit_targets"])
+    fields = {target: {f["name"]: f["required"] for f in listed}
+              for target, listed in body["connection"].items()}
+    assert fields["argo"] == {"namespace": False}
+    assert fields["kfp"] == {"host": True, "experiment": False, "namespace": False}
 
 
 @pytest.fixture
@@ -374,7 +381,17 @@ async def test_plugins_answers_registered_ones_after_the_built_in_ones(
         "engines": ["local", "docker", "named-local"],
         "targets": ["spec", "argo", "kfp", "folder"],
         "submit_targets": ["argo", "kfp", "folder"],
-        "submit_enabled": True}
+        "submit_enabled": True,
+        "connection": {
+            "argo": [field.to_dict() for field in api.target_connection("argo")],
+            "kfp": [field.to_dict() for field in api.target_connection("kfp")],
+            # the example declares nothing: what every target was given before declarations
+            "folder": [{"name": "host", "required": False,
+                        "description": "where the target's cluster is reached", "example": ""},
+                       {"name": "experiment", "required": False,
+                        "description": "what the run is filed under", "example": ""},
+                       {"name": "namespace", "required": False,
+                        "description": "the Kubernetes namespace of the run", "example": ""}]}}
     # and what the panel then asks of a plugin target is answered within the schema
     code, compiled = await answer("compile", method="POST", body={
         "path": "pipeline.ipynb", "target": "folder", "images": IMAGES})

@@ -239,12 +239,18 @@ async def test_the_plugins_route_lists_the_engines_and_targets_from_the_registry
     assert body["engines"][:2] == ["local", "docker"]
     assert body["targets"][:3] == ["spec", "argo", "kfp"]
     assert body["submit_targets"][:2] == ["argo", "kfp"]
+    assert [f["name"] for f in body["connection"]["argo"]] == ["namespace"]
+    assert [(f["name"], f["required"]) for f in body["connection"]["kfp"]] == [
+        ("host", True), ("experiment", False), ("namespace", False)]
     monkeypatch.syspath_prepend(str(install_example(tmp_path / "site")))
     for registry in (ENGINES, TARGETS):
         registry.reset()
     try:
         code, body = await fetch("plugins")
         assert "folder" in body["targets"] and "named-local" in body["engines"]
+        # a plugin that declares no connection takes what every target was given before
+        assert [(f["name"], f["required"]) for f in body["connection"]["folder"]] == [
+            ("host", False), ("experiment", False), ("namespace", False)]
         code, answer = await fetch("compile", method="POST", body={
             "path": pipeline_nb, "target": "folder",
             "images": {"load": "r/load:1", "train": "r/train:1"}})

@@ -289,17 +289,20 @@ class SubmitHandler(TargetHandler):
                                hint="in jupyter_server_config.py, then restart the server")
         body = self.json_body()
         target = choice(body.text("target"), tuple(api.cluster_target_names()), "target")
+        fields = api.target_connection(target)  # what the target says it reads
         known = {"path", "target", "parameters", "split", *IMAGE_OPTIONS, *CLUSTER_OPTIONS}
-        body.check_known(known | ({"host", "experiment"} if target != "argo" else set()))
+        body.check_known(known | {field.name for field in fields})
         notebook = self.notebook(body.text("path"))
         options = self.target_options(body.data)
         parameters = body.mapping("parameters")
         split = body.optional_text("split")
-        connection = {"namespace": options.get("namespace")}
-        if target != "argo":  # Kubeflow Pipelines (and plugins) are reached at a host
-            connection.update(host=body.text("host") if target == "kfp" else
-                              body.optional_text("host"),
-                              experiment=body.optional_text("experiment"))
+        connection: dict[str, Any] = {}
+        for field in fields:
+            if field.name in CLUSTER_OPTIONS:  # namespace: read and checked with the options
+                connection[field.name] = options.get(field.name)
+            else:
+                connection[field.name] = (body.text(field.name) if field.required
+                                          else body.optional_text(field.name))
         name, status = await asyncio.to_thread(
             api.submit, str(notebook), target, connection=connection, parameters=parameters,
             split=split, **options)
@@ -307,16 +310,23 @@ class SubmitHandler(TargetHandler):
 
 
 class PluginsHandler(CellpipeHandler):
-    """``GET /cellpipe/plugins``: the engines and targets this server can use."""
+    """``GET /cellpipe/plugins``: the engines and targets this server can use.
+
+    With each cluster target, the ``connection`` fields it reads (``host``, ``namespace``,
+    …, as the target class declares them): the panel renders its form from them.
+    """
 
     @web.authenticated
     @authorized
     @maps_errors
     async def get(self) -> None:
         """Built-in ones first, then those installed packages register."""
+        connection = await asyncio.to_thread(api.target_connections)  # loads the targets
         self.reply({"engines": api.engine_names(), "targets": api.target_names(),
                     "submit_targets": api.cluster_target_names(),
-                    "submit_enabled": bool(self.app.submit_enabled)})
+                    "submit_enabled": bool(self.app.submit_enabled),
+                    "connection": {name: [field.to_dict() for field in fields]
+                                   for name, fields in connection.items()}})
 
 
 def choice(value: str, allowed: tuple[str, ...], field: str) -> str:

@@ -2,9 +2,10 @@
 
 Every target (the built-in ``argo`` and ``kfp``, and plugins registered in the
 ``cellpipe.targets`` entry-point group, see :mod:`cellpipe.plugins`) has the same methods
-with the same signatures. ``connection`` holds how to reach the cluster (``namespace``
-for Argo; ``host``, ``experiment`` and ``namespace`` for Kubeflow Pipelines); a target
-reads the keys it knows and says clearly when one it needs is missing.
+with the same signatures. ``connection`` holds how to reach the cluster; a target class
+declares the keys it reads as its ``connection`` attribute (:mod:`cellpipe.targets.connection`:
+``namespace`` for Argo; ``host``, required, ``experiment`` and ``namespace`` for Kubeflow
+Pipelines), and says clearly when one it needs is missing.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.targets.base import Document, Submission
 from cellpipe.targets.cluster import ClusterSettings
+from cellpipe.targets.connection import ConnectionField
 
 __all__ = ["ArgoTarget"]
 
@@ -17,6 +18,10 @@ class ArgoTarget:
 
     name: ClassVar[str] = "argo"
     description: ClassVar[str] = "an Argo Workflow (YAML), submitted through the Kubernetes API"
+    connection: ClassVar[tuple[ConnectionField, ...]] = (
+        ConnectionField("namespace", description="the Kubernetes namespace of the Workflow "
+                        "(default: the kubeconfig context's)", example="pipelines"),
+    )
 
     def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:

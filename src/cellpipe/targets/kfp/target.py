@@ -11,6 +11,7 @@ from cellpipe.core.spec import PipelineSpec
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.base import Document, Submission
 from cellpipe.targets.cluster import ClusterSettings
+from cellpipe.targets.connection import ConnectionField
 
 __all__ = ["KfpTarget"]
 
@@ -20,6 +21,14 @@ class KfpTarget:
 
     name: ClassVar[str] = "kfp"
     description: ClassVar[str] = "a Kubeflow Pipelines v2 pipeline (IR YAML), run through kfp"
+    connection: ClassVar[tuple[ConnectionField, ...]] = (
+        ConnectionField("host", required=True, description="the Kubeflow Pipelines API "
+                        "endpoint", example="http://kfp.local:8888"),
+        ConnectionField("experiment", description="the experiment the run is filed under "
+                        "(default: the server's)", example="Default"),
+        ConnectionField("namespace", description="the user namespace of a multi-user "
+                        "Kubeflow (default: the client's)", example="kubeflow-user"),
+    )
 
     def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
