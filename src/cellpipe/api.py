@@ -28,6 +28,8 @@ from cellpipe.core.spec import StepSpec as StepSpec
 from cellpipe.core.spec import build_spec as build_spec
 from cellpipe.core.spec import spec_to_json as spec_to_json
 from cellpipe.errors import PipelineError, ToolNotFoundError
+from cellpipe.targets.base import RunStatus as RunStatus
+from cellpipe.targets.base import Submission as Submission
 
 NotebookLike = str | Path | Notebook | Mapping[str, Any]
 GRAPH_FORMATS = ("mermaid", "dot", "svg")
@@ -278,17 +280,12 @@ def list_runs(root: str | Path) -> list[Any]:
 
 # Running and clusters live in their own modules (what they import is imported on first
 # use, so lint and compile stay fast); the front ends reach them here.
-from cellpipe.cluster_api import argo_exit_code as argo_exit_code  # noqa: E402
-from cellpipe.cluster_api import argo_logs as argo_logs  # noqa: E402
-from cellpipe.cluster_api import argo_status as argo_status  # noqa: E402
 from cellpipe.cluster_api import cluster_target_names as cluster_target_names  # noqa: E402
 from cellpipe.cluster_api import compile_target as compile_target  # noqa: E402
 from cellpipe.cluster_api import engine_names as engine_names  # noqa: E402
 from cellpipe.cluster_api import load_target as load_target  # noqa: E402
 from cellpipe.cluster_api import read_image_map as read_image_map  # noqa: E402
 from cellpipe.cluster_api import submit as submit  # noqa: E402
-from cellpipe.cluster_api import submit_argo as submit_argo  # noqa: E402
-from cellpipe.cluster_api import submit_kfp as submit_kfp  # noqa: E402
 from cellpipe.cluster_api import target_connection as target_connection  # noqa: E402
 from cellpipe.cluster_api import target_connections as target_connections  # noqa: E402
 from cellpipe.cluster_api import target_exit_code as target_exit_code  # noqa: E402

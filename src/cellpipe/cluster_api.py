@@ -18,7 +18,7 @@ from cellpipe.errors import CellpipeError
 
 if TYPE_CHECKING:
     from cellpipe.core.spec import PipelineSpec
-    from cellpipe.targets.base import Document, Target
+    from cellpipe.targets.base import Document, RunStatus, Submission, Target
     from cellpipe.targets.connection import ConnectionField
 
 SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
@@ -190,8 +190,8 @@ def submit(
     on_event: Callable[[Any], None] | None = None,
     parameters: Mapping[str, Any] | None = None,
     **options: Any,
-) -> tuple[str, str]:
-    """Compile for ``target`` and submit; returns (the run's name on the cluster, status).
+) -> Submission:
+    """Compile for ``target`` and submit; returns the run's name on the cluster and status.
 
     ``connection`` says how to reach the cluster (``namespace``; ``host``, ``experiment``
     for KFP); ``options`` are :func:`compile_target`'s.
@@ -200,14 +200,26 @@ def submit(
     if reach.get("namespace") and "namespace" not in options:
         options["namespace"] = reach["namespace"]
     document = compile_document(notebook, target, **options)
-    done = load_target(target).submit(document, parameters=dict(parameters or {}), watch=watch,
+    return load_target(target).submit(document, parameters=dict(parameters or {}), watch=watch,
                                       timeout=timeout, on_event=on_event, connection=reach)
-    return done.name, done.status
 
 
-def target_status(target: str, name: str, **connection: Any) -> Any:
-    """The status of run ``name`` on ``target``."""
-    return load_target(target).status(name, connection)
+def target_status(target: str, name: str, **connection: Any) -> RunStatus:
+    """The state of run ``name`` on ``target`` (and of its steps, where the target knows).
+
+    A plugin target written before :class:`RunStatus` may answer its phase as text; that
+    is taken as the phase, final unless it reads as pending or running.
+    """
+    from cellpipe.targets.base import RunStatus
+
+    found = load_target(target).status(name, connection)
+    if isinstance(found, RunStatus):
+        return found
+    phase = str(found)
+    return RunStatus(name, phase, phase.lower() not in _NOT_FINAL)
+
+
+_NOT_FINAL = frozenset({"", "pending", "running", "submitted", "unknown"})
 
 
 def target_logs(target: str, name: str, step: str, **connection: Any) -> str:
@@ -218,51 +230,3 @@ def target_logs(target: str, name: str, step: str, **connection: Any) -> str:
 def target_exit_code(target: str, status: str) -> int:
     """The process exit code for a run on ``target`` that ended with ``status``."""
     return int(load_target(target).exit_code(status))
-
-
-# The names the front ends used before targets were plugins; each is the generic call.
-
-
-def submit_argo(
-    notebook: Any,
-    *,
-    namespace: str | None = None,
-    watch: bool = False,
-    timeout: float | None = None,
-    on_event: Callable[[Any], None] | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> tuple[str, str]:
-    """Compile for Argo, create the Workflow, optionally watch it; returns (name, phase)."""
-    return submit(notebook, "argo", connection={"namespace": namespace}, watch=watch,
-                  timeout=timeout, on_event=on_event, parameters=parameters, **options)
-
-
-def argo_status(name: str, namespace: str | None = None) -> Any:
-    """The Workflow's phase and each step's node phase."""
-    return target_status("argo", name, namespace=namespace)
-
-
-def argo_logs(name: str, step: str, namespace: str | None = None) -> str:
-    """What a step's pod printed."""
-    return target_logs("argo", name, step, namespace=namespace)
-
-
-def submit_kfp(
-    notebook: Any,
-    *,
-    host: str,
-    experiment: str | None = None,
-    watch: bool = False,
-    timeout: float | None = None,
-    parameters: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> tuple[str, str]:
-    """Compile for KFP and start a run through ``kfp.Client``; returns (run id, state)."""
-    return submit(notebook, "kfp", connection={"host": host, "experiment": experiment},
-                  watch=watch, timeout=timeout, parameters=parameters, **options)
-
-
-def argo_exit_code(phase: str) -> int:
-    """The process exit code for a workflow's final phase (``Timeout`` is 124, like timeout(1))."""
-    return target_exit_code("argo", phase)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.engines.local import LocalEngine
 from cellpipe.errors import CellpipeError
-from cellpipe.targets.base import Document, Submission
+from cellpipe.targets.base import Document, RunStatus, Submission
 from cellpipe.targets.cluster import ClusterSettings
 
 
@@ -43,9 +43,10 @@ class FolderTarget:
             json.dumps({**document.data, "parameters": dict(parameters)}), encoding="utf-8")
         return Submission(name, "Succeeded" if watch else "Submitted")
 
-    def status(self, name: str, connection: Mapping[str, Any]) -> Any:
+    def status(self, name: str, connection: Mapping[str, Any]) -> RunStatus:
         path = Path(self._folder(connection)) / f"{name}.json"
-        return "Succeeded" if path.is_file() else "Unknown"
+        return RunStatus(name, "Succeeded", True) if path.is_file() else RunStatus(
+            name, "Unknown", False, message=f"no {path}")
 
     def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
         return f"{name}/{step}: nothing printed\n"

@@ -59,10 +59,12 @@ def test_a_registered_target_compiles_submits_and_reports_through_the_api(exampl
                              {"name": "total", "image": "reg/total:1", "after": ["load"]}]
     cluster = tmp_path / "cluster"
     cluster.mkdir()
-    name, status = api.submit(path, "folder", connection={"host": str(cluster)},
-                              images=images, watch=True)
-    assert status == "Succeeded" and (cluster / f"{name}.json").is_file()
-    assert api.target_status("folder", name, host=str(cluster)) == "Succeeded"
+    done = api.submit(path, "folder", connection={"host": str(cluster)}, images=images,
+                      watch=True)
+    name = done.name
+    assert done.status == "Succeeded" and (cluster / f"{name}.json").is_file()
+    status = api.target_status("folder", name, host=str(cluster))
+    assert (status.name, status.phase, status.done) == (name, "Succeeded", True)
     assert api.target_exit_code("folder", "Succeeded") == 0
 
 
@@ -121,3 +123,44 @@ def test_the_cli_compiles_and_submits_for_a_registered_target(tmp_path):
     wrong = subprocess.run([*cli, "compile", str(path), "--target", "foldr"],
                            capture_output=True, text=True, env=env, check=False)
     assert wrong.returncode != 0 and "did you mean 'folder'?" in wrong.stderr
+
+
+def test_status_and_logs_are_the_same_commands_for_every_target(tmp_path):
+    """`status` and `logs --target` ask the target's protocol, with the connection fields
+    the target declares; a required field missing is a usage error before anything runs."""
+    site = install_example(tmp_path / "site")
+    path = _notebook(tmp_path)
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cellpipe", *args], capture_output=True,
+                              text=True, env=env, check=False)
+
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"load": "r/l:1", "total": "r/t:1"}))
+    done = cli("submit", str(path), "--target", "folder", "--host", str(cluster),
+               "--images", str(images))
+    assert done.returncode == 0, done.stderr
+    name = done.stdout.split(":")[0].removeprefix("folder run ")
+    assert f"cellpipe status {name} --target folder --host {cluster}" in done.stdout
+    status = cli("status", name, "--target", "folder", "--host", str(cluster))
+    assert (status.returncode, status.stdout) == (0, f"folder run {name}: Succeeded\n")
+    missing = cli("status", "nope", "--target", "folder", "--host", str(cluster))
+    assert missing.returncode == 0 and "Unknown (no " in missing.stdout  # not ended: exit 0
+    logs = cli("logs", name, "load", "--target", "folder", "--host", str(cluster))
+    assert (logs.returncode, logs.stdout) == (0, f"{name}/load: nothing printed\n")
+    no_host = cli("status", "3f0c2a9e", "--target", "kfp")
+    assert no_host.returncode == 2 and "--target kfp needs --host" in no_host.stderr
+
+
+def test_a_plugin_answering_its_status_as_text_is_read_as_its_phase(example, tmp_path,
+                                                                      monkeypatch):
+    from tests.plugins.example_plugins import FolderTarget
+
+    monkeypatch.setattr(FolderTarget, "status", lambda self, name, connection: "Running")
+    running = api.target_status("folder", "x", host=str(tmp_path))
+    assert (running.phase, running.done) == ("Running", False)
+    monkeypatch.setattr(FolderTarget, "status", lambda self, name, connection: "Failed")
+    assert api.target_status("folder", "x", host=str(tmp_path)).done

@@ -1,4 +1,4 @@
-"""``cellpipe submit``, ``status``: running a notebook on Argo Workflows or Kubeflow Pipelines."""
+"""``cellpipe submit``, ``status``: a notebook on a cluster target (Argo, KFP, a plugin's)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from typing import Any
 import click
 
 from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
-from cellpipe.cli.options import cluster_options, print_image
-
-EXIT_TIMEOUT = 124
+from cellpipe.cli.options import cluster_options, connection_for, print_image
 
 
 @main.command()
@@ -31,7 +29,7 @@ EXIT_TIMEOUT = 124
 def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ...],
            watch: bool, timeout: float | None, host: str | None, experiment: str | None,
            **options: Any) -> None:
-    """Submit NOTEBOOK to Argo Workflows or Kubeflow Pipelines; with --watch, follow it.
+    """Submit NOTEBOOK to a cluster target (Argo, KFP, a plugin's); with --watch, follow it.
 
     Exits 0 when the run succeeded (or was submitted, without --watch), 1 when it failed,
     124 when --timeout passed first.
@@ -44,69 +42,47 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
     from cellpipe import api
     from cellpipe.cli.run_commands import Progress, parse_params
 
-    api.load_target(target)  # an unknown one is refused before anything is compiled
+    connection = connection_for(target, {"host": host, "experiment": experiment,
+                                           "namespace": options.get("namespace")})
     spec = api.compile_spec(notebook, split=split)
     values = {name: api.convert_parameter(spec, name, value)
               for name, value in parse_params(params).items()}
-    names = [s.name for s in spec.steps]
-    if target not in ("argo", "kfp"):  # a plugin's target: the generic submission
-        connection = {"host": host, "experiment": experiment,
-                      "namespace": options.get("namespace")}
-        name, state = api.submit(notebook, target, connection=connection, watch=watch,
-                                 timeout=timeout, parameters=values, split=split,
-                                 on_image=print_image, **options)
-        click.echo(f"{target} run {name}: {state}")
-        sys.exit(api.target_exit_code(target, state) if watch else 0)
-    if target == "kfp":
-        if not host:
-            raise click.UsageError("--target kfp needs --host URL (the KFP API endpoint)")
-        options.pop("namespace", None)
-        run_id, state = api.submit_kfp(notebook, host=host, experiment=experiment, watch=watch,
-                                       timeout=timeout, parameters=values, split=split,
-                                       on_image=print_image, **options)
-        click.echo(f"KFP run {run_id}: {state}")
-        sys.exit(_kfp_exit(state, watch))
-    with Progress(names, live=watch and sys.stderr.isatty()) as progress:
-        name, phase = api.submit_argo(notebook, watch=watch, timeout=timeout,
-                                      on_event=progress if watch else None,
-                                      parameters=values, split=split, on_image=print_image,
-                                      **options)
-    from cellpipe.api import argo_exit_code as exit_code
-
-    click.echo(f"workflow {name}: {phase}")
+    with Progress([s.name for s in spec.steps], live=watch and sys.stderr.isatty()) as progress:
+        done = api.submit(notebook, target, connection=connection, watch=watch,
+                          timeout=timeout, on_event=progress if watch else None,
+                          parameters=values, split=split, on_image=print_image, **options)
+    click.echo(f"{done.title or f'{target} run {done.name}'}: {done.status}")
     if not watch:
-        click.echo(f"follow it with: cellpipe status {name}"
-                   + (f" --namespace {options['namespace']}" if options.get("namespace") else ""))
+        again = " ".join(f"--{key} {value}" for key, value in connection.items())
+        click.echo(f"follow it with: cellpipe status {done.name} --target {target}"
+                   + (f" {again}" if again else ""))
         sys.exit(0)
-    sys.exit(exit_code(phase))
-
-
-def _kfp_exit(state: str, watch: bool) -> int:
-    if not watch:
-        return 0
-    upper = state.upper()
-    if upper == "SUCCEEDED":
-        return 0
-    if upper in ("TIMEOUT", "TIMED_OUT"):
-        return EXIT_TIMEOUT
-    return 1
+    sys.exit(api.target_exit_code(target, done.status))
 
 
 @main.command()
 @click.argument("name")
+@click.option("--target", default="argo", show_default=True, metavar="TARGET",
+              help="argo, kfp, or a target an installed package registers.")
 @click.option("--namespace", help="Kubernetes namespace [the kubeconfig context's, default].")
+@click.option("--host", metavar="URL", help="KFP: the Kubeflow Pipelines API endpoint.")
 @errors_to_messages
-def status(name: str, namespace: str | None) -> None:
-    """Show an Argo workflow's phase and each step's state; exits like `submit --watch`."""
-    from cellpipe import api
-    from cellpipe.api import argo_exit_code as exit_code
+def status(name: str, target: str, namespace: str | None, host: str | None) -> None:
+    """Show a submitted run's state and each step's; exits like `submit --watch`.
 
-    found = api.argo_status(name, namespace=namespace)
-    click.echo(f"workflow {found.name}: {found.phase}"
+    \b
+    Examples:
+      cellpipe status tabular-tags-x7k2p
+      cellpipe status 3f0c2a9e --target kfp --host http://kfp.local:8888
+    """
+    from cellpipe import api
+
+    connection = connection_for(target, {"host": host, "namespace": namespace})
+    found = api.target_status(target, name, **connection)
+    click.echo(f"{found.title or f'{target} run {found.name}'}: {found.phase}"
                + (f" ({found.message})" if found.message else ""))
     for step, (phase, message) in found.steps.items():
         click.echo(f"  {step:<24} {phase:<10} {message or ''}".rstrip())
     if found.outputs:
         click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in found.outputs.items()))
-    running = found.phase in ("Pending", "Running", "")
-    sys.exit(0 if running else exit_code(found.phase))
+    sys.exit(api.target_exit_code(target, found.phase) if found.done else 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +55,21 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ]):
         command = option(command)
     return docker_options(command)
+
+
+def connection_for(target: str, given: Mapping[str, str | None]) -> dict[str, str]:
+    """The ``connection`` keys ``target`` declares, from the options given.
+
+    A usage error names a required one that is missing (before anything is compiled or
+    asked); an unknown target is refused with the names there are.
+    """
+    from cellpipe import api
+
+    fields = api.target_connection(target)
+    for field in fields:
+        if field.required and not given.get(field.name):
+            example = f", e.g. --{field.name} {field.example}" if field.example else ""
+            raise click.UsageError(f"--target {target} needs --{field.name} "
+                                   f"({field.description}{example})")
+    return {field.name: value for field in fields
+            if (value := given.get(field.name)) is not None}

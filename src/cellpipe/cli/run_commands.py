@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
-from cellpipe.cli.options import docker_options, print_image
+from cellpipe.cli.options import connection_for, docker_options, print_image
 
 _STATE_STYLE = {
     "pending": "dim", "running": "yellow", "retrying": "yellow", "succeeded": "green",
@@ -395,16 +395,19 @@ def _size(size: int) -> str:
 @root_option
 @click.option("--notebook", type=click.Path(dir_okay=False, path_type=Path),
               help="Find the runs beside this notebook.")
-@click.option("--target", type=click.Choice(["local", "argo"]), default="local",
-              show_default=True, help="A local run, or an Argo workflow (RUN is its name).")
-@click.option("--namespace", help="Argo: the workflow's namespace.")
+@click.option("--target", default="local", show_default=True, metavar="TARGET",
+              help="local, or the cluster target the run was submitted to (argo, kfp, a "
+              "plugin's): RUN is then its name there.")
+@click.option("--namespace", help="A cluster run's Kubernetes namespace.")
+@click.option("--host", metavar="URL", help="KFP: the Kubeflow Pipelines API endpoint.")
 @errors_to_messages
 def logs(run_id: str, step: str, root: Path | None, notebook: Path | None, target: str,
-         namespace: str | None) -> None:
+         namespace: str | None, host: str | None) -> None:
     """Print what STEP printed in run RUN (`latest` for the newest local run)."""
     from cellpipe import api
 
-    if target == "argo":
-        click.echo(api.argo_logs(run_id, step, namespace=namespace), nl=False)
+    if target != "local":
+        connection = connection_for(target, {"host": host, "namespace": namespace})
+        click.echo(api.target_logs(target, run_id, step, **connection), nl=False)
         return
     click.echo(api.open_run(run_id, _root(notebook, root)).log(step), nl=False)

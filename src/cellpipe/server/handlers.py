@@ -303,10 +303,10 @@ class SubmitHandler(TargetHandler):
             else:
                 connection[field.name] = (body.text(field.name) if field.required
                                           else body.optional_text(field.name))
-        name, status = await asyncio.to_thread(
+        done = await asyncio.to_thread(
             api.submit, str(notebook), target, connection=connection, parameters=parameters,
             split=split, **options)
-        self.reply({"target": target, "id": name, "status": status})
+        self.reply({"target": target, "id": done.name, "status": done.status})
 
 
 class PluginsHandler(CellpipeHandler):

@@ -11,13 +11,13 @@ Pipelines), and says clearly when one it needs is missing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.targets.cluster import ClusterSettings
 
-__all__ = ["Document", "Submission", "Target"]
+__all__ = ["Document", "RunStatus", "Submission", "Target"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,38 @@ class Document:
 
 @dataclass(frozen=True)
 class Submission:
-    """A submitted run: its name on the cluster and the status last seen."""
+    """A submitted run: its name on the cluster, the status last seen, how to name it.
+
+    ``title`` is as :attr:`RunStatus.title` (empty: front ends say ``TARGET run NAME``).
+    """
 
     name: str
     status: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A submitted run's state, as its target reports it.
+
+    Attributes:
+        name: The run's name on the cluster.
+        phase: The target's own word for its state (Argo ``Running``, KFP ``SUCCEEDED``).
+        done: Whether the run has ended (``phase`` is final).
+        title: How to name the run to a user (``workflow NAME``, ``KFP run ID``); when
+            empty, front ends say ``TARGET run NAME``.
+        message: Why it is in that state (the controller's message), or "".
+        steps: Step → (its phase, its message), for the steps the target reports.
+        outputs: The values the steps reported (the metrics), when the target has them.
+    """
+
+    name: str
+    phase: str
+    done: bool
+    title: str = ""
+    message: str = ""
+    steps: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    outputs: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Target(Protocol):
@@ -53,8 +81,8 @@ class Target(Protocol):
                connection: Mapping[str, Any]) -> Submission:
         """Create the run (and wait for its end when ``watch``)."""
 
-    def status(self, name: str, connection: Mapping[str, Any]) -> Any:
-        """The run's status (its ``phase`` or state, and each step's when known)."""
+    def status(self, name: str, connection: Mapping[str, Any]) -> RunStatus:
+        """The run's state, and each step's when the target knows them."""
 
     def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
         """What ``step`` of run ``name`` printed."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from cellpipe.core.spec import PipelineSpec
-from cellpipe.targets.base import Document, Submission
+from cellpipe.targets.base import Document, RunStatus, Submission
 from cellpipe.targets.cluster import ClusterSettings
 from cellpipe.targets.connection import ConnectionField
 
@@ -47,15 +47,18 @@ class ArgoTarget:
                     parameter["value"] = values[parameter["name"]]
         client = ArgoClient(namespace=connection.get("namespace"))
         name = client.submit(manifest)
+        title = f"workflow {name}"
         if not watch:
-            return Submission(name, "Submitted")
-        return Submission(name, client.watch(name, on_event=on_event, timeout=timeout))
+            return Submission(name, "Submitted", title)
+        return Submission(name, client.watch(name, on_event=on_event, timeout=timeout), title)
 
-    def status(self, name: str, connection: Mapping[str, Any]) -> Any:
-        """The Workflow's phase and each step's node phase."""
+    def status(self, name: str, connection: Mapping[str, Any]) -> RunStatus:
+        """The Workflow's phase, each step's node phase and the metrics they output."""
         from cellpipe.targets.argo.submit import ArgoClient
 
-        return ArgoClient(namespace=connection.get("namespace")).status(name)
+        found = ArgoClient(namespace=connection.get("namespace")).status(name)
+        return RunStatus(found.name, found.phase, found.phase not in ("Pending", "Running", ""),
+                         f"workflow {found.name}", found.message, found.steps, found.outputs)
 
     def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
         """What the step's pod printed."""

@@ -9,11 +9,15 @@ from typing import Any, ClassVar
 
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.errors import CellpipeError
-from cellpipe.targets.base import Document, Submission
+from cellpipe.targets.base import Document, RunStatus, Submission
 from cellpipe.targets.cluster import ClusterSettings
 from cellpipe.targets.connection import ConnectionField
 
 __all__ = ["KfpTarget"]
+
+# The run states of KFP v2 that are not final (the rest: SUCCEEDED, FAILED, SKIPPED, CANCELED)
+_RUNNING_STATES = frozenset({"PENDING", "RUNNING", "CANCELING", "PAUSED",
+                             "RUNTIME_STATE_UNSPECIFIED"})
 
 
 class KfpTarget:
@@ -55,13 +59,14 @@ class KfpTarget:
             run_id, state = submit_kfp(path, host, experiment=connection.get("experiment"),
                                        arguments=dict(parameters), watch=watch,
                                        timeout=timeout, namespace=connection.get("namespace"))
-        return Submission(str(run_id), str(state))
+        return Submission(str(run_id), str(state), f"KFP run {run_id}")
 
-    def status(self, name: str, connection: Mapping[str, Any]) -> Any:
-        """The run's state (``RUNNING``, ``SUCCEEDED``, …)."""
+    def status(self, name: str, connection: Mapping[str, Any]) -> RunStatus:
+        """The run's state (``RUNNING``, ``SUCCEEDED``, …); KFP's API gives no step phases here."""
         from cellpipe.targets.kfp.submit import run_state
 
-        return run_state(_host(connection), name)
+        state = run_state(_host(connection), name)
+        return RunStatus(name, state, state not in _RUNNING_STATES, f"KFP run {name}")
 
     def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
         """KFP's API serves no pod logs: the error says where to read them."""
@@ -71,8 +76,11 @@ class KfpTarget:
             f"NAMESPACE -l pipeline/runid={name}`")
 
     def exit_code(self, status: str) -> int:
-        """0 for ``SUCCEEDED``, 1 otherwise."""
-        return 0 if status == "SUCCEEDED" else 1
+        """0 for ``SUCCEEDED``, 124 for a timeout (as timeout(1)), 1 otherwise."""
+        upper = status.upper()
+        if upper == "SUCCEEDED":
+            return 0
+        return 124 if upper in ("TIMEOUT", "TIMED_OUT") else 1
 
 
 def _host(connection: Mapping[str, Any]) -> str:
