@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from cellpipe.core.layout import RunLayout as RunLayout  # public here: where a 
 from cellpipe.core.layout import StepLayout as StepLayout
 from cellpipe.core.layout import default_root as default_root
 from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
+from cellpipe.core.notebook import NotebookLike as NotebookLike
 from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import plan_notebook
 from cellpipe.core.spec import PARAMETERS_GLOBAL as PARAMETERS_GLOBAL
@@ -31,7 +32,6 @@ from cellpipe.errors import PipelineError, ToolNotFoundError
 from cellpipe.targets.base import RunStatus as RunStatus
 from cellpipe.targets.base import Submission as Submission
 
-NotebookLike = str | Path | Notebook | Mapping[str, Any]
 GRAPH_FORMATS = ("mermaid", "dot", "svg")
 
 
@@ -162,7 +162,7 @@ def lint(
     return LintReport(pipeline, with_ids, strict)
 
 
-def _environment_diagnostics(pipeline: Any) -> list[Diagnostic]:
+def _environment_diagnostics(pipeline: Pipeline) -> list[Diagnostic]:
     """CP501: imports that no installed distribution provides (images would lack them)."""
     from cellpipe.engines.docker.requirements import unmapped_imports
 
@@ -270,7 +270,7 @@ def report_html(step_dir: str | Path) -> Path | None:
                                                "Rendering step reports as HTML") from exc
 
 
-def list_runs(root: str | Path) -> list[Any]:
+def list_runs(root: str | Path) -> list[Run]:
     """Every run under a ``.cellpipe`` directory, oldest first."""
     from cellpipe.engines.runs import RunsDirectory
     from cellpipe.runs_api import Run

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 from cellpipe.errors import CellpipeError
 
 if TYPE_CHECKING:
+    from cellpipe.core.notebook import NotebookLike
     from cellpipe.core.spec import PipelineSpec
+    from cellpipe.engines.docker.builder import StepImage
+    from cellpipe.events import StepEvent
     from cellpipe.targets.base import Document, RunStatus, Submission, Target
     from cellpipe.targets.connection import ConnectionField
 
@@ -104,14 +107,14 @@ def read_image_map(path: str | Path) -> dict[str, str]:
 
 
 def step_images(
-    notebook: Any,
+    notebook: NotebookLike,
     spec: PipelineSpec,
     *,
     images: Mapping[str, str] | str | Path | None = None,
     registry: str | None = None,
     base_image: str | None = None,
     requirements: str | Path | None = None,
-    on_image: Callable[[Any], None] | None = None,
+    on_image: Callable[[StepImage], None] | None = None,
 ) -> dict[str, str]:
     """Each step's image: from ``images`` (a map or its file), or built and pushed."""
     if images is not None:
@@ -136,7 +139,7 @@ def step_images(
     return {name: image.ref for name, image in built.items()}
 
 
-def compile_target(notebook: Any, target: str, *, split: str | None = None,
+def compile_target(notebook: NotebookLike, target: str, *, split: str | None = None,
                    **options: Any) -> str:
     """Compile a notebook for ``target`` (``spec``, ``argo``, ``kfp``, a plugin's): the text.
 
@@ -154,7 +157,7 @@ def compile_target(notebook: Any, target: str, *, split: str | None = None,
 
 
 def compile_document(
-    notebook: Any,
+    notebook: NotebookLike,
     target: str,
     *,
     split: str | None = None,
@@ -162,7 +165,7 @@ def compile_document(
     registry: str | None = None,
     base_image: str | None = None,
     requirements: str | Path | None = None,
-    on_image: Callable[[Any], None] | None = None,
+    on_image: Callable[[StepImage], None] | None = None,
     **cluster: Any,
 ) -> Document:
     """The cluster target's :class:`~cellpipe.targets.base.Document` of a notebook."""
@@ -181,13 +184,13 @@ def compile_document(
 
 
 def submit(
-    notebook: Any,
+    notebook: NotebookLike,
     target: str,
     *,
     connection: Mapping[str, Any] | None = None,
     watch: bool = False,
     timeout: float | None = None,
-    on_event: Callable[[Any], None] | None = None,
+    on_event: Callable[[StepEvent], None] | None = None,
     parameters: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Submission:

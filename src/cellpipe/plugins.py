@@ -18,22 +18,28 @@ from __future__ import annotations
 import importlib
 import threading
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from cellpipe.errors import CellpipeError
+
+if TYPE_CHECKING:
+    from cellpipe.engines.scheduler import Engine
+    from cellpipe.targets.base import Target
+
+P = TypeVar("P")
 
 __all__ = ["ENGINES", "TARGETS", "PluginRegistry"]
 
 
-class PluginRegistry:
-    """The plugins of one entry-point group, with the built-in ones first."""
+class PluginRegistry(Generic[P]):
+    """The plugins of one entry-point group, with the built-in ones first (each a ``P``)."""
 
     def __init__(self, group: str, kind: str, builtins: dict[str, str]) -> None:
         self.group = group
         self.kind = kind
         self.builtins = dict(builtins)
         self._found: dict[str, metadata.EntryPoint] | None = None
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, P] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -41,13 +47,13 @@ class PluginRegistry:
         plugins = sorted(n for n in self._plugins() if n not in self.builtins)
         return [*self.builtins, *plugins]
 
-    def load(self, name: str) -> Any:
+    def load(self, name: str) -> P:
         """The class registered as ``name``; a clear error naming the choices otherwise."""
         if name in self._loaded:
             return self._loaded[name]
         if name in self.builtins:
             module, _, attribute = self.builtins[name].partition(":")
-            found = getattr(importlib.import_module(module), attribute)
+            found: Any = getattr(importlib.import_module(module), attribute)
         else:
             point = self._plugins().get(name)
             if point is None:
@@ -66,8 +72,8 @@ class PluginRegistry:
                     f"{type(exc).__name__}: {exc}",
                     hint=f"fix or uninstall the package that provides it ({self.group!r} "
                     "entry point)") from exc
-        self._loaded[name] = found
-        return found
+        self._loaded[name] = cast(P, found)
+        return self._loaded[name]
 
     def reset(self) -> None:
         """Forget what was found (read the entry points again on next use)."""
@@ -83,11 +89,11 @@ class PluginRegistry:
             return self._found
 
 
-ENGINES = PluginRegistry("cellpipe.engines", "engine", {
+ENGINES: PluginRegistry[type[Engine]] = PluginRegistry("cellpipe.engines", "engine", {
     "local": "cellpipe.engines.local.engine:LocalEngine",
     "docker": "cellpipe.engines.docker.engine:DockerEngine",
 })
-TARGETS = PluginRegistry("cellpipe.targets", "target", {
+TARGETS: PluginRegistry[type[Target]] = PluginRegistry("cellpipe.targets", "target", {
     "argo": "cellpipe.targets.argo.target:ArgoTarget",
     "kfp": "cellpipe.targets.kfp.target:KfpTarget",
 })

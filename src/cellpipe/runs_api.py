@@ -10,12 +10,18 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cellpipe.core.layout import RunLayout
 from cellpipe.core.spec import NameOrigin, PipelineSpec
 from cellpipe.core.values import ParameterError, convert_parameter  # noqa: F401  (public here)
 from cellpipe.errors import CellpipeError
+
+if TYPE_CHECKING:
+    from cellpipe.core.notebook import NotebookLike
+    from cellpipe.engines.docker.builder import StepImage
+    from cellpipe.engines.scheduler import Engine
+    from cellpipe.events import StepEvent
 
 
 def select_steps(
@@ -144,7 +150,7 @@ class Run:
 
 
 def run(
-    notebook: Any,
+    notebook: NotebookLike,
     parameters: Mapping[str, Any] | None = None,
     *,
     split: str | None = None,
@@ -157,12 +163,12 @@ def run(
     resume: str | None = None,
     root: str | Path | None = None,
     runtime: str = "ipython",
-    on_event: Callable[[Any], None] | None = None,
+    on_event: Callable[[StepEvent], None] | None = None,
     base_image: str | None = None,
     registry: str | None = None,
     requirements: str | Path | None = None,
     network: str = "none",
-    on_image: Callable[[Any], None] | None = None,
+    on_image: Callable[[StepImage], None] | None = None,
 ) -> Run:
     """Compile a notebook and run it; returns when the run has ended (see :class:`Run`).
 
@@ -200,8 +206,8 @@ def make_engine(
     registry: str | None = None,
     requirements: str | Path | None = None,
     network: str = "none",
-    on_image: Callable[[Any], None] | None = None,
-) -> Any:
+    on_image: Callable[[StepImage], None] | None = None,
+) -> Engine:
     """The engine named ``engine`` (``local``, ``docker`` or a plugin's).
 
     Each engine takes the options it knows from these (:meth:`Engine.from_options`).
@@ -214,14 +220,14 @@ def make_engine(
 
 
 def build_images(
-    notebook: Any,
+    notebook: NotebookLike,
     *,
     split: str | None = None,
     base_image: str | None = None,
     registry: str | None = None,
     requirements: str | Path | None = None,
-    on_image: Callable[[Any], None] | None = None,
-) -> dict[str, Any]:
+    on_image: Callable[[StepImage], None] | None = None,
+) -> dict[str, StepImage]:
     """Build (or reuse) every step's image; returns step name → ``StepImage``."""
     from cellpipe.api import compile_spec, load_notebook
     from cellpipe.engines.docker.builder import ImageBuilder
@@ -236,12 +242,11 @@ def build_images(
         requirements=read_requirements_file(requirements) if requirements else [],
         on_image=on_image,
     )
-    images: dict[str, Any] = builder.build(spec)
-    return images
+    return builder.build(spec)
 
 
 def sweep(
-    notebook: Any, grid: Mapping[str, list[Any]], **options: Any
+    notebook: NotebookLike, grid: Mapping[str, list[Any]], **options: Any
 ) -> list[Run]:
     """Run every combination of ``grid``'s values; unchanged upstream steps come from cache."""
     return [run(notebook, values, **options) for values in sweep_grid(grid)]

@@ -50,6 +50,10 @@ class Notebook:
         return Path(self.path).stem if self.path != "<memory>" else "notebook"
 
 
+# What the API takes as a notebook: a path, a read Notebook, or its nbformat JSON data.
+NotebookLike = str | Path | Notebook | Mapping[str, Any]
+
+
 def read_notebook(path: str | Path) -> Notebook:
     """Read an .ipynb file (any nbformat version, upgraded to v4).
 
