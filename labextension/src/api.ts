@@ -23,6 +23,7 @@ import type {
 export type {
   Analysis,
   Compiled,
+  ConnectionField,
   Diagnostic,
   Edge,
   ErrorBody,

@@ -1,0 +1,44 @@
+/**
+ * A part of the panel that shows one slice of the state: it subscribes to the values it
+ * depends on and re-renders its own section when, and only when, one of them changes.
+ */
+import type { PanelState, PanelStore, StatusKind } from '../state';
+import type { Selector } from '../store';
+
+/** What the components ask the panel to do (the panel's controller does it). */
+export interface PanelActions {
+  refresh(): Promise<void>;
+  startRun(): Promise<void>;
+  compile(): Promise<void>;
+  submit(): Promise<void>;
+  selectRun(id: string): Promise<void>;
+  goToCell(index: number, line: number | null): void;
+  setStatus(text: string, kind?: StatusKind): void;
+}
+
+export abstract class Component {
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    protected readonly store: PanelStore,
+    protected readonly actions: PanelActions,
+    /** The element whose content this component owns. */
+    readonly body: HTMLElement
+  ) {}
+
+  /** The values this component shows; it re-renders when one of them changes. */
+  protected abstract select: Selector<PanelState>;
+
+  /** Show `state` in `body`. */
+  abstract render(state: Readonly<PanelState>): void;
+
+  /** Subscribe and render once (called by the panel, once every component exists). */
+  start(): void {
+    this.unsubscribe ??= this.store.subscribe(this.select, state => this.render(state));
+  }
+
+  dispose(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+}

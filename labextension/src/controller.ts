@@ -1,0 +1,294 @@
+/**
+ * What the panel does: analyze the saved notebook, start a run and follow it, compile,
+ * submit, open a past run, go to a cell. It changes the store; the components show it.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import * as api from './api';
+import type { PanelActions } from './components/component';
+import { Destinations, engineFor, submitTargetFor } from './destinations';
+import { h } from './dom';
+import { describe } from './format';
+import { CLUSTER_SETTINGS, PanelStore, StatusKind, settingValue } from './state';
+
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'blocked']);
+const POLL_WAIT = 20; // seconds a long poll may be held by the server
+
+export class PanelController implements PanelActions {
+  private ticket = 0; // the latest analysis asked for; older answers are dropped
+
+  constructor(
+    private readonly store: PanelStore,
+    private readonly destinationsLoaded: Promise<Destinations>
+  ) {}
+
+  private get path(): string | null {
+    return this.store.get().notebook?.context.path ?? null;
+  }
+
+  setStatus(text: string, kind: StatusKind = 'info'): void {
+    this.store.update({ status: { text, kind } });
+  }
+
+  /** Analyze the saved notebook and load its runs. */
+  async refresh(): Promise<void> {
+    const path = this.path;
+    if (!path) {
+      return;
+    }
+    const ticket = ++this.ticket;
+    this.store.update({ editedSinceAnalysis: false });
+    try {
+      const [analysis, runs] = await Promise.all([api.analyze(path), api.listRuns(path)]);
+      if (ticket !== this.ticket || path !== this.path) {
+        return;
+      }
+      const { polling, run } = this.store.get();
+      const latest = runs.runs[0];
+      const recolor = !polling && latest && (!run || run.id !== latest.id);
+      this.store.update({
+        analysis,
+        analysisError: null,
+        runs: runs.runs,
+        // color the DAG by the latest run until a new one starts
+        ...(recolor
+          ? {
+              run: {
+                ...latest,
+                notebook: null,
+                live: false,
+                steps: Object.fromEntries(Object.entries(latest.steps).map(([name, status]) => [name, { status }]))
+              }
+            }
+          : {})
+      });
+    } catch (error) {
+      if (ticket === this.ticket) {
+        this.store.update({ analysisError: describe(error) });
+      }
+    } finally {
+      if (ticket === this.ticket) {
+        this.store.update({ analyzed: ticket });
+      }
+    }
+  }
+
+  /** Make cell `index` active, scroll to it and put the cursor on `line` (1-based). */
+  goToCell(index: number, line: number | null): void {
+    const nb = this.store.get().notebook;
+    if (!nb || index < 0 || index >= nb.content.widgets.length) {
+      return;
+    }
+    nb.content.activeCellIndex = index;
+    const cell = nb.content.widgets[index];
+    void nb.content.scrollToCell(cell, 'center').then(() => {
+      if (line !== null && cell.editor) {
+        const lines = cell.model.sharedModel.getSource().split('\n').length;
+        const target = Math.min(Math.max(line - 1, 0), lines - 1);
+        nb.content.mode = 'edit';
+        cell.editor.setCursorPosition({ line: target, column: 0 });
+        cell.editor.focus();
+      }
+    });
+  }
+
+  async startRun(): Promise<void> {
+    const path = this.path;
+    if (!path || this.store.get().busy) {
+      return;
+    }
+    this.store.update({ busy: true });
+    const engine = engineFor(this.store.get().settings.target, await this.destinationsLoaded);
+    this.setStatus(`Starting a ${engine} run…`);
+    try {
+      await this.saveFirst();
+      const started = await api.startRun(path, engine);
+      if (!started.id) {
+        this.setStatus(started.message ?? 'The run is starting; it will appear under Runs.');
+        return;
+      }
+      this.store.update({
+        run: {
+          id: started.id,
+          status: 'running',
+          engine,
+          created: null,
+          started: null,
+          finished: null,
+          duration: null,
+          parameters: {},
+          metrics: {},
+          notebook: path,
+          live: true,
+          steps: {}
+        }
+      });
+      await this.poll(path, started.id);
+    } catch (error) {
+      this.setStatus(`Run failed to start: ${describe(error)}`, 'error');
+    } finally {
+      this.store.update({ busy: false });
+    }
+  }
+
+  /** Follow run `id` with long polls until it ends; color the steps and the DAG. */
+  private async poll(path: string, id: string): Promise<void> {
+    this.store.update({ polling: id });
+    let since: number | undefined;
+    try {
+      for (;;) {
+        const detail = await api.getRun(path, id, since === undefined ? 0 : POLL_WAIT, since);
+        if (path !== this.path) {
+          return;
+        }
+        since = detail.version;
+        const counts: Record<string, number> = {};
+        for (const step of Object.values(detail.steps)) {
+          counts[step.status ?? 'pending'] = (counts[step.status ?? 'pending'] ?? 0) + 1;
+        }
+        const progress = Object.entries(counts)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ');
+        this.store.update({
+          run: detail,
+          status: { text: `Run ${id}: ${detail.status}${progress ? ` (${progress})` : ''}`, kind: 'info' }
+        });
+        if (!detail.live || FINISHED.has(detail.status)) {
+          break;
+        }
+      }
+      const done = this.store.get().run;
+      this.store.update({
+        status: {
+          text: `Run ${id} ${done?.status}${done?.error ? `: ${done.error}` : ''}.`,
+          kind: done?.status === 'succeeded' ? 'success' : 'error'
+        },
+        selectedRun: id,
+        selectedDetail: done
+      });
+      await this.loadRuns();
+    } finally {
+      this.store.update({ polling: null });
+    }
+  }
+
+  private async loadRuns(): Promise<void> {
+    const path = this.path;
+    if (!path) {
+      return;
+    }
+    try {
+      this.store.update({ runs: (await api.listRuns(path)).runs });
+    } catch (error) {
+      this.setStatus(`Cannot list runs: ${describe(error)}`, 'error');
+    }
+  }
+
+  async selectRun(id: string): Promise<void> {
+    const path = this.path;
+    if (!path) {
+      return;
+    }
+    this.store.update({ selectedRun: id });
+    try {
+      const detail = await api.getRun(path, id);
+      this.store.update({ selectedDetail: detail, ...(this.store.get().polling ? {} : { run: detail }) });
+    } catch (error) {
+      this.setStatus(`Cannot open run ${id}: ${describe(error)}`, 'error');
+    }
+  }
+
+  async compile(): Promise<void> {
+    const path = this.path;
+    if (!path || this.store.get().busy) {
+      return;
+    }
+    this.store.update({ busy: true });
+    const target = submitTargetFor(this.store.get().settings.target, await this.destinationsLoaded) ?? 'spec';
+    this.setStatus(`Compiling (${target})…`);
+    try {
+      await this.saveFirst();
+      const result = await api.compile({ path, target, ...this.targetOptions(target) });
+      this.setStatus(`Compiled for ${result.target}.`, 'success');
+      const body = new Widget({ node: h('pre', { className: 'cp-compiled', tabindex: 0 }, result.text) });
+      await showDialog({
+        title: `cellpipe compile: ${result.target}`,
+        body,
+        buttons: [Dialog.okButton({ label: 'Close' })]
+      });
+    } catch (error) {
+      this.setStatus(`Compile failed: ${describe(error)}`, 'error');
+      this.showErrorDiagnostics(error);
+    } finally {
+      this.store.update({ busy: false });
+    }
+  }
+
+  async submit(): Promise<void> {
+    const path = this.path;
+    if (!path || this.store.get().busy) {
+      return;
+    }
+    this.store.update({ busy: true });
+    const where = await this.destinationsLoaded;
+    const targets = where.submitTargets;
+    const target = submitTargetFor(this.store.get().settings.target, where) ?? targets[0] ?? 'spec';
+    const body: Record<string, unknown> = { path, target, ...this.targetOptions(target) };
+    for (const field of where.connection[target] ?? []) {
+      // the fields the target reads (host, experiment, …); namespace is a cluster option
+      const value = settingValue(this.store.get().settings, field.name);
+      if (value && !CLUSTER_SETTINGS.has(field.name)) {
+        body[field.name] = value;
+      }
+    }
+    this.setStatus(`Submitting to ${target}…`);
+    try {
+      await this.saveFirst();
+      const result = await api.submit(body);
+      this.setStatus(`Submitted to ${result.target}: ${result.id} (${result.status}).`, 'success');
+    } catch (error) {
+      this.setStatus(`Submit failed: ${describe(error)}`, 'error');
+      this.showErrorDiagnostics(error);
+    } finally {
+      this.store.update({ busy: false });
+    }
+  }
+
+  /** The compile / submit options the settings give. */
+  private targetOptions(target: string): Record<string, unknown> {
+    const s = this.store.get().settings;
+    const options: Record<string, unknown> = {};
+    if (s.base_image) {
+      options.base_image = s.base_image;
+    }
+    if (target !== 'spec') {
+      // a cluster target: the images' registry and the cluster settings
+      if (s.registry) {
+        options.registry = s.registry;
+      }
+      for (const name of CLUSTER_SETTINGS) {
+        const value = settingValue(s, name);
+        if (value) {
+          options[name] = value;
+        }
+      }
+    }
+    return options;
+  }
+
+  private async saveFirst(): Promise<void> {
+    const nb = this.store.get().notebook;
+    if (nb && nb.context.model.dirty) {
+      await nb.context.save(); // the server analyzes the saved file
+    }
+  }
+
+  /** A 422 from compile / submit carries the lint diagnostics: show them in the list. */
+  private showErrorDiagnostics(error: unknown): void {
+    const analysis = this.store.get().analysis;
+    if (error instanceof api.ApiError && Array.isArray(error.body.diagnostics) && analysis) {
+      this.store.update({ analysis: { ...analysis, diagnostics: error.body.diagnostics } });
+    }
+  }
+}
