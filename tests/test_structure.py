@@ -53,3 +53,35 @@ def test_every_diagnostic_code_is_emitted_and_in_the_readme():
     readme = set(re.findall(r"^\| (CP\d{3}) \|", (ROOT / "README.md").read_text(), re.M))
     assert set(CODES) == emitted, (set(CODES) ^ emitted)
     assert set(CODES) == readme, (set(CODES) ^ readme)
+
+
+PANEL_SOURCES = ROOT / "labextension" / "src"
+PANEL_GENERATED = PANEL_SOURCES / "generated"  # written by `jlpm build:types`
+
+
+def _panel_modules() -> list[Path]:
+    return [p for p in sorted(PANEL_SOURCES.rglob("*.ts")) if PANEL_GENERATED not in p.parents]
+
+
+def test_no_typescript_file_of_the_panel_is_over_500_lines():
+    """The same rule for the side panel's hand-written TypeScript (generated types aside)."""
+    modules = _panel_modules()
+    assert len(modules) > 5, f"no panel sources found under {PANEL_SOURCES}"
+    long = {str(p.relative_to(ROOT)): n for p in modules
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, f"split these along their responsibilities: {long}"
+
+
+def test_the_panel_knows_no_target_by_name():
+    """What a target takes comes from GET /cellpipe/plugins (its declared connection);
+    only the fallback for a server without that route lists the built-in ones."""
+    import re
+
+    from cellpipe.plugins import TARGETS
+
+    fallback = PANEL_SOURCES / "destinations.ts"
+    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+             for p in _panel_modules() if p != fallback
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             for name in TARGETS.builtins if re.search(rf"""['"`]{name}['"`]""", line)]
+    assert not found, "ask the server's declarations instead:\n" + "\n".join(found)
