@@ -283,8 +283,10 @@ def list_runs(root: str | Path) -> list[Run]:
 from cellpipe.cluster_api import cluster_target_names as cluster_target_names  # noqa: E402
 from cellpipe.cluster_api import compile_target as compile_target  # noqa: E402
 from cellpipe.cluster_api import engine_names as engine_names  # noqa: E402
+from cellpipe.cluster_api import image_requirements as image_requirements  # noqa: E402
 from cellpipe.cluster_api import load_target as load_target  # noqa: E402
 from cellpipe.cluster_api import read_image_map as read_image_map  # noqa: E402
+from cellpipe.cluster_api import shared_image as shared_image  # noqa: E402
 from cellpipe.cluster_api import submit as submit  # noqa: E402
 from cellpipe.cluster_api import target_connection as target_connection  # noqa: E402
 from cellpipe.cluster_api import target_connections as target_connections  # noqa: E402

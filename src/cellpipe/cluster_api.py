@@ -112,11 +112,17 @@ def step_images(
     *,
     images: Mapping[str, str] | str | Path | None = None,
     registry: str | None = None,
+    image: str | None = None,
     base_image: str | None = None,
     requirements: str | Path | None = None,
     on_image: Callable[[StepImage], None] | None = None,
 ) -> dict[str, str]:
-    """Each step's image: from ``images`` (a map or its file), or built and pushed."""
+    """Each step's image: from a map, built and pushed, or one shared image.
+
+    From ``images`` (a map or its file); built and pushed to
+    ``registry``, or else one shared image (:func:`shared_image`) with a step's own
+    ``image:`` setting winning.
+    """
     if images is not None:
         found = dict(images) if isinstance(images, Mapping) else read_image_map(images)
         missing = [s.name for s in spec.steps if s.name not in found]
@@ -127,11 +133,8 @@ def step_images(
                                 "--format json`")
         return {s.name: found[s.name] for s in spec.steps}
     if registry is None:
-        raise CellpipeError(
-            "cluster targets need each step's image in a registry the cluster can pull from",
-            hint="pass --registry HOST:PORT/PREFIX (builds and pushes the images), or "
-            "--images MAP.json from `cellpipe build NB --registry … --format json`",
-        )
+        shared = shared_image(spec, image=image or base_image)
+        return {s.name: s.settings.image or shared for s in spec.steps}
     from cellpipe.runs_api import build_images
 
     built = build_images(notebook, base_image=base_image, registry=registry,
@@ -139,12 +142,56 @@ def step_images(
     return {name: image.ref for name, image in built.items()}
 
 
+def shared_image(spec: PipelineSpec, *, image: str | None = None) -> str:
+    """The image every step runs when none is built.
+
+    ``image`` (``--image``), else
+    ``$CELLPIPE_BASE_IMAGE``, the notebook's ``docker_image`` metadata (Kale's), or
+    ``python:3.11-slim``. It must hold cellpipe and what the steps import
+    (:func:`image_requirements`).
+    """
+    from cellpipe.engines.docker.client import base_image
+
+    return base_image(spec.pipeline.base_image, image)
+
+
+def image_requirements(notebook: NotebookLike, *, split: str | None = None,
+                       spec: PipelineSpec | None = None, direct: bool = False) -> list[str]:
+    """What one image for every step must hold.
+
+    cellpipe, then each distribution the steps
+    import (with its version here), then the ``!pip install`` lines' requirements.
+
+    ``spec`` is the notebook's, when the caller compiled it already. ``direct`` keeps only
+    what the steps import or read themselves (not what those, or cellpipe, require).
+    """
+    from cellpipe.api import compile_spec, load_notebook
+    from cellpipe.engines.docker.requirements import step_requirements
+    from cellpipe.targets.carried import runtime_requirement
+
+    nb = load_notebook(notebook)
+    path = None if nb.path == "<memory>" else nb.path
+    found = step_requirements(spec or compile_spec(nb, split=split),
+                              Path(path).resolve().parent if path else Path.cwd())
+    pins: dict[str, str] = {}
+    loose: list[str] = []
+    for needs in found.values():
+        pins.update((name, version) for name, version in needs.pins.items()
+                    if not direct or needs.reasons.get(name, "").startswith(("import ", "reads ")))
+        loose += [line for line in needs.loose if line not in loose]
+    pins.pop("cellpipe", None)
+    return [runtime_requirement(), *(f"{name}=={version}" for name, version
+                                     in sorted(pins.items())), *loose]
+
+
 def compile_target(notebook: NotebookLike, target: str, *, split: str | None = None,
                    **options: Any) -> str:
     """Compile a notebook for ``target`` (``spec``, ``argo``, ``kfp``, a plugin's): the text.
 
     ``options`` are :func:`compile_document`'s: ``images`` or ``registry`` (with
-    ``base_image``, ``requirements``, ``on_image``) for the step images, and the notebook's
+    ``base_image``, ``requirements``, ``on_image``) for per-step images, or ``image`` for
+    one shared image (also what neither ``images`` nor ``registry`` means: the pipeline's
+    base image, the code carried in the document), and the notebook's
     ``cellpipe.cluster`` settings to override (namespace, storage, volume_size,
     storage_class, access_mode, service_account, caching).
     """
@@ -163,6 +210,7 @@ def compile_document(
     split: str | None = None,
     images: Mapping[str, str] | str | Path | None = None,
     registry: str | None = None,
+    image: str | None = None,
     base_image: str | None = None,
     requirements: str | Path | None = None,
     on_image: Callable[[StepImage], None] | None = None,
@@ -174,9 +222,11 @@ def compile_document(
     chosen = load_target(target)  # an unknown target is refused before anything is built
     nb = load_notebook(notebook)
     spec = compile_spec(nb, split=split)
-    refs = step_images(nb, spec, images=images, registry=registry, base_image=base_image,
-                       requirements=requirements, on_image=on_image)
-    options = {"caching": cluster.pop("caching", None)}
+    refs = step_images(nb, spec, images=images, registry=registry, image=image,
+                       base_image=base_image, requirements=requirements, on_image=on_image)
+    # one image without the steps' code: the code travels in the document
+    options = {"caching": cluster.pop("caching", None),
+               "carry_code": images is None and registry is None}
     from cellpipe.targets.cluster import cluster_settings
 
     settings = cluster_settings(spec, **{k: v for k, v in cluster.items() if v is not None})

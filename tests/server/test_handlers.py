@@ -156,6 +156,15 @@ async def test_compile_spec_argo_and_kfp(fetch, pipeline_nb):
     assert workflow["kind"] == "Workflow" and workflow["metadata"]["namespace"] == "ml"
     assert IMAGES["train"] in argo["text"]
 
+    # no images at all: one shared image, the code carried in the document
+    code, shared = await fetch("compile", method="POST", body={
+        "path": pipeline_nb, "target": "argo", "image": "ml/notebook:2"})
+    assert code == 200, shared
+    containers = [t["container"] for t in yaml.safe_load(shared["text"])["spec"]["templates"]
+                  if "container" in t]
+    assert {c["image"] for c in containers} == {"ml/notebook:2"} and len(containers) == 2
+    assert all(c["command"][1] == "/cellpipe/step/start.py" for c in containers)
+
     code, kfp = await fetch("compile", method="POST",
                             body={"path": pipeline_nb, "target": "kfp", "images": IMAGES})
     assert code == 200, kfp
@@ -196,8 +205,6 @@ async def test_compile_of_a_notebook_with_an_undefined_name_is_422_with_diagnost
         ({"path": "pipeline.ipynb", "target": 3}, 400, "field 'target' must be a string", None),
         ({"path": "pipeline.ipynb", "target": "spec", "registy": "r"}, 400,
          "unknown field 'registy'", "did you mean 'registry'?"),
-        ({"path": "pipeline.ipynb", "target": "argo"}, 400,
-         "cluster targets need each step's image", "--registry"),
         ({"path": "pipeline.ipynb", "target": "argo", "images": {"load": "x:1"}}, 400,
          "no image for step(s) train", None),
         ({"path": "pipeline.ipynb", "target": "argo", "images": "nowhere.json"}, 404,
@@ -455,8 +462,6 @@ async def test_submit_creates_the_argo_workflow(fetch, pipeline_nb, kube_context
         ({"path": "pipeline.ipynb", "target": "kfp", "images": IMAGES}, 400,
          "missing field 'host'"),
         ({"path": "pipeline.ipynb", "target": "argo", "host": "h"}, 400, "unknown field 'host'"),
-        ({"path": "pipeline.ipynb", "target": "argo"}, 400,
-         "cluster targets need each step's image"),
         ({"target": "argo"}, 400, "missing field 'path'"),
     ],
 )

@@ -1,4 +1,8 @@
-"""``cellpipe build``: each step's container image, built or reused, optionally pushed."""
+"""``cellpipe build`` and ``requirements``: the steps' images, or what one image needs.
+
+``build`` builds (or reuses) each step's container image and optionally pushes it;
+``requirements`` prints what one image for every step must hold.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
+from cellpipe.cli.main import (
+    errors_to_messages,
+    main,
+    notebook_argument,
+    output_option,
+    split_option,
+    write_output,
+)
 from cellpipe.cli.options import docker_options, print_image
 
 
@@ -43,3 +54,28 @@ def build(notebook: Path, split: str | None, base_image: str | None, registry: s
         return
     for image in images.values():
         click.echo(f"{image.step}\t{image.ref}\t{image.status}")
+
+
+@main.command()
+@notebook_argument
+@split_option
+@output_option
+@errors_to_messages
+def requirements(notebook: Path, split: str | None, output: Path | None) -> None:
+    """Print what one image for every step must hold, as a requirements file.
+
+    For `compile`/`submit` without per-step images (`--image`, or the pipeline's base
+    image): cellpipe itself, each distribution the steps import at the version installed
+    here, and the requirements of the steps' `!pip install` lines.
+
+    \b
+    Examples:
+      cellpipe requirements train.ipynb -o requirements.txt
+      # FROM python:3.11-slim / COPY requirements.txt / RUN pip install -r requirements.txt
+    """
+    from cellpipe import api
+
+    lines = api.image_requirements(notebook, split=split)
+    text = (f"# what every step of {notebook.name} needs in its image (cellpipe requirements)\n"
+            + "".join(f"{line}\n" for line in lines))
+    write_output(text, output)

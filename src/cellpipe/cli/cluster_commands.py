@@ -9,7 +9,12 @@ from typing import Any
 import click
 
 from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
-from cellpipe.cli.options import cluster_options, connection_for, print_image
+from cellpipe.cli.options import (
+    cluster_options,
+    connection_for,
+    note_shared_image,
+    print_image,
+)
 
 
 @main.command()
@@ -45,6 +50,7 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
     connection = connection_for(target, {"host": host, "experiment": experiment,
                                            "namespace": options.get("namespace")})
     spec = api.compile_spec(notebook, split=split)
+    note_shared_image(notebook, split, options)
     values = {name: api.convert_parameter(spec, name, value)
               for name, value in parse_params(params).items()}
     with Progress([s.name for s in spec.steps], live=watch and sys.stderr.isatty()) as progress:

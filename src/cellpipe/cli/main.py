@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from cellpipe import __version__
-from cellpipe.cli.options import cluster_options, print_image
+from cellpipe.cli.options import cluster_options, note_shared_image, print_image
 from cellpipe.errors import CellpipeError, PipelineError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -182,7 +182,7 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
     from cellpipe import api
 
     text = api.render_graph(notebook, fmt, split=split)
-    _write(text, output)
+    write_output(text, output)
 
 
 @main.command(name="compile")
@@ -209,6 +209,7 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
       cellpipe compile train.ipynb -o train.pipeline.json
       cellpipe compile train.ipynb --target argo --registry 127.0.0.1:5000/ml -o wf.yaml
       cellpipe compile train.ipynb --target kfp --images images.json -o pipeline.yaml
+      cellpipe compile train.ipynb --target kfp -o pipeline.yaml   # one image, no build
     """
     from cellpipe import api
 
@@ -221,15 +222,17 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
     else:
         if strict:
             api.compile_spec(notebook, split=split, strict=True)
+        note_shared_image(notebook, split, cluster)
         text = api.compile_target(notebook, target, split=split, on_image=print_image,
                                   **cluster)
         summary = f"target {target}"
-    _write(text, output)
+    write_output(text, output)
     if output is not None:
         click.echo(f"wrote {output} ({summary})", err=True)
 
 
-def _write(text: str, output: Path | None) -> None:
+def write_output(text: str, output: Path | None) -> None:
+    """``text`` to stdout, or atomically to ``output``."""
     if output is None:
         click.echo(text, nl=False)
         return

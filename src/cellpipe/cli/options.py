@@ -40,6 +40,11 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--images", type=click.Path(dir_okay=False, path_type=Path),
                      help="Step → image map (JSON/YAML) from `cellpipe build --format json`; "
                      "else --registry builds and pushes the images."),
+        click.option("--image", metavar="IMAGE",
+                     help="One image for every step, no build: it must hold cellpipe and "
+                     "the steps' libraries (`cellpipe requirements NB`); the code travels "
+                     "in the pipeline. The default without --registry/--images, with the "
+                     "pipeline's base image."),
         click.option("--namespace", help="Kubernetes namespace [the metadata's, the "
                      "kubeconfig context's, default]."),
         click.option("--storage", metavar="URL",
@@ -73,3 +78,17 @@ def connection_for(target: str, given: Mapping[str, str | None]) -> dict[str, st
                                    f"({field.description}{example})")
     return {field.name: value for field in fields
             if (value := given.get(field.name)) is not None}
+
+
+def note_shared_image(notebook: Path, split: str | None, cluster: Mapping[str, Any]) -> None:
+    """Say (on stderr) which image every step runs when none is built, and what it needs."""
+    if cluster.get("registry") or cluster.get("images"):
+        return
+    from cellpipe import api
+
+    spec = api.compile_spec(notebook, split=split)
+    image = api.shared_image(spec, image=cluster.get("image") or cluster.get("base_image"))
+    needs = api.image_requirements(notebook, spec=spec, direct=True)
+    click.echo(f"cellpipe: no --registry/--images: every step runs {image}, with its code in "
+               f"the pipeline; the image must hold {', '.join(needs)} (`cellpipe requirements "
+               f"{notebook.name}` writes them as a requirements file)", err=True)

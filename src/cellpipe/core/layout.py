@@ -47,6 +47,11 @@ STEP_FILES = (LOG_FILE, REPORT_NOTEBOOK, REPORT_HTML, RESULT_FILE)  # what a cac
 # Where a step's image keeps its slice of the spec (docker builds it, Argo's pods read it).
 IMAGE_STEP_DIR = "/opt/cellpipe/step"
 IMAGE_SPEC = f"{IMAGE_STEP_DIR}/{SPEC_FILE}"
+# Where a step's code arrives when every step shares one image (no build): Argo's pods get
+# the slice and the start script as input artifacts there.
+CARRIED_STEP_DIR = "/cellpipe/step"
+CARRIED_SPEC = f"{CARRIED_STEP_DIR}/{SPEC_FILE}"
+CARRIED_START = f"{CARRIED_STEP_DIR}/start.py"
 
 
 def default_root(notebook: str | Path | None) -> Path:

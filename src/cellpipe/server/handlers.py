@@ -28,7 +28,7 @@ from cellpipe.server.base import (
 )
 
 # Options of compile_target that name the images and the cluster resources.
-IMAGE_OPTIONS = {"images", "registry", "base_image", "requirements"}
+IMAGE_OPTIONS = {"images", "image", "registry", "base_image", "requirements"}
 CLUSTER_OPTIONS = {"namespace", "storage", "volume_size", "storage_class", "access_mode",
                    "service_account", "caching"}
 MAX_WAIT = 60.0  # seconds a long poll of GET /cellpipe/runs/<id> may hold
@@ -71,7 +71,7 @@ class TargetHandler(CellpipeHandler):
         if requirements is not None:
             requirements = str(self.file_field(requirements, "requirements file"))
         options: dict[str, Any] = {"images": images, "requirements": requirements}
-        for name in ("registry", "base_image", *sorted(CLUSTER_OPTIONS)):
+        for name in ("registry", "image", "base_image", *sorted(CLUSTER_OPTIONS)):
             value = data.get(name)
             if value is not None and not isinstance(value, (str, int, bool)):
                 raise RequestError(400, f"field {name!r} must be a string, number or boolean")

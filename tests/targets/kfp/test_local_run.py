@@ -43,10 +43,16 @@ def _local_reference(path, tmp_path):
     return run
 
 
-def _run_kfp(path, images, tmp_path, runner, arguments=ARGUMENTS):
-    """Compile, write, load back and run the pipeline; return its one run directory."""
+def _run_kfp(path, images, tmp_path, runner, arguments=ARGUMENTS, shared=None):
+    """Compile, write, load back and run the pipeline; return its one run directory.
+
+    ``shared``: compile as ``cellpipe compile --target kfp --image SHARED`` does (one image
+    for every step, no build) instead of with the per-step ``images``.
+    """
     package = tmp_path / "pipeline.yaml"
-    package.write_text(compile_kfp(api.compile_spec(path), images), encoding="utf-8")
+    text = (api.compile_target(path, "kfp", image=shared) if shared
+            else compile_kfp(api.compile_spec(path), images))
+    package.write_text(text, encoding="utf-8")
     root = tmp_path / "kfp-root"
     root.mkdir()
     root.chmod(0o777)  # the step images run as uid 10001
@@ -115,6 +121,27 @@ def test_docker_runner_runs_each_step_in_its_image(tiny_images, tmp_path):
     # written in the containers, by the images' non-root user
     for step in ("make", "weigh", "total"):
         assert (run_dir / step / "data" / step).stat().st_uid == 10001, step
+
+
+def test_a_shared_image_pipeline_gives_the_values_of_a_local_run(tiny_notebook, tmp_path):
+    """Compiled with no images at all (what `cellpipe compile --target kfp` does on a
+    machine without Docker): the code travels in the components."""
+    local = _local_reference(tiny_notebook, tmp_path)
+    run_dir = _run_kfp(tiny_notebook, None, tmp_path, kfp_local.SubprocessRunner(use_venv=False),
+                       shared="unused/notebook:1")
+    _assert_same_as_local(run_dir, local)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_docker_runner_runs_every_step_in_one_shared_image(tiny_images, tmp_path):
+    """One image holding cellpipe, numpy and kfp (here: the first step's built image, which
+    has them) runs every step; nothing is built for the pipeline itself."""
+    path, images = tiny_images
+    local = _local_reference(path, tmp_path)
+    run_dir = _run_kfp(path, None, tmp_path, kfp_local.DockerRunner(network_mode="none"),
+                       shared=images["make"])
+    _assert_same_as_local(run_dir, local)
 
 
 def test_steps_talking_through_a_file_run_under_kfp_local(tmp_path, monkeypatch):

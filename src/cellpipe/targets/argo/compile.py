@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 import yaml
 
-from cellpipe.core.layout import IMAGE_SPEC
+from cellpipe.core.layout import CARRIED_SPEC, CARRIED_START, IMAGE_SPEC
 from cellpipe.core.spec import PipelineSpec, StepSettings, StepSpec
 from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.targets.carried import start_script
 from cellpipe.targets.checks import check_no_secret_values, check_quantity, dns1123_name
 from cellpipe.targets.cluster import ClusterSettings
 
@@ -31,6 +32,7 @@ try:
         Env,
         NoneArchiveStrategy,
         Parameter,
+        RawArtifact,
         RetryStrategy,
         S3Artifact,
         SecretEnv,
@@ -64,7 +66,8 @@ class _Data:
 
 
 def compile_argo(
-    spec: PipelineSpec, images: Mapping[str, str], settings: ClusterSettings
+    spec: PipelineSpec, images: Mapping[str, str], settings: ClusterSettings, *,
+    carry_code: bool = False,
 ) -> dict[str, Any]:
     """Compile a pipeline spec into an ``argoproj.io/v1alpha1`` Workflow.
 
@@ -73,6 +76,9 @@ def compile_argo(
         images: The container image of every step (step name to image reference), as
             ``cellpipe build`` makes them.
         settings: The cluster settings (:func:`cellpipe.targets.cluster.cluster_settings`).
+        carry_code: The images are one shared image without the steps' code: each step's
+            spec slice and start script travel as raw input artifacts
+            (:mod:`cellpipe.targets.carried`).
 
     Returns:
         The Workflow as a dict with a stable key order, ready for :func:`to_yaml` or the
@@ -93,7 +99,8 @@ def compile_argo(
     templates = {
         step.name: _step_template(step, labels[step.name], images, settings, data,
                                      takes=travel.get(step.name, []),
-                                     gives=produced[step.name])
+                                     gives=produced[step.name],
+                                     carried=spec.slice(step.name) if carry_code else None)
         for step in steps
     }
     dag = DAG(
@@ -283,6 +290,7 @@ def _step_template(
     *,
     takes: list[tuple[str, str, str]],
     gives: list[tuple[str, str]],
+    carried: PipelineSpec | None = None,
 ) -> Container:
     name = step.name
     image = images.get(name)
@@ -294,8 +302,8 @@ def _step_template(
             "or pass an image map with an image for every step",
         )
     command = [
-        "python", "-m", "cellpipe.runtime",
-        "--spec", SPEC_PATH,
+        *(["python", CARRIED_START, "--spec", CARRIED_SPEC] if carried is not None
+          else ["python", "-m", "cellpipe.runtime", "--spec", SPEC_PATH]),
         "--step", name,
         "--store", data.store,
         "--step-dir", f"{RUN_DIR}/steps/{name}",
@@ -318,6 +326,7 @@ def _step_template(
             *(Parameter(name=parameter) for parameter in step.parameters),
             *(Artifact(name=artifact, path=_artifact_path(path), optional=True)
               for path, artifact, _ in takes),
+            *(_carried_inputs(carried) if carried is not None else ()),
         ] or None,
         outputs=[
             *_metric_outputs(step.metrics),
@@ -340,6 +349,12 @@ def _step_template(
             capabilities=m.Capabilities(drop=["ALL"]),
         ),
     )
+
+
+def _carried_inputs(carried: PipelineSpec) -> tuple[RawArtifact, RawArtifact]:
+    """The step's spec slice and start script, as files the pod gets (no build needed)."""
+    return (RawArtifact(name="cellpipe-spec", path=CARRIED_SPEC, data=carried.to_json()),
+            RawArtifact(name="cellpipe-start", path=CARRIED_START, data=start_script()))
 
 
 def _metric_outputs(metrics: Sequence[str]) -> list[Parameter | Artifact]:

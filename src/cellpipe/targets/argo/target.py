@@ -28,7 +28,8 @@ class ArgoTarget:
         """The Workflow as data and as YAML (stable key order)."""
         from cellpipe.targets.argo.compile import compile_argo, to_yaml
 
-        workflow = compile_argo(spec, images, settings)
+        workflow = compile_argo(spec, images, settings,
+                                carry_code=bool(options.get("carry_code")))
         return Document(text=to_yaml(workflow), data=workflow)
 
     def submit(self, document: Document, *, parameters: Mapping[str, Any],

@@ -33,6 +33,7 @@ from typing import Any, Optional
 
 from cellpipe.core.spec import PipelineSpec, StepSpec
 from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.targets.carried import missing_runtime_message
 from cellpipe.targets.checks import check_quantity
 from cellpipe.targets.cluster import ClusterSettings, cluster_settings
 
@@ -58,7 +59,10 @@ def $function($signature):
     import shutil as _shutil
     import tempfile as _tempfile
 
-    from cellpipe.runtime.__main__ import main as _main
+    try:
+        from cellpipe.runtime.__main__ import main as _main
+    except ImportError as _error:
+        raise RuntimeError($missing_repr + " (" + str(_error) + ")") from None
 
     _step = $step_repr
     _spec = $spec_repr
@@ -257,6 +261,7 @@ def _component_source(spec: PipelineSpec, step: StepSpec, function: str) -> str:
         function=function,
         signature=", ".join(signature),
         step_repr=repr(step.name),
+        missing_repr=repr(missing_runtime_message()),
         spec_repr=repr(slice_json),
         kinds_repr=repr({p.name: p.type for p in params}),
         defaults_repr=repr({p.name: p.default_copy for p in params
