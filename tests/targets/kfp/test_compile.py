@@ -20,8 +20,8 @@ import yaml
 
 from cellpipe import api
 from cellpipe.errors import CellpipeError
-from cellpipe.targets.kfp.compile import VOLUME_PATH, compile_kfp
 from cellpipe.targets.carried import missing_runtime_message
+from cellpipe.targets.kfp.compile import VOLUME_PATH, compile_kfp
 from cellpipe.targets.kfp.submit import submit_kfp
 from tests.conftest import ROOT, SAMPLES, make_nb
 
