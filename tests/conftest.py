@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,49 @@ def docker_client():
     except docker.errors.ImageNotFound:
         pytest.skip(f"no base image {BASE_IMAGE}; run `bash scripts/docker_up.sh`")
     return client
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3 API server on 127.0.0.1 (moto's server mode) and a bucket in it."""
+
+    endpoint: str
+    bucket: str
+    access_key: str = "cellpipe-test"
+    secret_key: str = "cellpipe-test-secret"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a process (a step, s3fs, boto) needs to reach it."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on a free port for the whole session, with bucket ``cellpipe``.
+
+    Not a mock object: an HTTP server speaking the S3 API, reached through s3fs and boto
+    as a MinIO or AWS endpoint would be. The credentials are set in this process's
+    environment while it runs (s3fs and botocore read them there).
+    """
+    import socket
+
+    pytest.importorskip("s3fs", reason="s3fs is installed by `.[test]`")
+    server_module = pytest.importorskip("moto.server", reason="moto[server] is in `.[test]`")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    found = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket="cellpipe")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in found.env.items():
+            patch.setenv(key, value)
+        import boto3
+
+        boto3.client("s3", endpoint_url=found.endpoint).create_bucket(Bucket=found.bucket)
+        try:
+            yield found
+        finally:
+            server.stop()
