@@ -30,6 +30,8 @@ from cellpipe.core.spec import build_spec as build_spec
 from cellpipe.core.spec import spec_to_json as spec_to_json
 from cellpipe.errors import PipelineError, ToolNotFoundError
 from cellpipe.targets.base import RunStatus as RunStatus
+from cellpipe.targets.base import Schedule as Schedule
+from cellpipe.targets.base import ScheduleOptions as ScheduleOptions
 from cellpipe.targets.base import Submission as Submission
 
 GRAPH_FORMATS = ("mermaid", "dot", "svg")
@@ -304,3 +306,7 @@ from cellpipe.runs_api import stop_warm_servers as stop_warm_servers  # noqa: E4
 from cellpipe.runs_api import sweep as sweep  # noqa: E402
 from cellpipe.runs_api import sweep_grid as sweep_grid  # noqa: E402
 from cellpipe.runs_api import warm_servers as warm_servers  # noqa: E402
+from cellpipe.schedule_api import check_schedule as check_schedule  # noqa: E402
+from cellpipe.schedule_api import list_schedules as list_schedules  # noqa: E402
+from cellpipe.schedule_api import schedule as schedule  # noqa: E402
+from cellpipe.schedule_api import unschedule as unschedule  # noqa: E402

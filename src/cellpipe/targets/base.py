@@ -6,18 +6,23 @@ with the same signatures. ``connection`` holds how to reach the cluster; a targe
 declares the keys it reads as its ``connection`` attribute (:mod:`cellpipe.targets.connection`:
 ``namespace`` for Argo; ``host``, required, ``experiment`` and ``namespace`` for Kubeflow
 Pipelines), and says clearly when one it needs is missing.
+
+A target that can also run a pipeline on a schedule (``argo``: a CronWorkflow; ``kfp``: a
+recurring run) has the methods of :class:`SchedulingTarget` too; the api refuses to
+schedule on one that has not (``target X cannot schedule runs``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.targets.cluster import ClusterSettings
 
-__all__ = ["Document", "RunStatus", "Submission", "Target"]
+__all__ = ["CONCURRENCY_POLICIES", "ConcurrencyPolicy", "Document", "RunStatus", "Schedule",
+           "ScheduleOptions", "SchedulingTarget", "Submission", "Target"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +94,76 @@ class Target(Protocol):
 
     def exit_code(self, status: str) -> int:
         """The process exit code for a run that ended with ``status``."""
+
+
+ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
+CONCURRENCY_POLICIES: tuple[ConcurrencyPolicy, ...] = ("Allow", "Forbid", "Replace")
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """How a schedule runs its pipeline, besides the cron expression and parameters.
+
+    Attributes:
+        name: The schedule's name on the cluster (default: the pipeline's).
+        timezone: The IANA time zone the cron expression is read in (default: the
+            cluster's, usually UTC).
+        concurrency_policy: When a run is due while the last one still runs: ``Forbid``
+            skips it, ``Allow`` runs both, ``Replace`` stops the last one.
+        suspend: Create it suspended (no runs until resumed).
+    """
+
+    name: str | None = None
+    timezone: str | None = None
+    concurrency_policy: ConcurrencyPolicy = "Forbid"
+    suspend: bool = False
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A pipeline that the cluster runs on a schedule, as its target reports it.
+
+    Attributes:
+        name: Its name (what ``unschedule`` takes; KFP also takes its id).
+        cron: The five-field cron expression.
+        timezone: The time zone it is read in; "" for the cluster's.
+        concurrency_policy: ``Allow``, ``Forbid`` or ``Replace`` (see :class:`ScheduleOptions`).
+        suspended: Whether it is suspended (starts no runs).
+        parameters: The parameter values its runs get (as the target keeps them).
+        title: How to name it to a user (``CronWorkflow NAME``); when empty, front ends
+            say ``TARGET schedule NAME``.
+        id: The target's own id when it is not the name (KFP's recurring run id), or "".
+        last_run: When it last started a run (RFC 3339), or "" if it has not or the
+            target does not say.
+    """
+
+    name: str
+    cron: str
+    timezone: str = ""
+    concurrency_policy: str = "Forbid"
+    suspended: bool = False
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    title: str = ""
+    id: str = ""
+    last_run: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``cellpipe schedule --list --format json``)."""
+        return {"name": self.name, "cron": self.cron, "timezone": self.timezone,
+                "concurrency_policy": self.concurrency_policy, "suspended": self.suspended,
+                "parameters": dict(self.parameters), "title": self.title, "id": self.id,
+                "last_run": self.last_run}
+
+
+class SchedulingTarget(Target, Protocol):
+    """A target that can also have the cluster run a pipeline on a schedule."""
+
+    def schedule(self, document: Document, *, cron: str, parameters: Mapping[str, Any],
+                 connection: Mapping[str, Any], options: ScheduleOptions) -> Schedule:
+        """Create a schedule running ``document`` at the times of ``cron`` (checked, 5 fields)."""
+
+    def schedules(self, connection: Mapping[str, Any]) -> list[Schedule]:
+        """The schedules there are (on Argo, those cellpipe made in the namespace)."""
+
+    def unschedule(self, name: str, connection: Mapping[str, Any]) -> Schedule:
+        """Delete schedule ``name``; returns it as it was."""

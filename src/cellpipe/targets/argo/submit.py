@@ -143,16 +143,7 @@ class ArgoClient:
             )
         body = copy.deepcopy(manifest)
         metadata = body.setdefault("metadata", {})
-        wanted = metadata.get("namespace")
-        if wanted and wanted != self.namespace:
-            if self._explicit_namespace:
-                raise CellpipeError(
-                    f"the workflow is for namespace {wanted!r} but this client submits to "
-                    f"{self.namespace!r}",
-                    hint="pass the same namespace to both, or drop metadata.namespace",
-                )
-            self.namespace = wanted
-        metadata["namespace"] = self.namespace
+        self._place(metadata, "workflow")
         submission = uuid.uuid4().hex
         metadata.setdefault("labels", {})[SUBMISSION_LABEL] = submission
         self._check_crd()
@@ -171,6 +162,19 @@ class ArgoClient:
             "but the server did not say its name",
             hint=f"look for it: kubectl get workflows -n {self.namespace} -l {selector}",
         )
+
+    def _place(self, metadata: dict[str, Any], kind: str) -> None:
+        """Set the object's namespace: this client's, or (when not given one) the object's."""
+        wanted = metadata.get("namespace")
+        if wanted and wanted != self.namespace:
+            if self._explicit_namespace:
+                raise CellpipeError(
+                    f"the {kind} is for namespace {wanted!r} but this client submits to "
+                    f"{self.namespace!r}",
+                    hint="pass the same namespace to both, or drop metadata.namespace",
+                )
+            self.namespace = wanted
+        metadata["namespace"] = self.namespace
 
     def get(self, name: str) -> dict[str, Any]:
         """The Workflow object as the API server has it."""
@@ -283,8 +287,8 @@ class ArgoClient:
                 return str(meta.name)
         return None
 
-    def _check_crd(self) -> None:
-        """Fail clearly when the cluster does not serve Argo's ``workflows`` resource."""
+    def _check_crd(self, plural: str = PLURAL) -> None:
+        """Fail clearly when the cluster does not serve Argo's ``plural`` resource."""
         try:
             found = self._call("discover the Argo API", self._custom.get_api_resources,
                                GROUP, VERSION, missing_ok=True)
@@ -292,13 +296,13 @@ class ArgoClient:
             raise
         except CellpipeError:
             return  # no discovery rights, say: the create call tells what is wrong
-        if found is not None and any(r.name == PLURAL for r in found.resources or []):
+        if found is not None and any(r.name == plural for r in found.resources or []):
             return
         raise CellpipeError(
-            f"the Kubernetes API at {self.host} does not serve {PLURAL}.{GROUP}/{VERSION}: "
+            f"the Kubernetes API at {self.host} does not serve {plural}.{GROUP}/{VERSION}: "
             f"is Argo Workflows installed (for namespace {self.namespace!r})?",
             hint="install Argo Workflows or switch to its cluster; "
-            "check with 'kubectl get crd workflows.argoproj.io' and "
+            f"check with 'kubectl get crd {plural}.{GROUP}' and "
             "'kubectl config current-context'",
         )
 

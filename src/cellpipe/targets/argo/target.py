@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from cellpipe.core.spec import PipelineSpec
-from cellpipe.targets.base import Document, RunStatus, Submission
+from cellpipe.targets.base import Document, RunStatus, Schedule, ScheduleOptions, Submission
 from cellpipe.targets.cluster import ClusterSettings
 from cellpipe.targets.connection import ConnectionField
 
@@ -14,7 +14,7 @@ __all__ = ["ArgoTarget"]
 
 
 class ArgoTarget:
-    """Compile to an ``argoproj.io/v1alpha1`` Workflow; submit, watch, status and logs."""
+    """A Workflow: compiled, submitted, watched, its status and logs; or a CronWorkflow."""
 
     name: ClassVar[str] = "argo"
     description: ClassVar[str] = "an Argo Workflow (YAML), submitted through the Kubernetes API"
@@ -72,3 +72,29 @@ class ArgoTarget:
         from cellpipe.targets.argo.submit import exit_code
 
         return exit_code(status)
+
+    def schedule(self, document: Document, *, cron: str, parameters: Mapping[str, Any],
+                 connection: Mapping[str, Any], options: ScheduleOptions) -> Schedule:
+        """Create a CronWorkflow whose ``workflowSpec`` is the compiled Workflow's spec."""
+        from cellpipe.targets.argo.cron import cron_workflow, schedule_of
+        from cellpipe.targets.argo.cron_client import CronWorkflowClient
+
+        manifest = cron_workflow(document.data, cron, parameters=parameters, options=options)
+        client = CronWorkflowClient(namespace=connection.get("namespace"))
+        return schedule_of(client.create(manifest))
+
+    def schedules(self, connection: Mapping[str, Any]) -> list[Schedule]:
+        """The CronWorkflows cellpipe made in the namespace, by name."""
+        from cellpipe.targets.argo.cron import schedule_of
+        from cellpipe.targets.argo.cron_client import CronWorkflowClient
+
+        client = CronWorkflowClient(namespace=connection.get("namespace"))
+        return [schedule_of(found) for found in client.list_crons()]
+
+    def unschedule(self, name: str, connection: Mapping[str, Any]) -> Schedule:
+        """Delete the CronWorkflow ``name`` (the Workflows it started stay)."""
+        from cellpipe.targets.argo.cron import schedule_of
+        from cellpipe.targets.argo.cron_client import CronWorkflowClient
+
+        client = CronWorkflowClient(namespace=connection.get("namespace"))
+        return schedule_of(client.delete_cron(name))

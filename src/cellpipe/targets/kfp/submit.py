@@ -14,7 +14,7 @@ from typing import Any
 
 from cellpipe.errors import CellpipeError, MissingDependencyError, ServiceUnavailableError
 
-__all__ = ["FINAL_STATES", "submit_kfp"]
+__all__ = ["FINAL_STATES", "server_error", "submit_kfp"]
 
 # KFP v2 run states (``V2beta1RuntimeState``) after which nothing changes any more.
 FINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
@@ -86,7 +86,7 @@ def submit_kfp(
     except CellpipeError:
         raise
     except Exception as exc:  # urllib3, kfp_server_api.ApiException, socket errors, ...
-        raise _server_error(host, exc) from exc
+        raise server_error(host, exc) from exc
     return run_id, state
 
 
@@ -101,7 +101,7 @@ def run_state(host: str, run_id: str) -> str:
             warnings.simplefilter("ignore", FutureWarning)
             return _state(kfp.Client(host=host), run_id)
     except Exception as exc:  # urllib3, kfp_server_api.ApiException, socket errors, ...
-        raise _server_error(host, exc) from exc
+        raise server_error(host, exc) from exc
 
 
 def _state(client: Any, run_id: str) -> str:
@@ -109,13 +109,14 @@ def _state(client: Any, run_id: str) -> str:
     return str(getattr(run, "state", None) or "RUNTIME_STATE_UNSPECIFIED")
 
 
-def _server_error(host: str, exc: Exception) -> CellpipeError:
+def server_error(host: str, exc: Exception, what: str = "the run") -> CellpipeError:
+    """A CellpipeError for what ``kfp.Client`` raised: refused (HTTP status) or unreachable."""
     status = getattr(exc, "status", None)
     if isinstance(status, int):  # the server answered, and said no
         reason = getattr(exc, "reason", "") or ""
         body = str(getattr(exc, "body", "") or "").strip()
         return CellpipeError(
-            f"the Kubeflow Pipelines API at {host} refused the run: HTTP {status} {reason}"
+            f"the Kubeflow Pipelines API at {host} refused {what}: HTTP {status} {reason}"
             + (f": {body[:500]}" if body else ""),
             hint="check the pipeline's parameters and your access to the namespace"
             if status < 500 else "look at the ml-pipeline server's logs")

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.errors import CellpipeError
-from cellpipe.targets.base import Document, RunStatus, Submission
+from cellpipe.targets.base import Document, RunStatus, Schedule, ScheduleOptions, Submission
 from cellpipe.targets.cluster import ClusterSettings
 from cellpipe.targets.connection import ConnectionField
 
@@ -21,7 +21,7 @@ _RUNNING_STATES = frozenset({"PENDING", "RUNNING", "CANCELING", "PAUSED",
 
 
 class KfpTarget:
-    """Compile to KFP v2 IR with the kfp SDK; submit, watch and status through its API."""
+    """KFP v2 IR by the kfp SDK; runs and recurring runs, and their status, by its API."""
 
     name: ClassVar[str] = "kfp"
     description: ClassVar[str] = "a Kubeflow Pipelines v2 pipeline (IR YAML), run through kfp"
@@ -81,6 +81,35 @@ class KfpTarget:
         if upper == "SUCCEEDED":
             return 0
         return 124 if upper in ("TIMEOUT", "TIMED_OUT") else 1
+
+    def schedule(self, document: Document, *, cron: str, parameters: Mapping[str, Any],
+                 connection: Mapping[str, Any], options: ScheduleOptions) -> Schedule:
+        """Create a recurring run of the IR with a cron trigger (in ``experiment``)."""
+        from cellpipe.targets.kfp import schedule as recurring
+
+        host = _host(connection)
+        namespace = connection.get("namespace")
+        return recurring.create_recurring_run(
+            recurring.connect(host, namespace), host, document.text, cron=cron,
+            parameters=parameters, experiment=connection.get("experiment"),
+            namespace=namespace, options=options)
+
+    def schedules(self, connection: Mapping[str, Any]) -> list[Schedule]:
+        """The recurring runs the server lists (in ``namespace``)."""
+        from cellpipe.targets.kfp import schedule as recurring
+
+        host = _host(connection)
+        namespace = connection.get("namespace")
+        return recurring.recurring_runs(recurring.connect(host, namespace), host, namespace)
+
+    def unschedule(self, name: str, connection: Mapping[str, Any]) -> Schedule:
+        """Delete the recurring run with id (or else name) ``name``."""
+        from cellpipe.targets.kfp import schedule as recurring
+
+        host = _host(connection)
+        namespace = connection.get("namespace")
+        return recurring.delete_recurring_run(recurring.connect(host, namespace), host, name,
+                                              namespace)
 
 
 def _host(connection: Mapping[str, Any]) -> str:
