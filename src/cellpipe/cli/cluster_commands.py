@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,109 @@ def status(name: str, target: str, namespace: str | None, host: str | None) -> N
     if found.outputs:
         click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in found.outputs.items()))
     sys.exit(api.target_exit_code(target, found.phase) if found.done else 0)
+
+
+@main.command()
+@click.argument("notebook", required=False, metavar="[NOTEBOOK]",
+                type=click.Path(dir_okay=False, path_type=Path))
+@split_option
+@click.option("--target", required=True, metavar="TARGET",
+              help="argo, kfp, or a target an installed package registers (if it schedules).")
+@click.option("--cron", metavar="'M H DOM MON DOW'",
+              help="When to run: five cron fields, e.g. '0 3 * * *' (03:00 every day).")
+@click.option("--name", help="The schedule's name [the pipeline's].")
+@click.option("--timezone", metavar="ZONE",
+              help="Time zone the cron fields are read in, e.g. Europe/Berlin [the cluster's]; "
+              "Argo only.")
+@click.option("--concurrency-policy", default="Forbid", show_default=True,
+              type=click.Choice(["Allow", "Forbid", "Replace"], case_sensitive=False),
+              help="A run falls due while the last one still runs: skip it (Forbid), run both "
+              "(Allow), or stop the last one (Replace, Argo only).")
+@click.option("--suspend", is_flag=True, help="Create it suspended: no runs until resumed.")
+@click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE",
+              help="Set a parameter for every run (converted to its declared type).")
+@click.option("--list", "list_", is_flag=True, help="List the schedules on the target.")
+@click.option("--delete", metavar="NAME", help="Delete schedule NAME (the runs it started stay).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="How to print the schedules (JSON for tools).")
+@click.option("--host", metavar="URL", help="KFP: the Kubeflow Pipelines API endpoint.")
+@click.option("--experiment", help="KFP: the experiment [Default].")
+@cluster_options
+@errors_to_messages
+def schedule(notebook: Path | None, split: str | None, target: str, cron: str | None,
+             name: str | None, timezone: str | None, concurrency_policy: str, suspend: bool,
+             params: tuple[str, ...], list_: bool, delete: str | None, fmt: str,
+             host: str | None, experiment: str | None, **options: Any) -> None:
+    """Have a cluster target run NOTEBOOK on a schedule; list or delete its schedules.
+
+    On Argo a schedule is a CronWorkflow (Argo 3.6 or later) around the compiled Workflow;
+    on Kubeflow Pipelines a recurring run (its cron is read in the scheduler's time zone).
+
+    \b
+    Examples:
+      cellpipe schedule train.ipynb --target argo --images img.json --cron '0 3 * * *' \\
+          --timezone Europe/Berlin -p lr=0.01
+      cellpipe schedule --list --target argo --namespace ml
+      cellpipe schedule --delete train --target argo --namespace ml
+      cellpipe schedule train.ipynb --target kfp --host http://kfp.local:8888 \\
+          --images img.json --cron '30 2 * * 1-5'
+    """
+    from cellpipe import api
+    from cellpipe.cli.run_commands import parse_params
+
+    if list_ and delete:
+        raise click.UsageError("give --list or --delete NAME, not both")
+    if (list_ or delete) and (notebook or cron or params):
+        raise click.UsageError(f"{'--list' if list_ else '--delete'} takes no NOTEBOOK, --cron "
+                               "or -p")
+    if not (list_ or delete) and (notebook is None or not cron):
+        raise click.UsageError("give NOTEBOOK and --cron 'M H DOM MON DOW' (or --list, or "
+                               "--delete NAME)")
+    connection = connection_for(target, {"host": host, "experiment": experiment,
+                                           "namespace": options.get("namespace")})
+    if list_:
+        _print_schedules(api.list_schedules(target, **connection), target, fmt)
+        return
+    if delete:
+        gone = api.unschedule(target, delete, **connection)
+        click.echo(f"deleted {gone.title or f'{target} schedule {gone.name}'}")
+        return
+    assert notebook is not None and cron is not None
+    api.check_schedule(cron, name=name, timezone=timezone,  # fail before compiling
+                       concurrency_policy=concurrency_policy, suspend=suspend)
+    values: dict[str, Any] = {}
+    if params:
+        spec = api.compile_spec(notebook, split=split)
+        values = {key: api.convert_parameter(spec, key, value)
+                  for key, value in parse_params(params).items()}
+    made = api.schedule(notebook, target, cron=cron, parameters=values, connection=connection,
+                        name=name, timezone=timezone, concurrency_policy=concurrency_policy,
+                        suspend=suspend, split=split, on_image=print_image, **options)
+    if fmt == "json":
+        click.echo(json.dumps(made.to_dict(), indent=1))
+        return
+    click.echo(f"{made.title or f'{target} schedule {made.name}'}: {_when(made)}")
+    again = "".join(f" --{key} {value}" for key, value in connection.items()
+                    if key != "experiment")
+    click.echo(f"list with: cellpipe schedule --list --target {target}{again}")
+    click.echo(f"delete with: cellpipe schedule --delete {made.name} --target {target}{again}")
+
+
+def _when(found: Any) -> str:
+    """``0 3 * * * (Europe/Berlin), Forbid[, suspended]``."""
+    zone = f" ({found.timezone})" if found.timezone else ""
+    return (f"{found.cron}{zone}, concurrency {found.concurrency_policy}"
+            + (", suspended" if found.suspended else ""))
+
+
+def _print_schedules(found: list[Any], target: str, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([item.to_dict() for item in found], indent=1))
+        return
+    if not found:
+        click.echo(f"no schedules on {target}")
+        return
+    for item in found:
+        ident = f" [{item.id}]" if item.id and item.id != item.name else ""
+        last = f", last run {item.last_run}" if item.last_run else ""
+        click.echo(f"{item.name}{ident}: {_when(item)}{last}")

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover
     kmock = kubernetes = None
 
 WORKFLOWS = ("argoproj.io", "v1alpha1", "workflows")
+CRON_WORKFLOWS = ("argoproj.io", "v1alpha1", "cronworkflows")
 VERBS = {"create", "get", "list", "watch", "patch", "update", "delete"}
 
 
@@ -83,6 +84,18 @@ class Kube:
         result: dict[str, Any] = self.in_loop(read)
         return result
 
+    def stored(self, plural: str, namespace: str) -> dict[str, dict[str, Any]]:
+        """Name → object of every ``argoproj.io`` ``plural`` in ``namespace``, from memory
+        (deleted ones left out)."""
+
+        def read() -> dict[str, dict[str, Any]]:
+            wanted = kmock.resource("argoproj.io", "v1alpha1", plural)
+            return {key[2]: dict(obj.raw) for key, obj in list(self.emu.objects.items())
+                    if key[0] == wanted and key[1] == namespace and not obj.deleted}
+
+        result: dict[str, dict[str, Any]] = self.in_loop(read)
+        return result
+
 
 def _serve(declare_workflows: bool) -> Iterator[Kube]:
     if kmock is None or kubernetes is None:
@@ -98,6 +111,9 @@ def _serve(declare_workflows: bool) -> Iterator[Kube]:
         if declare_workflows:
             emu.resources["argoproj.io/v1alpha1/workflows"] = kmock.ResourceInfo(
                 namespaced=True, kind="Workflow", singular="workflow", verbs=VERBS
+            )
+            emu.resources["argoproj.io/v1alpha1/cronworkflows"] = kmock.ResourceInfo(
+                namespaced=True, kind="CronWorkflow", singular="cronworkflow", verbs=VERBS
             )
         stop = asyncio.Event()
         async with emu, kmock.Server(emu, port=0) as server:
@@ -119,7 +135,7 @@ def _serve(declare_workflows: bool) -> Iterator[Kube]:
 
 @pytest.fixture
 def kube() -> Iterator[Kube]:
-    """kmock serving the core API and Argo's Workflow resource."""
+    """kmock serving the core API and Argo's Workflow and CronWorkflow resources."""
     yield from _serve(declare_workflows=True)
 
 
