@@ -164,3 +164,24 @@ def test_a_plugin_answering_its_status_as_text_is_read_as_its_phase(example, tmp
     assert (running.phase, running.done) == ("Running", False)
     monkeypatch.setattr(FolderTarget, "status", lambda self, name, connection: "Failed")
     assert api.target_status("folder", "x", host=str(tmp_path)).done
+
+
+def test_a_target_without_schedules_is_refused_clearly(example, tmp_path):
+    """The example target has no schedule methods: the api says so, and names who can."""
+    path = _notebook(tmp_path)
+    for call in (lambda: api.schedule(path, "folder", cron="0 3 * * *",
+                                      images={"load": "r/l:1", "total": "r/t:1"},
+                                      connection={"host": str(tmp_path)}),
+                 lambda: api.list_schedules("folder", host=str(tmp_path)),
+                 lambda: api.unschedule("folder", "x", host=str(tmp_path))):
+        with pytest.raises(CellpipeError, match="target 'folder' cannot schedule runs") as info:
+            call()
+        assert "argo or kfp" in str(info.value.hint)
+        assert "cellpipe submit" in str(info.value.hint)
+    assert not list(tmp_path.glob("*.json"))  # nothing was submitted instead
+    site = install_example(tmp_path / "cli-site")
+    done = subprocess.run(
+        [sys.executable, "-m", "cellpipe", "schedule", "--list", "--target", "folder"],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)])))
+    assert done.returncode == 2 and "cannot schedule runs" in done.stderr, done.stderr

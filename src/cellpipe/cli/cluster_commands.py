@@ -108,7 +108,7 @@ def status(name: str, target: str, namespace: str | None, host: str | None) -> N
               help="Time zone the cron fields are read in, e.g. Europe/Berlin [the cluster's]; "
               "Argo only.")
 @click.option("--concurrency-policy", default="Forbid", show_default=True,
-              type=click.Choice(["Allow", "Forbid", "Replace"], case_sensitive=False),
+              metavar="Allow|Forbid|Replace",
               help="A run falls due while the last one still runs: skip it (Forbid), run both "
               "(Allow), or stop the last one (Replace, Argo only).")
 @click.option("--suspend", is_flag=True, help="Create it suspended: no runs until resumed.")

@@ -23,8 +23,8 @@ from cellpipe.errors import CellpipeError, MissingDependencyError
 from cellpipe.targets.base import Schedule, ScheduleOptions
 from cellpipe.targets.kfp.submit import server_error
 
-__all__ = ["MAX_CONCURRENCY", "connect", "create_recurring_run", "delete_recurring_run",
-           "recurring_runs", "schedule_of"]
+__all__ = ["MAX_CONCURRENCY", "check_options", "connect", "create_recurring_run",
+           "delete_recurring_run", "recurring_runs", "schedule_of"]
 
 MAX_CONCURRENCY = {"Forbid": 1, "Allow": 10}  # KFP accepts 1 to 10 runs at once
 _UTC = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT")
@@ -68,17 +68,7 @@ def create_recurring_run(client: Any, host: str, package: str, *, cron: str,
         CellpipeError: A time zone or concurrency policy KFP cannot take, or the server
             refused or could not be reached.
     """
-    if options.timezone and options.timezone not in _UTC:
-        raise CellpipeError(
-            f"Kubeflow Pipelines takes no time zone per recurring run ({options.timezone!r}): "
-            "its schedules follow its scheduler's (UTC unless the scheduledworkflow "
-            "controller's CRON_SCHEDULE_TIMEZONE says otherwise)",
-            hint="drop --timezone and write the cron expression in the scheduler's time zone")
-    if options.concurrency_policy not in MAX_CONCURRENCY:
-        raise CellpipeError(
-            f"Kubeflow Pipelines cannot {options.concurrency_policy} a running run: it "
-            "only limits how many run at once",
-            hint="use --concurrency-policy Forbid (one at a time) or Allow (up to 10)")
+    check_options(options)
     name = options.name or _pipeline_name(package)
     with tempfile.TemporaryDirectory(prefix="cellpipe-kfp-") as directory:
         path = Path(directory) / "pipeline.yaml"
@@ -91,6 +81,25 @@ def create_recurring_run(client: Any, host: str, package: str, *, cron: str,
                 params=dict(parameters), pipeline_package_path=str(path),
                 enabled=not options.suspend)
     return schedule_of(created)
+
+
+def check_options(options: ScheduleOptions) -> None:
+    """Refuse what a KFP recurring run cannot be given: a time zone, ``Replace``.
+
+    Raises:
+        CellpipeError: A time zone other than UTC, or the concurrency policy ``Replace``.
+    """
+    if options.timezone and options.timezone not in _UTC:
+        raise CellpipeError(
+            f"Kubeflow Pipelines takes no time zone per recurring run ({options.timezone!r}): "
+            "its schedules follow its scheduler's (UTC unless the scheduledworkflow "
+            "controller's CRON_SCHEDULE_TIMEZONE says otherwise)",
+            hint="drop --timezone and write the cron expression in the scheduler's time zone")
+    if options.concurrency_policy not in MAX_CONCURRENCY:
+        raise CellpipeError(
+            f"Kubeflow Pipelines cannot {options.concurrency_policy} a running run: it "
+            "only limits how many run at once",
+            hint="use --concurrency-policy Forbid (one at a time) or Allow (up to 10)")
 
 
 def recurring_runs(client: Any, host: str, namespace: str | None) -> list[Schedule]:

@@ -89,6 +89,7 @@ class KfpTarget:
 
         host = _host(connection)
         namespace = connection.get("namespace")
+        recurring.check_options(options)  # before the server is asked anything
         return recurring.create_recurring_run(
             recurring.connect(host, namespace), host, document.text, cron=cron,
             parameters=parameters, experiment=connection.get("experiment"),
