@@ -383,6 +383,78 @@ SNIPPETS: dict[str, str] = {
         "def noisy():\n"
         "    return np.random.rand()\n"
     ),
+    "del_nested": "del (a, b[0], (c, d)), [e.f]\ndel x.y.z, m[i][j]\n",
+    "match_nested": (
+        "match event:\n"
+        "    case [(a, b), c, *_]:\n"
+        "        pair = (a, b, c)\n"
+        "    case {'k': [x, *ys], 'v': Kind.ONE | Kind.TWO}:\n"
+        "        pair = (x, ys)\n"
+        "    case Box(inner=Box(value=v) as boxed):\n"
+        "        pair = (v, boxed)\n"
+    ),
+    "nested_branches": (
+        "for row in rows:\n"
+        "    try:\n"
+        "        if a:\n"
+        "            if b:\n"
+        "                x = 1\n"
+        "            else:\n"
+        "                x = 2\n"
+        "        else:\n"
+        "            x = 3\n"
+        "    except ValueError:\n"
+        "        break\n"
+        "else:\n"
+        "    y = 1\n"
+        "if a:\n"
+        "    if b:\n"
+        "        z = 1\n"
+        "    else:\n"
+        "        z = 2\n"
+        "else:\n"
+        "    z = 3\n"
+        "with ctx() as (first, *others):\n"
+        "    w = first\n"
+    ),
+    "targets_in_place": (
+        "a.b[c].d = 1\n"
+        "for x[0] in ys:\n"
+        "    pass\n"
+        "rows[0]['k'], cols.n = 1, 2\n"
+        "globals().pop('x')\n"
+        "locals()['x'] = 1\n"
+        "exec(*parts)\n"
+        "print(next(gen))\n"
+        "v = np.random.seed(0) or 1\n"
+    ),
+    "nested_scopes": (
+        "fs = [lambda v, d=k: v + d + c for k in ks]\n"
+        "g = lambda n=[i for i in base]: n\n"
+        "res = [x async for x in aiter(src) if x > lim]\n"
+        "gen = (y for y in (z for z in zs))\n"
+        "async with lock:\n"
+        "    await job(q)\n"
+    ),
+    "setup_in_branches": (
+        "if debug:\n"
+        "    pd.set_option('display.max_rows', rows)\n"
+        "else:\n"
+        "    import logging\n"
+        "    logging.basicConfig(level=level)\n"
+        "try:\n"
+        "    import x\n"
+        "except* ImportError:\n"
+        "    pass\n"
+        "del helper\n"
+        "from . import *\n"
+    ),
+    "magic_python": (
+        "%timeit -n1 squares = [i * i for i in data]\n"
+        "%time def f(): return g\n"
+        "%prun -l 4\n"
+        "%time\n"
+    ),
 }
 
 # Snippets scanned as if a ``%%step`` header (or more) stood above them.
