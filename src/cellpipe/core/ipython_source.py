@@ -144,8 +144,12 @@ def to_python(source: str) -> str:
         return header + "\n" + to_python(body)
     from IPython.core.inputtransformer2 import TransformerManager
 
-    transformed: str = TransformerManager().transform_cell(text)
+    try:
+        transformed: str = TransformerManager().transform_cell(text)
+    except SyntaxError:  # IPython's tokenizer gave up (an odd dedent): Python's parse says where
+        return text
     return transformed.rstrip("\n")
+
 
 def magic_statements(argument: str, line: int) -> list[ast.stmt]:
     """The Python code of ``%time``/``%timeit``/``%prun`` (after their options), at ``line``."""
