@@ -21,14 +21,14 @@ from cellpipe.core.layout import default_root as default_root
 from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
 from cellpipe.core.notebook import NotebookLike as NotebookLike
 from cellpipe.core.pipeline import Pipeline, link
-from cellpipe.core.plan import plan_notebook
+from cellpipe.core.plan import Plan, plan_notebook
 from cellpipe.core.spec import PARAMETERS_GLOBAL as PARAMETERS_GLOBAL
 from cellpipe.core.spec import Parameter as Parameter
 from cellpipe.core.spec import PipelineSpec as PipelineSpec
 from cellpipe.core.spec import StepSpec as StepSpec
 from cellpipe.core.spec import build_spec as build_spec
 from cellpipe.core.spec import spec_to_json as spec_to_json
-from cellpipe.errors import PipelineError, ToolNotFoundError
+from cellpipe.errors import CellpipeError, PipelineError, ToolNotFoundError
 from cellpipe.targets.base import RunStatus as RunStatus
 from cellpipe.targets.base import Schedule as Schedule
 from cellpipe.targets.base import ScheduleOptions as ScheduleOptions
@@ -45,11 +45,13 @@ class LintReport:
         pipeline: The analyzed pipeline (steps, edges, parameters, metrics).
         diagnostics: Findings in notebook order, errors first within a cell.
         strict: Whether warnings count as errors.
+        target: The cluster target the notebook was also checked for, if any.
     """
 
     pipeline: Pipeline
     diagnostics: tuple[Diagnostic, ...]
     strict: bool = False
+    target: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -108,9 +110,14 @@ def load_notebook(notebook: NotebookLike) -> Notebook:
 
 def analyze(notebook: NotebookLike, *, split: str | None = None) -> Pipeline:
     """Read, plan and link a notebook. Problems are in ``Pipeline.diagnostics``."""
+    return _plan_and_link(notebook, split)[1]
+
+
+def _plan_and_link(notebook: NotebookLike, split: str | None) -> tuple[Plan, Pipeline]:
     nb = load_notebook(notebook)
     with _collector_paused():
-        return link(nb, plan_notebook(nb, split))
+        plan = plan_notebook(nb, split)
+        return plan, link(nb, plan)
 
 
 @contextmanager
@@ -140,17 +147,25 @@ def lint(
     split: str | None = None,
     strict: bool = False,
     environment: bool = True,
+    target: str | None = None,
 ) -> LintReport:
     """Analyze a notebook and return its diagnostics, sorted by cell, line and severity.
 
     With ``environment`` (the default), imports are also checked against the installed
-    distributions that step images are built from (CP501).
+    distributions that step images are built from (CP501). With ``target`` (a cluster
+    target: ``argo``, ``kfp``, a plugin's), also what a run there would break on that a
+    local run would not (CP601–CP606), against the notebook's ``cellpipe.cluster`` settings.
+
+    Raises:
+        CellpipeError: ``target`` is no cluster target, or the cluster settings are malformed.
     """
-    pipeline = analyze(notebook, split=split)
+    plan, pipeline = _plan_and_link(notebook, split)
     ids = {c.index: c.id for c in pipeline.notebook.cells}
     diagnostics = list(pipeline.diagnostics)
     if environment:
         diagnostics += _environment_diagnostics(pipeline)
+    if target is not None:
+        diagnostics += _cluster_diagnostics(pipeline, plan, target)
     ordered = sorted(
         diagnostics,
         key=lambda d: (
@@ -161,7 +176,30 @@ def lint(
         ),
     )
     with_ids = tuple(d if d.cell is None else _with_cell_id(d, ids.get(d.cell)) for d in ordered)
-    return LintReport(pipeline, with_ids, strict)
+    return LintReport(pipeline, with_ids, strict, target)
+
+
+def _cluster_diagnostics(pipeline: Pipeline, plan: Plan, target: str) -> list[Diagnostic]:
+    """CP601–CP606: what a run on ``target`` breaks on, with the notebook's cluster settings."""
+    from cellpipe.cluster_api import cluster_target_names
+    from cellpipe.core.cluster_lint import ClusterFacts, cluster_diagnostics
+    from cellpipe.core.spec.build import cluster_metadata
+    from cellpipe.targets.cluster import ClusterMetadata, cluster_settings
+
+    names = cluster_target_names()
+    if target not in names:
+        raise CellpipeError(
+            f"lint --target checks a run on a cluster target; {target!r} is none",
+            hint=did_you_mean(target, set(names)) or f"use {' or '.join(names)}",
+        )
+    notebook = pipeline.notebook
+    steps = tuple(step.name for step in pipeline.steps)
+    path = None if notebook.path == "<memory>" else notebook.path
+    settings = cluster_settings(ClusterMetadata(cluster_metadata(notebook.metadata), steps,
+                                                path))
+    placed = frozenset(name for name in steps
+                       if settings.node_selector_for(name) or settings.tolerations_for(name))
+    return cluster_diagnostics(pipeline, plan, ClusterFacts(placed, settings.require_limits))
 
 
 def _environment_diagnostics(pipeline: Pipeline) -> list[Diagnostic]:

@@ -114,15 +114,26 @@ split_option = click.option(
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings, no step summary.")
+@click.option("--target", metavar="TARGET", default=None,
+              help="Also check what a run on this cluster target (argo, kfp, or a target an "
+              "installed package registers) would break on that a local run would not: "
+              "files from the notebook's folder, this machine's paths, localhost, GPUs "
+              "without placement, memory limits (CP6xx).")
 @errors_to_messages
-def lint(notebook: Path, split: str | None, fmt: str, strict: bool, quiet: bool) -> None:
+def lint(notebook: Path, split: str | None, fmt: str, strict: bool, quiet: bool,
+         target: str | None) -> None:
     """Check NOTEBOOK: steps, data edges, parameters, and every problem with cell and line.
 
     Exits 1 when there are errors (or warnings, with --strict).
+
+    \b
+    Examples:
+      cellpipe lint train.ipynb --strict
+      cellpipe lint train.ipynb --target kfp      what would break on Kubeflow Pipelines
     """
     from cellpipe import api
 
-    report = api.lint(notebook, split=split, strict=strict)
+    report = api.lint(notebook, split=split, strict=strict, target=target)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -161,7 +172,9 @@ def _print_lint(report: Any, quiet: bool) -> None:
             click.echo(f"metrics: {', '.join(n for n, _ in pipeline.metrics)}")
     counts = {s: sum(d.severity == s for d in report.diagnostics) for s in ("error", "warning")}
     verdict = "ok" if report.ok else "failed"
-    click.echo(f"{path}: {verdict} ({counts['error']} errors, {counts['warning']} warnings)")
+    target = f" for target {report.target}" if report.target else ""
+    click.echo(f"{path}: {verdict}{target} ({counts['error']} errors, "
+               f"{counts['warning']} warnings)")
 
 
 @main.command()

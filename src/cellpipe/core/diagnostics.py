@@ -40,6 +40,13 @@ CODES: dict[str, str] = {
     "CP402": "inferred data edge",
     "CP404": "a step's cells are apart and the steps between them need each other",
     "CP501": "import maps to no installed distribution (step images will lack it)",
+    # lint --target only: what a cluster run breaks on that a local run does not
+    "CP601": "a file read from the notebook's folder is not there on a cluster",
+    "CP602": "a path of this machine (absolute, home or Windows folder)",
+    "CP603": "a localhost address: inside a pod it is the pod itself",
+    "CP604": "GPUs asked for without a node selector or toleration",
+    "CP605": "no memory limit, and the cluster settings require one",
+    "CP606": "no memory limit",
 }
 
 

@@ -40,6 +40,7 @@ def link_file(self: StepAnalyzer, event: Event, code: CellCode) -> None:
     if event.name == "chdir":
         self.linker.cwd = "" if pattern == "." else pattern
         return
+    self.file_lines.setdefault(pattern, (code.index, event.line))
     linker = self.linker
     for directory, maker in reversed(linker.file_writers):  # written into a made directory
         if maker != self.name and directory != pattern and inside(pattern, directory):

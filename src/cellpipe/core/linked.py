@@ -52,6 +52,8 @@ class Step:
         file_order: Steps it must run after because of files besides reads: one wrote a
             file this step writes again, read a file this step overwrites, or made the
             directory it writes into.
+        file_lines: Of ``file_reads`` and ``file_writes``, where the step first uses each
+            path: (cell index, line); a declared ``inputs:`` path has none.
     """
 
     name: str
@@ -75,6 +77,7 @@ class Step:
     file_reads: Mapping[str, str | None] = field(default_factory=dict)
     file_writes: tuple[str, ...] = ()
     file_order: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    file_lines: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

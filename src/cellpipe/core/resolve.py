@@ -74,6 +74,7 @@ class StepAnalyzer:
     file_reads: dict[str, str | None] = field(default_factory=dict)
     file_writes: dict[str, str] = field(default_factory=dict)  # pattern → write | append
     file_order: dict[str, set[str]] = field(default_factory=dict)
+    file_lines: dict[str, tuple[int, int]] = field(default_factory=dict)  # first use
 
     def __post_init__(self) -> None:
         self.groups = dict(self.linker.alias_groups)

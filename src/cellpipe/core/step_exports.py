@@ -135,4 +135,5 @@ def finish_step(self: StepAnalyzer) -> Step:
         file_reads=dict(sorted(self.file_reads.items())),
         file_writes=tuple(self.file_writes),
         file_order={s: tuple(sorted(p)) for s, p in sorted(self.file_order.items())},
+        file_lines=dict(sorted(self.file_lines.items())),
     )

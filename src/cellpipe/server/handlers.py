@@ -35,7 +35,10 @@ MAX_WAIT = 60.0  # seconds a long poll of GET /cellpipe/runs/<id> may hold
 
 
 class AnalyzeHandler(CellpipeHandler):
-    """``GET /cellpipe/analyze?path=NB``: steps, data edges, parameters, metrics, lint."""
+    """``GET /cellpipe/analyze?path=NB[&target=T]``: steps, data edges, parameters, lint.
+
+    With ``target``, lint also says what a run on that cluster target would break on (CP6xx).
+    """
 
     @web.authenticated
     @authorized
@@ -44,12 +47,13 @@ class AnalyzeHandler(CellpipeHandler):
         """Analyze the saved notebook; ``ok`` says whether it can run as a pipeline."""
         notebook = self.query_notebook()
         split = self.get_query_argument("split", None)
-        self.reply(await asyncio.to_thread(analysis, notebook, split))
+        target = self.get_query_argument("target", None) or None
+        self.reply(await asyncio.to_thread(analysis, notebook, split, target))
 
 
-def analysis(notebook: Path, split: str | None) -> dict[str, Any]:
+def analysis(notebook: Path, split: str | None, target: str | None = None) -> dict[str, Any]:
     """The panel's view of a notebook: its DAG and diagnostics, even when lint fails."""
-    report = api.lint(notebook, split=split)
+    report = api.lint(notebook, split=split, target=target)
     # what api.compile_spec returns, without analyzing the notebook a second time
     spec = api.build_spec(report.pipeline) if report.ok else None
     return {**report.to_dict(), "pipeline": spec.pipeline.to_dict() if spec else None}

@@ -22,7 +22,7 @@ Pairs = tuple[tuple[str, str], ...]
 
 _KEYS = ("namespace", "service_account", "labels", "annotations", "node_selector",
          "tolerations", "secrets", "volume", "storage", "storage_secret", "storage_endpoint",
-         "steps", "kfp")
+         "steps", "kfp", "require_limits")
 _STEP_KEYS = ("node_selector", "tolerations", "secrets")
 _VOLUME_KEYS = ("size", "storage_class", "access_mode")
 _ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod")
@@ -95,6 +95,7 @@ class ClusterSettings:
     node_selector: Pairs = ()
     tolerations: tuple[Toleration, ...] = ()
     secrets: tuple[SecretRef, ...] = ()
+    require_limits: bool = False  # every step needs memory:SIZE (checked by lint --target)
     volume_size: str = "1Gi"
     volume_storage_class: str | None = None
     volume_access_mode: str = "ReadWriteOnce"
@@ -125,8 +126,28 @@ class ClusterSettings:
         return sorted(by_env.values(), key=lambda ref: ref.env)
 
 
+@dataclass(frozen=True)
+class ClusterMetadata:
+    """The cluster metadata before a spec is built (lint reads it from the notebook).
+
+    Attributes:
+        cluster: The notebook's ``cellpipe.cluster`` metadata (None: none).
+        step_names: The pipeline's steps (``steps.NAME`` must name one).
+        path: The notebook, for error messages.
+    """
+
+    cluster: Any
+    step_names: tuple[str, ...]
+    path: str | None = None
+
+    @classmethod
+    def of(cls, spec: PipelineSpec) -> ClusterMetadata:
+        """The spec's cluster metadata, steps and notebook."""
+        return cls(spec.pipeline.cluster, tuple(spec.step_names), spec.notebook.path or None)
+
+
 def cluster_settings(
-    spec: PipelineSpec,
+    spec: PipelineSpec | ClusterMetadata,
     *,
     namespace: str | None = None,
     storage: str | None = None,
@@ -138,7 +159,8 @@ def cluster_settings(
     """Read and check the spec's cluster metadata, with command-line overrides on top.
 
     Args:
-        spec: The pipeline spec; its ``pipeline.cluster`` holds the metadata.
+        spec: The pipeline spec (its ``pipeline.cluster`` holds the metadata), or the
+            metadata read before there is one.
         namespace: Overrides ``namespace`` (``--namespace``).
         storage: Overrides ``storage``: ``s3://bucket/prefix``, or ``volume`` for a workflow
             volume even when the metadata names an object store (``--storage``).
@@ -153,8 +175,9 @@ def cluster_settings(
     Raises:
         CellpipeError: A value is malformed or unknown; the message names its key.
     """
-    path = spec.notebook.path or None
-    raw = thaw(spec.pipeline.cluster) if spec.pipeline.cluster is not None else {}
+    source = spec if isinstance(spec, ClusterMetadata) else ClusterMetadata.of(spec)
+    path = source.path
+    raw = thaw(source.cluster) if source.cluster is not None else {}
     reader = _Reader(path)
     meta = reader.mapping(raw, "")
     reader.known(meta, "", _KEYS)
@@ -174,7 +197,7 @@ def cluster_settings(
     if endpoint is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", str(endpoint)):
         raise reader.error("storage_endpoint", f"{endpoint!r} is not an http(s) URL",
                            hint="e.g. http://minio.ml:9000")
-    known_steps = list(spec.step_names)
+    known_steps = list(source.step_names)
     steps_meta = reader.mapping(meta.get("steps", {}), "steps")
     reader.known(steps_meta, "steps", known_steps, what="step")
     kfp = reader.mapping(meta.get("kfp", {}), "kfp")
@@ -182,6 +205,10 @@ def cluster_settings(
     caching = kfp.get("caching")
     if caching is not None and not isinstance(caching, bool):
         raise reader.error("kfp.caching", f"{caching!r} is not true or false")
+    require_limits = meta.get("require_limits", False)
+    if not isinstance(require_limits, bool):
+        raise reader.error("require_limits", f"{require_limits!r} is not true or false",
+                           hint="true: every step needs a memory:SIZE limit")
     size_value, size_key = pick(volume_size, volume.get("size", "1Gi"), "volume.size",
                                 "--volume-size")
     return ClusterSettings(
@@ -195,6 +222,7 @@ def cluster_settings(
         node_selector=reader.labels(meta.get("node_selector", {}), "node_selector", values=True),
         tolerations=reader.tolerations(meta.get("tolerations", []), "tolerations"),
         secrets=reader.secrets(meta.get("secrets", []), "secrets"),
+        require_limits=require_limits,
         volume_size=reader.size(size_value, size_key),
         volume_storage_class=reader.name(*pick(storage_class, volume.get("storage_class"),
                                                "volume.storage_class", "--storage-class"),

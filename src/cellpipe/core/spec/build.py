@@ -56,7 +56,7 @@ def build_spec(pipeline: Pipeline) -> PipelineSpec:
             requirements=tuple(_requirement_overrides(notebook.metadata)),
             imports=tuple(ImportedModule(cell, module)
                           for cell, module in _notebook_imports(notebook.cells)),
-            cluster=freeze(_cluster_settings(notebook.metadata)),
+            cluster=freeze(cluster_metadata(notebook.metadata)),
         ),
         split=pipeline.split,
         parameters=tuple(Parameter(p.name, p.type, freeze(p.default), p.cell, p.line)
@@ -183,7 +183,7 @@ def _notebook_imports(cells: Any) -> list[tuple[int, str]]:
     return found
 
 
-def _cluster_settings(metadata: Any) -> dict[str, Any]:
+def cluster_metadata(metadata: Any) -> dict[str, Any]:
     """``metadata.cellpipe.cluster``: how the cluster targets run the pipeline (checked there)."""
     section = metadata.get("cellpipe") if isinstance(metadata, dict) else None
     cluster = section.get("cluster") if isinstance(section, dict) else None
