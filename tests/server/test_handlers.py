@@ -113,6 +113,25 @@ async def test_analyze_reports_lint_errors_instead_of_failing(fetch, undefined_n
     assert [s["name"] for s in body["steps"]] == ["load", "train"]
 
 
+async def test_analyze_with_a_target_adds_what_a_cluster_run_breaks_on(fetch, jp_root_dir):
+    write_nb(jp_root_dir, ("step:load", "import pandas as pd\n"
+                                        "train = pd.read_csv('data/train.csv')"),
+             name="kaggle.ipynb")
+
+    code, body = await fetch("analyze", params={"path": "kaggle.ipynb", "target": "kfp"})
+    assert code == 200, body
+    [external] = [d for d in body["diagnostics"] if d["code"] == "CP601"]
+    assert (external["cell"], external["line"], external["step"]) == (0, 2, "load")
+    assert body["ok"] is True and body["pipeline"] is not None  # a warning, not strict
+
+    code, body = await fetch("analyze", params={"path": "kaggle.ipynb"})
+    assert code == 200 and not [d for d in body["diagnostics"] if d["code"].startswith("CP6")]
+
+    code, body = await fetch("analyze", params={"path": "kaggle.ipynb", "target": "kpf"})
+    assert code == 400, body
+    assert "'kpf' is none" in body["message"]
+
+
 @pytest.mark.parametrize(
     ("params", "status", "message"),
     [
