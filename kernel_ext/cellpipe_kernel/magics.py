@@ -122,7 +122,7 @@ class CellpipeMagics(Magics):
             return None
         notebook = self._notebook(args.notebook)
         if args.command == "lint":
-            show_lint(api.lint(notebook), notebook)
+            show_lint(api.lint(notebook, target=args.target), notebook)
         elif args.command == "graph":
             show_graph(notebook, args.format)
         elif args.command == "params":
@@ -273,6 +273,10 @@ def build_parser() -> MagicParser:
                                       description=help_text)
         parser.commands[name] = command
         command.add_argument("--notebook", metavar="PATH", help=notebook_help)
+        if name == "lint":
+            command.add_argument("--target", metavar="TARGET",
+                                 help="also what a run on this cluster target (argo, kfp, …) "
+                                 "would break on (CP6xx)")
         if name == "graph":
             command.add_argument("--format", choices=("svg", "mermaid", "dot"), default="svg",
                                  help="svg (needs graphviz; else Mermaid), mermaid or dot")

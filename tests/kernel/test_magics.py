@@ -218,6 +218,16 @@ def test_lint_of_a_clean_notebook_is_a_summary(ipython_shell, sums_nb):
     assert only_output(outputs)["text/plain"] == "nb.ipynb: 2 steps; 0 errors, 0 warnings"
 
 
+def test_lint_for_a_cluster_target(ipython_shell, tmp_path):
+    path = write_nb(tmp_path, ("step:load", "import pandas as pd\n"
+                                            "train = pd.read_csv('data/train.csv')"))
+    _, _, _, outputs = run(ipython_shell, f"%cellpipe lint --notebook {path} --target kfp")
+    text = only_output(outputs)["text/plain"]
+    assert "cell 1, line 2: warning CP601: step 'load' reads data/train.csv" in text
+    _, _, _, outputs = run(ipython_shell, f"%cellpipe lint --notebook {path}")
+    assert "CP601" not in only_output(outputs)["text/plain"]
+
+
 def test_graph_is_svg_or_says_it_falls_back_to_mermaid(ipython_shell, sums_nb):
     result, out, _, outputs = run(ipython_shell, f"%cellpipe graph --notebook {sums_nb}")
     assert result.success and result.result is None
