@@ -10,7 +10,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph", "run", "sweep"]
+__all__ = ["__version__", "analyze", "compile_spec", "lint", "render_graph", "run", "submit",
+           "sweep"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -28,8 +29,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"analyze", "compile_spec", "lint", "render_graph", "run", "sweep", "open_run",
-                "Run"}:
+    if name in {"analyze", "compile_spec", "lint", "render_graph", "run", "submit", "sweep",
+                "open_run", "Run", "ClusterRun"}:
         from cellpipe import api
 
         return getattr(api, name)

@@ -32,7 +32,6 @@ from cellpipe.errors import CellpipeError, PipelineError, ToolNotFoundError
 from cellpipe.targets.base import RunStatus as RunStatus
 from cellpipe.targets.base import Schedule as Schedule
 from cellpipe.targets.base import ScheduleOptions as ScheduleOptions
-from cellpipe.targets.base import Submission as Submission
 
 GRAPH_FORMATS = ("mermaid", "dot", "svg")
 
@@ -334,6 +333,7 @@ from cellpipe.cluster_api import target_exit_code as target_exit_code  # noqa: E
 from cellpipe.cluster_api import target_logs as target_logs  # noqa: E402
 from cellpipe.cluster_api import target_names as target_names  # noqa: E402
 from cellpipe.cluster_api import target_status as target_status  # noqa: E402
+from cellpipe.cluster_run import ClusterRun as ClusterRun  # noqa: E402
 from cellpipe.core.values import convert_parameter as convert_parameter  # noqa: E402
 from cellpipe.runs_api import Run as Run  # noqa: E402
 from cellpipe.runs_api import build_images as build_images  # noqa: E402

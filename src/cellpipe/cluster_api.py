@@ -8,6 +8,7 @@ build and push to.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Callable, Mapping
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 from cellpipe.errors import CellpipeError
 
 if TYPE_CHECKING:
+    from cellpipe.cluster_run import ClusterRun
     from cellpipe.core.notebook import NotebookLike
     from cellpipe.core.spec import PipelineSpec
     from cellpipe.engines.docker.builder import StepImage
     from cellpipe.events import StepEvent
-    from cellpipe.targets.base import Document, RunStatus, Submission, Target
+    from cellpipe.targets.base import Document, RunStatus, Target
     from cellpipe.targets.connection import ConnectionField
 
 SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
@@ -230,7 +232,8 @@ def compile_document(
     from cellpipe.targets.cluster import cluster_settings
 
     settings = cluster_settings(spec, **{k: v for k, v in cluster.items() if v is not None})
-    return chosen.compile(spec, refs, settings, options)
+    document = chosen.compile(spec, refs, settings, options)
+    return dataclasses.replace(document, spec=spec)
 
 
 def submit(
@@ -243,8 +246,8 @@ def submit(
     on_event: Callable[[StepEvent], None] | None = None,
     parameters: Mapping[str, Any] | None = None,
     **options: Any,
-) -> Submission:
-    """Compile for ``target`` and submit; returns the run's name on the cluster and status.
+) -> ClusterRun:
+    """Compile for ``target`` and submit: the run, to follow and read back from here.
 
     ``connection`` says how to reach the cluster (``namespace``; ``host``, ``experiment``
     for KFP); ``options`` are :func:`compile_target`'s.
@@ -253,8 +256,12 @@ def submit(
     if reach.get("namespace") and "namespace" not in options:
         options["namespace"] = reach["namespace"]
     document = compile_document(notebook, target, **options)
-    return load_target(target).submit(document, parameters=dict(parameters or {}), watch=watch,
+    done = load_target(target).submit(document, parameters=dict(parameters or {}), watch=watch,
                                       timeout=timeout, on_event=on_event, connection=reach)
+    from cellpipe.cluster_run import ClusterRun
+
+    return ClusterRun(target, done.name, done.status, done.title, reach, document.spec,
+                      document.store.format(name=done.name) if document.store else None)
 
 
 def target_status(target: str, name: str, **connection: Any) -> RunStatus:

@@ -92,6 +92,9 @@ def status(name: str, target: str, namespace: str | None, host: str | None) -> N
         click.echo(f"  {step:<24} {phase:<10} {message or ''}".rstrip())
     if found.outputs:
         click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in found.outputs.items()))
+    if found.store:
+        click.echo(f"values: {found.store} (step/name in the store; reports under "
+                   f"{found.store}/.steps/STEP/)")
     sys.exit(api.target_exit_code(target, found.phase) if found.done else 0)
 
 

@@ -44,6 +44,10 @@ REPORT_NOTEBOOK = "report.ipynb"
 REPORT_HTML = "report.html"
 RESULT_FILE = "result.json"
 STEP_FILES = (LOG_FILE, REPORT_NOTEBOOK, REPORT_HTML, RESULT_FILE)  # what a cached step copies
+# In a cluster run's object store: each step's result and report, under STORE_STEPS_DIR/<step>/
+# (the runtime puts them there; ClusterRun reads them back).
+STORE_STEPS_DIR = ".steps"
+STORE_STEP_FILES = (RESULT_FILE, REPORT_NOTEBOOK)
 # Where a step's image keeps its slice of the spec (docker builds it, Argo's pods read it).
 IMAGE_STEP_DIR = "/opt/cellpipe/step"
 IMAGE_SPEC = f"{IMAGE_STEP_DIR}/{SPEC_FILE}"

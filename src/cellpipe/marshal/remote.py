@@ -123,3 +123,19 @@ class FsspecStore(ArtifactStore):
             return
         with other._local_data(meta) as local_path:
             self._upload(meta, local_path, previous)
+
+
+def put_document(url: str, key: str, local: str | os.PathLike[str]) -> None:
+    """Upload the file ``local`` to ``key`` under the store at ``url`` (a step's report, …)."""
+    filesystem, root = _filesystem(url)
+    filesystem.put_file(os.fspath(local), f"{root.rstrip('/')}/{key}")
+
+
+def get_document(url: str, key: str) -> bytes | None:
+    """The bytes at ``key`` under the store at ``url``; None when there is nothing there."""
+    filesystem, root = _filesystem(url)
+    try:
+        data: bytes = filesystem.cat_file(f"{root.rstrip('/')}/{key}")
+    except FileNotFoundError:
+        return None
+    return data

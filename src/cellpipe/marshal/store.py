@@ -373,6 +373,12 @@ def removing(path: str) -> Iterator[str]:
             os.unlink(path)
 
 
+def is_remote(location: str | os.PathLike[str]) -> bool:
+    """Whether a store location is an fsspec URL other than ``file://`` (a cluster's store)."""
+    protocol, separator, _ = os.fspath(location).partition("://")
+    return bool(separator) and protocol != "file"
+
+
 def open_store(
     location: str | os.PathLike[str],
     *,
@@ -403,11 +409,10 @@ def open_store(
             package, such as s3fs) is not installed.
     """
     text = os.fspath(location)
-    protocol, separator, rest = text.partition("://")
-    if not separator or protocol == "file":
+    if not is_remote(text):
         from cellpipe.marshal.local import LocalStore
 
-        directory = rest if separator else text
+        directory = text.removeprefix("file://")
         return LocalStore(
             directory, frame_format=frame_format or "arrow",
             durable=durable if durable is not None else os.environ.get(

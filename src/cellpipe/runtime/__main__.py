@@ -71,7 +71,30 @@ def main(argv: list[str] | None = None) -> int:
     code = run_step(request)
     if args.outputs_dir:
         write_outputs(Path(args.step_dir), Path(args.outputs_dir))
+    publish_step_files(args.store, args.step, Path(args.step_dir))
     return code
+
+
+def publish_step_files(store: str, step: str, step_dir: Path) -> None:
+    """Put the step's result and report into an object store, for the run's submitter.
+
+    ``ClusterRun`` reads them back there; a pod's own folder is gone when the run ends.
+    """
+    from cellpipe.marshal.store import is_remote
+
+    if not is_remote(store):
+        return
+    from cellpipe.core.layout import STORE_STEP_FILES, STORE_STEPS_DIR
+    from cellpipe.marshal.remote import put_document
+
+    for name in STORE_STEP_FILES:
+        local = step_dir / name
+        if local.is_file():
+            try:
+                put_document(store, f"{STORE_STEPS_DIR}/{step}/{name}", local)
+            except Exception as exc:  # the step's values are stored; its report is extra
+                print(f"cellpipe: step {step!r}: could not store its {name}: {exc}",
+                      file=sys.stderr)
 
 
 def write_outputs(step_dir: Path, outputs_dir: Path) -> None:

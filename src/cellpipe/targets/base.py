@@ -27,11 +27,18 @@ __all__ = ["CONCURRENCY_POLICIES", "ConcurrencyPolicy", "Document", "RunStatus",
 
 @dataclass(frozen=True)
 class Document:
-    """A compiled pipeline: its text as written to a file, and its data when it has any."""
+    """A compiled pipeline: its text as written to a file, and its data when it has any.
+
+    ``store`` is where a run of it keeps its values when that is an object store the
+    submitter can read (``{name}`` stands for the run's name), else None; ``spec`` is the
+    pipeline it was compiled from (set by ``cluster_api.compile_document``).
+    """
 
     text: str
     data: Any = None
     suffix: str = ".yaml"
+    store: str | None = None
+    spec: PipelineSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,9 @@ class RunStatus:
         message: Why it is in that state (the controller's message), or "".
         steps: Step → (its phase, its message), for the steps the target reports.
         outputs: The values the steps reported (the metrics), when the target has them.
+        store: The object store (an fsspec URL) holding the run's values, reports and
+            results, when it has one the submitter can read; None when they stay in the
+            cluster (or the target does not say).
     """
 
     name: str
@@ -68,6 +78,7 @@ class RunStatus:
     message: str = ""
     steps: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    store: str | None = None
 
 
 class Target(Protocol):

@@ -13,9 +13,11 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 try:  # the compile tests next door need neither; the API-level tests skip without them
     import kmock
@@ -143,3 +145,25 @@ def kube() -> Iterator[Kube]:
 def kube_without_argo() -> Iterator[Kube]:
     """kmock serving the core API only: no Workflow CRD, as on a cluster without Argo."""
     yield from _serve(declare_workflows=False)
+
+
+def kubeconfig(tmp_path: Path, url: str, namespace: str = "ml") -> Path:
+    """A kubeconfig whose current context is kmock's API at ``url`` in ``namespace``."""
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "kmock", "cluster": {"server": url}}],
+        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
+                                                "namespace": namespace}}],
+        "current-context": "ml",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def cluster(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Kube:
+    """kmock reached through KUBECONFIG, as `cellpipe` finds a user's cluster."""
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path, kube.url)))
+    return kube

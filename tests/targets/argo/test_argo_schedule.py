@@ -23,7 +23,7 @@ from cellpipe.targets.argo.cron_client import CronWorkflowClient
 from cellpipe.targets.base import ScheduleOptions
 from cellpipe.targets.cluster import cluster_settings
 from tests.conftest import ROOT, SAMPLES, write_nb
-from tests.targets.argo.conftest import CRON_WORKFLOWS, WORKFLOWS
+from tests.targets.argo.conftest import CRON_WORKFLOWS, WORKFLOWS, kubeconfig
 
 GOLDEN = ROOT / "tests" / "golden" / "argo"
 REGEN = os.environ.get("CELLPIPE_REGEN_GOLDEN") == "1"
@@ -41,28 +41,6 @@ def tabular_workflow():
     images = {s.name: f"registry.local/ml/tabular-tags-{s.name}:0123456789abcdef"
               for s in spec.steps}
     return compile_argo(spec, images, cluster_settings(spec, namespace="ml"))
-
-
-def kubeconfig(tmp_path, url, namespace="ml"):
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": url}}],
-        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
-                                                "namespace": namespace}}],
-        "current-context": "ml",
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@pytest.fixture
-def cluster(kube, tmp_path, monkeypatch):
-    """kmock reached through KUBECONFIG, as `cellpipe` finds a user's cluster."""
-    pytest.importorskip("kubernetes")
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig(tmp_path, kube.url)))
-    return kube
 
 
 # --- the manifest (pure) --------------------------------------------------------------------

@@ -14,7 +14,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +51,8 @@ class WorkflowStatus:
         message: The controller's message (why it failed), or "".
         steps: Step name -> (Argo node phase, node message), for the steps that have a node.
         outputs: The steps' output parameters (the metrics), values decoded from JSON text.
+        store: Where the steps keep their values when that is an object store (an fsspec
+            URL), else None (a workflow volume, inside the cluster).
     """
 
     name: str
@@ -60,6 +62,20 @@ class WorkflowStatus:
     message: str = ""
     steps: dict[str, tuple[str, str]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    store: str | None = None
+
+
+def _object_store(workflow: Mapping[str, Any]) -> str | None:
+    """The ``--store`` the steps were given, when it is an object store URL."""
+    from cellpipe.marshal.store import is_remote
+
+    name = str(workflow.get("metadata", {}).get("name", ""))
+    for template in workflow.get("spec", {}).get("templates", []):
+        command = (template.get("container") or {}).get("command") or []
+        if "--store" in command[:-1]:
+            store = str(command[command.index("--store") + 1])
+            return store.replace("{{workflow.name}}", name) if is_remote(store) else None
+    return None
 
 
 def _kube() -> Any:
@@ -192,7 +208,8 @@ class ArgoClient:
             for parameter in _node_outputs(workflow, node):
                 outputs[str(parameter["name"])] = _decode(parameter.get("value"))
         return WorkflowStatus(name, status.get("phase") or "Pending", status.get("startedAt"),
-                              status.get("finishedAt"), status.get("message") or "", steps, outputs)
+                              status.get("finishedAt"), status.get("message") or "", steps, outputs,
+                              _object_store(workflow))
 
     def watch(self, name: str, on_event: Callable[[StepEvent], None] | None = None,
               timeout: float | None = None, poll: float = 1.0) -> str:

@@ -30,7 +30,9 @@ class ArgoTarget:
 
         workflow = compile_argo(spec, images, settings,
                                 carry_code=bool(options.get("carry_code")))
-        return Document(text=to_yaml(workflow), data=workflow)
+        # with an object store, each run's values are under STORAGE/<workflow name>
+        store = f"{settings.storage}/{{name}}" if settings.storage else None
+        return Document(text=to_yaml(workflow), data=workflow, store=store)
 
     def submit(self, document: Document, *, parameters: Mapping[str, Any],
                watch: bool, timeout: float | None,
@@ -59,7 +61,8 @@ class ArgoTarget:
 
         found = ArgoClient(namespace=connection.get("namespace")).status(name)
         return RunStatus(found.name, found.phase, found.phase not in ("Pending", "Running", ""),
-                         f"workflow {found.name}", found.message, found.steps, found.outputs)
+                         f"workflow {found.name}", found.message, found.steps, found.outputs,
+                         found.store)
 
     def logs(self, name: str, step: str, connection: Mapping[str, Any]) -> str:
         """What the step's pod printed."""
