@@ -85,3 +85,21 @@ def test_the_panel_knows_no_target_by_name():
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              for name in TARGETS.builtins if re.search(rf"""['"`]{name}['"`]""", line)]
     assert not found, "ask the server's declarations instead:\n" + "\n".join(found)
+
+
+def test_the_front_ends_use_only_what_the_api_lists_in_all():
+    """`cellpipe.api.__all__` is the surface the CLI, the server and the magics are built on."""
+    import re
+
+    from cellpipe import api
+
+    used: dict[str, set[str]] = {}
+    for folder in (ROOT / "src" / "cellpipe" / "cli", ROOT / "src" / "cellpipe" / "server",
+                   ROOT / "kernel_ext" / "cellpipe_kernel"):
+        for path in folder.glob("*.py"):
+            for name in re.findall(r"\bapi\.([A-Za-z_]\w*)", path.read_text(encoding="utf-8")):
+                used.setdefault(name, set()).add(path.name)
+    assert used, "the front ends name nothing of the api?"
+    missing = {name: sorted(files) for name, files in used.items() if name not in api.__all__}
+    assert not missing, f"used by the front ends but not in cellpipe.api.__all__: {missing}"
+    assert all(hasattr(api, name) for name in api.__all__)
