@@ -36,7 +36,7 @@ from cellpipe_kernel.display import show_graph, show_lint, show_runs
 from cellpipe_kernel.notebook import find_notebook
 from cellpipe_kernel.parsing import HelpShown, MagicParser
 
-COMMANDS = ("lint", "graph", "params", "runs", "run")
+COMMANDS = ("lint", "graph", "params", "runs", "run", "submit")
 
 
 @contextmanager
@@ -81,7 +81,7 @@ class CellpipeMagics(Magics):
 
     @line_magic
     def cellpipe(self, line: str) -> Any:
-        """``%cellpipe lint|graph|params|runs|run [--notebook PATH] ...`` (``-h`` for help)."""
+        """``%cellpipe lint|graph|params|runs|run|submit [--notebook PATH] ...`` (``-h``)."""
         with usage_errors():
             return self._dispatch(line)
 
@@ -97,6 +97,13 @@ class CellpipeMagics(Magics):
                 + (f"; {suggestion}" if suggestion else "")
                 + f" (commands: {', '.join(COMMANDS)}; %cellpipe -h for help)"
             )
+        if words and words[0] == "submit":
+            given, rest = take_notebook_option(words[1:])
+            from cellpipe_kernel.submit_view import submit_command
+
+            if {"-h", "--help"} & set(rest):
+                return submit_command(self.shell, rest, Path(given or "."))
+            return submit_command(self.shell, rest, self._notebook(given))
         if words and words[0] == "run":
             # `run` has its options in run_view; only --notebook is read here.
             given, rest = take_notebook_option(words[1:])
@@ -257,7 +264,8 @@ def build_parser() -> MagicParser:
         description="cellpipe in the notebook. Commands read the SAVED notebook: save first. "
         "Without --notebook, the notebook is the kernel's own (its Jupyter session).",
         epilog="examples: %cellpipe lint | %cellpipe graph --format mermaid | "
-        "%cellpipe params | %cellpipe run -p lr=0.1 | %cellpipe runs",
+        "%cellpipe params | %cellpipe run -p lr=0.1 | %cellpipe runs | "
+        "%cellpipe submit --target argo --watch (its own -h)",
     )
     parser.commands = {}
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicParser)

@@ -102,7 +102,7 @@ class RunHandle:
         return f"<cellpipe background run {self.view.run_id or '(starting)'}: {state}>"
 
 
-def _parameters(shell: Any, spec: api.PipelineSpec, texts: list[str]) -> dict[str, Any]:
+def parameters_for(shell: Any, spec: api.PipelineSpec, texts: list[str]) -> dict[str, Any]:
     """The parameters form's values (``_cellpipe_params``), then ``-p`` on top."""
     form = shell.user_ns.get("_cellpipe_params") or {}
     if not isinstance(form, Mapping):
@@ -127,7 +127,7 @@ def _parameters(shell: Any, spec: api.PipelineSpec, texts: list[str]) -> dict[st
 _IN_STEP = api.PARAMETERS_GLOBAL
 
 
-def _in_kernel(shell: Any) -> bool:
+def in_kernel(shell: Any) -> bool:
     """Whether ``shell`` is a Jupyter kernel's (whose frontend may show widgets)."""
     return getattr(shell, "kernel", None) is not None
 
@@ -157,14 +157,14 @@ def run_command(shell: Any, argv: list[str], notebook: Path) -> Any:
             "leave it out")
     notebook = Path(notebook)
     spec = api.compile_spec(notebook)
-    parameters = _parameters(shell, spec, args.params)
+    parameters = parameters_for(shell, spec, args.params)
     api.select_steps(spec, args.steps, args.start, args.stop)  # unknown names: raise now
     root = runs_root(notebook)
-    in_kernel = _in_kernel(shell)
+    kernel = in_kernel(shell)
     view = RunView(notebook, [s.name for s in spec.steps], engine=args.engine, root=root,
-                   echo=not in_kernel)
+                   echo=not kernel)
     shell.user_ns["_cellpipe_view"] = view
-    if in_kernel and view.widget is not None:
+    if kernel and view.widget is not None:
         view.display()
 
     def start() -> Any:

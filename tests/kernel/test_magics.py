@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -21,7 +22,8 @@ from cellpipe_kernel.notebook import SESSION_ENV, runs_root
 from tests.conftest import make_nb, write_nb
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-LEFTOVERS = ("__session__", "_cellpipe_params", "ran_body", "value", "skipped", "y")
+LEFTOVERS = ("__session__", "_cellpipe_params", "ran_body", "value", "skipped", "y",
+             "_cellpipe_cluster_run")
 
 
 @pytest.fixture
@@ -396,3 +398,34 @@ def test_runs_are_looked_for_where_api_run_puts_them(tmp_path, monkeypatch):
     assert runs_root(tmp_path / "nb.ipynb") == tmp_path / ".cellpipe"
     monkeypatch.setenv("CELLPIPE_HOME", str(tmp_path / "home"))
     assert runs_root(tmp_path / "nb.ipynb") == tmp_path / "home"
+
+
+def test_submit_follows_the_run_and_leaves_the_cluster_run_in_the_namespace(
+        ipython_shell, sums_nb, tmp_path, monkeypatch):
+    """Through the example plugin target (its "cluster" is a folder): the magic compiles,
+    submits with the parameters form's values and -p on top, and stores the ClusterRun."""
+    from cellpipe.plugins import ENGINES, TARGETS
+    from tests.plugins.test_plugins import install_example
+
+    monkeypatch.syspath_prepend(str(install_example(tmp_path / "site")))
+    for registry in (ENGINES, TARGETS):
+        registry.reset()
+    monkeypatch.setenv("CELLPIPE_BASE_IMAGE", "ml/notebook:1")
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    try:
+        ipython_shell.user_ns["_cellpipe_params"] = {"n": 4}
+        result, out, err, _ = run(ipython_shell, f"%cellpipe submit --notebook {sums_nb} "
+                                  f"--target folder --host {cluster} -p scale=2 --watch")
+        assert result.success, err
+        found = ipython_shell.user_ns["_cellpipe_cluster_run"]
+        assert isinstance(found, api.ClusterRun) and found.status == "Succeeded"
+        assert f"folder run {found.name}: Succeeded" in out and "stay in the cluster" in out
+        (written,) = cluster.glob("*.json")
+        assert json.loads(written.read_text())["parameters"] == {"n": 4, "scale": 2.0}
+        result, _, err, _ = run(ipython_shell, f"%cellpipe submit --notebook {sums_nb} "
+                                "--target kfp")
+        assert not result.success and "--target kfp needs --host" in err
+    finally:
+        for registry in (ENGINES, TARGETS):
+            registry.reset()

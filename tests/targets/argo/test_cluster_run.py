@@ -135,7 +135,7 @@ def test_submit_wait_and_read_the_results_back_from_the_object_store(
     report = run.report("fit", into=tmp_path / "report").read_text(encoding="utf-8")
     text = html.unescape(re.sub(r"<[^>]+>", "", report))
     assert "np.polyfit(frame['x']" in text and "slope 4.99" in text  # the cell, its output
-    with pytest.raises(CellpipeError, match="no step of .* makes a value 'slop'") as caught:
+    with pytest.raises(CellpipeError, match=r"no step of .* makes a value 'slop'") as caught:
         run.load("slop")
     assert "did you mean 'slope'" in (caught.value.hint or "")
 
