@@ -333,14 +333,20 @@ def test_the_target_setting_lists_the_built_in_and_the_plugin_engines_and_target
         page.screenshot(path=str(artifacts_dir() / "panel-plugin-targets.png"))
         target.evaluate("select => { select.size = 0; select.style.height = ''; }")
 
-        # a plugin target is compiled for by its name (it needs images: the server says so)
+        # a plugin target is compiled for by its name; no images given: every step runs
+        # one shared image (no build), which the plugin's plan names for each step
         target.focus()
         target.select_option("folder")
         panel.locator("button.cp-save-settings").click()
         body = posted(page, "compile", lambda: panel.locator("button.cp-compile").click())
         assert body == {"path": "plugins.ipynb", "target": "folder"}
-        panel.locator(".cp-status[data-kind='error']",
-                      has_text="cluster targets need").wait_for(timeout=30_000)
+        panel.locator(".cp-status[data-kind='success']",
+                      has_text="Compiled for folder").wait_for(timeout=30_000)
+        dialog = page.locator(".jp-Dialog")
+        plan = json.loads(dialog.locator("pre.cp-compiled").inner_text())
+        assert len({step["image"] for step in plan["steps"]}) == 1
+        dialog.get_by_role("button", name="Close").click()
+        dialog.wait_for(state="detached", timeout=10_000)
 
         # a plugin engine runs the pipeline from the server, under its name
         panel.locator("#cp-setting-target").focus()
