@@ -17,6 +17,9 @@ tag                    ``%%step`` form               meaning
 ``retries:N``          ``--retries N``               retries on failure
 ``timeout:SECONDS``    ``--timeout S``               seconds (``90``, ``30m``, ``2h`` accepted)
 ``cache:off``          ``--cache off``               never reuse a cached result
+``inputs:PATH``        ``--inputs A,B``              files it reads that cellpipe cannot see
+``model:NAME``         ``--model NAME``              variable NAME is a model: a cluster
+                                                     target's model artifact (one tag each)
 =====================  ============================  ==========================================
 
 Kale's tags are aliases: ``block:`` = ``step:``, ``prev:`` = ``after:``,
@@ -37,7 +40,11 @@ STEP_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 _QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 _DURATION = re.compile(r"^(\d+)(s|m|h)?$")
 _HEADER = re.compile(r"^\s*%%step\b(?P<args>[^\n]*)(?:\n|$)")
-_SETTING_KEYS = ("image", "gpu", "cpu", "memory", "retries", "timeout", "cache", "inputs")
+_SETTING_KEYS = ("image", "gpu", "cpu", "memory", "retries", "timeout", "cache", "inputs",
+                 "model")
+# Settings that add up over a step's tags and cells (one tag per item: tags hold no comma).
+LIST_SETTINGS = ("inputs", "model")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ROLE_TAGS = {
     "parameters": "parameters",
     "pipeline-parameters": "parameters",
@@ -56,7 +63,8 @@ class CellAnnotation:
         step: The step this cell starts or continues, if named.
         after: Explicit upstream step names.
         role: ``parameters``, ``metrics``, ``skip`` or ``None``.
-        settings: Per-step settings (image, gpu, cpu, memory, retries, timeout, cache).
+        settings: Per-step settings (image, gpu, cpu, memory, retries, timeout, cache;
+            the lists inputs and model).
         body: The cell source without a ``%%step`` header.
         body_line_offset: Lines removed from the top of the source (1 with a header).
         from_header: True when a ``%%step`` header was present.
@@ -118,7 +126,7 @@ def parse_cell(
         parsed, problem = _parse_setting(key, value)
         if problem:
             report("CP102", f"{origin}: {problem}", _SETTING_HINTS[key], line)
-        elif key == "inputs":  # repeatable: one inputs:PATH tag per path (tags hold no comma)
+        elif key in LIST_SETTINGS:  # repeatable: one tag per item (tags hold no comma)
             settings[key] = list(dict.fromkeys([*settings.get(key, []), *parsed]))
         else:
             settings[key] = parsed
@@ -177,6 +185,8 @@ _SETTING_HINTS = {
     "cache": "use cache:off (or cache:on)",
     "inputs": "give a file, folder or glob pattern relative to the notebook, e.g. "
               "inputs:data/*.csv (one tag per path; --inputs A,B on %%step)",
+    "model": "name the variable that holds the model, e.g. model:clf (one tag per model; "
+             "--model NAME on %%step)",
 }
 
 
@@ -212,6 +222,12 @@ def _parse_setting(key: str, value: str) -> tuple[Any, str | None]:
         if not paths:
             return None, "inputs names no file"
         return paths, None
+    if key == "model":
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [n for n in names if not _IDENTIFIER.match(n)]
+        if not names or bad:
+            return None, f"model {value!r} is not a variable name"
+        return names, None
     return None, f"unknown setting {key!r}"  # pragma: no cover - keys are checked by callers
 
 
@@ -242,7 +258,7 @@ def _parse_header(
         return
     usage = (
         "%%step NAME [--after A B] [--gpu N] [--cpu N] [--memory SIZE] [--image REF] "
-        "[--retries N] [--timeout S] [--cache off] [--inputs PATHS] [--skip]"
+        "[--retries N] [--timeout S] [--cache off] [--inputs PATHS] [--model NAME] [--skip]"
     )
     i = 0
     positional: list[str] = []

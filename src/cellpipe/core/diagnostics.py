@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "CP309": "a step reads a value that cannot leave the step that made it",
     "CP310": "a file path cellpipe cannot follow",
     "CP311": "files link two steps (they travel between the steps on clusters)",
+    "CP312": "a model: tag names a variable the step does not assign",
     "CP401": "dependency cycle",
     "CP402": "inferred data edge",
     "CP404": "a step's cells are apart and the steps between them need each other",

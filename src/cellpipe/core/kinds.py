@@ -3,7 +3,8 @@
 One owner for each: the plan cuts with a :data:`Split`, the parameters cell types its
 values with :data:`ParameterType`, the linker tells where a name comes from with a
 :data:`NameKind`, and the RNG lint says how a step uses the random state
-(:data:`RandomStateUse`). The spec's schema lists the same values.
+(:data:`RandomStateUse`), a metrics cell's dict is a :data:`ClassificationKind` chart.
+The spec's schema lists the same values.
 """
 
 from __future__ import annotations
@@ -15,5 +16,6 @@ SPLITS: tuple[Split, ...] = ("headings", "cells", "none")  # the cuts of an unta
 ParameterType = Literal["int", "float", "str", "bool", "list", "dict", "none"]
 NameKind = Literal["value", "parameter", "import", "definition", "skip"]
 RandomStateUse = Literal["draws", "seeds"]
+ClassificationKind = Literal["confusion_matrix", "roc_curve"]
 
-__all__ = ["SPLITS", "NameKind", "ParameterType", "RandomStateUse", "Split"]
+__all__ = ["SPLITS", "ClassificationKind", "NameKind", "ParameterType", "RandomStateUse", "Split"]

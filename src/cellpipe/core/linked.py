@@ -14,7 +14,7 @@ from cellpipe.core.analysis import (
     Import,
 )
 from cellpipe.core.diagnostics import Diagnostic
-from cellpipe.core.kinds import Split
+from cellpipe.core.kinds import ClassificationKind, Split
 from cellpipe.core.notebook import Notebook
 from cellpipe.core.plan import Parameter
 
@@ -54,6 +54,8 @@ class Step:
             directory it writes into.
         file_lines: Of ``file_reads`` and ``file_writes``, where the step first uses each
             path: (cell index, line); a declared ``inputs:`` path has none.
+        classification: Its metrics cells' charts: name → ``confusion_matrix`` or
+            ``roc_curve`` (a dict with those keys; not metrics, not numbers).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Step:
     file_writes: tuple[str, ...] = ()
     file_order: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     file_lines: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+    classification: Mapping[str, ClassificationKind] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cellpipe.core.analysis import CellCode, scan_cell
-from cellpipe.core.annotations import CellAnnotation, normalize_step_name, parse_cell
+from cellpipe.core.annotations import (
+    LIST_SETTINGS,
+    CellAnnotation,
+    normalize_step_name,
+    parse_cell,
+)
 from cellpipe.core.diagnostics import Diagnostic
-from cellpipe.core.kinds import SPLITS, Split
+from cellpipe.core.kinds import SPLITS, ClassificationKind, Split
 from cellpipe.core.notebook import Notebook
 from cellpipe.core.parameters import Parameter as Parameter
 from cellpipe.core.parameters import parameters_of
@@ -36,6 +41,10 @@ class StepPlan:
     settings: dict[str, Any] = field(default_factory=dict)
     metrics_cells: list[int] = field(default_factory=list)
     first_cell: int = 0
+    # the metrics cells' classification metrics: name → ClassificationKind
+    classification: dict[str, ClassificationKind] = field(default_factory=dict)
+    # where each ``model:`` name was given: name → cell
+    model_cells: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -269,8 +278,11 @@ class _Planner:
             return
         step.after.extend((a, code.index) for a in note.after)
         for key, value in note.settings.items():
-            if key == "inputs":  # declared inputs add up over a step's cells
+            if key in LIST_SETTINGS:  # declared inputs and models add up over a step's cells
                 step.settings[key] = list(dict.fromkeys([*step.settings.get(key, []), *value]))
+                if key == "model":
+                    for name in value:
+                        step.model_cells.setdefault(name, code.index)
                 continue
             if key in step.settings and step.settings[key] != value:
                 self.diagnostics.append(
@@ -381,15 +393,19 @@ class _Planner:
         self, code: CellCode, owner: StepPlan | None, pending: list[CellCode]
     ) -> None:
         names: list[str] = []
+        charts: dict[str, ClassificationKind] = {}
         tree = code.tree
         if tree is not None:
             for stmt in tree.body:
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    kind = classification_kind(stmt.value)
                     for target in targets:
-                        names.extend(
-                            n.id for n in ast.walk(target) if isinstance(n, ast.Name)
-                        )
+                        assigned = [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+                        if kind is not None and isinstance(target, ast.Name):
+                            charts[target.id] = kind
+                        else:
+                            names.extend(assigned)
                 elif isinstance(stmt, ast.Expr):
                     value = stmt.value
                     if isinstance(value, ast.Name):
@@ -402,7 +418,10 @@ class _Planner:
                         and value.func.id == "print"
                     ):
                         names.extend(a.id for a in value.args if isinstance(a, ast.Name))
-        if not names:
+        names = [n for n in names if n not in charts]
+        if owner is not None:
+            owner.classification.update(charts)
+        if not names and not charts:
             self.diagnostics.append(
                 Diagnostic(
                     "warning", "CP211", "the metrics cell names no metric",
@@ -413,6 +432,32 @@ class _Planner:
         step_name = owner.name if owner else "?"
         for name in dict.fromkeys(names):
             self.metrics.append((name, step_name))
+
+
+# The keys of a metrics cell's dict that a cluster UI draws (README: "Classification metrics").
+CLASSIFICATION_KEYS: dict[frozenset[str], ClassificationKind] = {
+    frozenset({"labels", "matrix"}): "confusion_matrix",
+    frozenset({"fpr", "tpr", "thresholds"}): "roc_curve",
+}
+
+
+def classification_kind(value: ast.expr | None) -> ClassificationKind | None:
+    """What a metrics cell's assigned value draws, if it is a chart rather than a metric.
+
+    A dict display (or a ``dict(...)`` call with keywords) with exactly the keys of a
+    confusion matrix (``labels``, ``matrix``) or of an ROC curve (``fpr``, ``tpr``,
+    ``thresholds``); None for anything else.
+    """
+    keys: list[str | None] = []
+    if isinstance(value, ast.Dict):
+        keys = [k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None
+                for k in value.keys]
+    elif (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+          and value.func.id == "dict" and not value.args):
+        keys = [k.arg for k in value.keywords]
+    if not keys or None in keys or len(set(keys)) != len(keys):
+        return None
+    return CLASSIFICATION_KEYS.get(frozenset(k for k in keys if k is not None))
 
 
 def _heading_name(text: str) -> str:

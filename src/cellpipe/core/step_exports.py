@@ -14,7 +14,7 @@ from cellpipe.core.analysis import (
     DYNAMIC_NAMES,
     RANDOM_STATE,
 )
-from cellpipe.core.diagnostics import Diagnostic
+from cellpipe.core.diagnostics import Diagnostic, did_you_mean
 from cellpipe.core.linked import Binding, Step
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ def finish_step(self: StepAnalyzer) -> Step:
     )
     requirements = [r for code in self.plan.cells for r in code.requirements]
     metrics = tuple(n for n, s in linker.plan.metrics if s == self.name)
+    if not self.dynamic:
+        check_models(self, outputs)
     return Step(
         name=self.name,
         cells=tuple(zip([c.index for c in self.plan.cells], self.plan.cell_ids, strict=True)),
@@ -136,4 +138,29 @@ def finish_step(self: StepAnalyzer) -> Step:
         file_writes=tuple(self.file_writes),
         file_order={s: tuple(sorted(p)) for s, p in sorted(self.file_order.items())},
         file_lines=dict(sorted(self.file_lines.items())),
+        classification=dict(sorted(self.plan.classification.items())),
     )
+
+
+def check_models(self: StepAnalyzer, outputs: dict[str, None]) -> None:
+    """CP312: a ``model:NAME`` the step does not assign (a read one is the producer's)."""
+    for name in self.plan.settings.get("model", []):
+        if name in outputs:
+            continue
+        cell = self.plan.model_cells.get(name, self.plan.first_cell)
+        if name in self.reads:
+            producer = self.reads[name][0]
+            self.linker.diagnostics.append(Diagnostic(
+                "warning", "CP312",
+                f"step {self.name!r} names {name!r} a model but does not assign it: it reads "
+                f"the value step {producer!r} made",
+                cell=cell, step=self.name, variable=name,
+                hint=f"tag the step that makes it (model:{name} on step {producer!r}); here "
+                "the model artifact holds the value as this step read it"))
+            continue
+        self.linker.diagnostics.append(Diagnostic(
+            "error", "CP312",
+            f"step {self.name!r} names {name!r} a model, but no cell of the step assigns it",
+            cell=cell, step=self.name, variable=name,
+            hint=did_you_mean(name, {n for n in outputs if n.isidentifier()})
+            or f"assign {name} in the step, or remove the model:{name} tag"))

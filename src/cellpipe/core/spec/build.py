@@ -86,7 +86,7 @@ def _step(step: Step, defaults: dict[str, Any]) -> StepSpec:
     files = (StepFiles(MappingProxyType(dict(step.file_reads)), tuple(step.file_writes))
              if step.file_reads or step.file_writes else None)
     settings = dict(step.settings)
-    inputs = settings.pop("inputs", None)
+    inputs, model = settings.pop("inputs", None), settings.pop("model", None)
     return StepSpec(
         name=step.name,
         upstream=tuple(step.upstream),
@@ -100,7 +100,8 @@ def _step(step: Step, defaults: dict[str, Any]) -> StepSpec:
         definitions=tuple(step.definitions),
         setup=tuple(step.setup),
         settings=StepSettings(**settings,
-                              inputs=tuple(inputs) if inputs is not None else None),
+                              inputs=tuple(inputs) if inputs is not None else None,
+                              model=tuple(model) if model is not None else None),
         requirements=tuple(step.requirements),
         metrics=tuple(step.metrics),
         dynamic=step.dynamic,
@@ -109,6 +110,8 @@ def _step(step: Step, defaults: dict[str, Any]) -> StepSpec:
         code_map=code_map,
         random_state=cast("RandomStateUse | None", step.random_state or None),
         files=files,
+        classification=MappingProxyType(dict(step.classification)) if step.classification
+        else None,
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, cast
 
-from cellpipe.core.kinds import NameKind, ParameterType, RandomStateUse, Split
+from cellpipe.core.kinds import ClassificationKind, NameKind, ParameterType, RandomStateUse, Split
 from cellpipe.errors import CellpipeError
 
 SPEC_VERSION = "1"
@@ -158,12 +158,18 @@ class CodeSpan:
 
 
 # the order settings are written in: the annotations' (core.annotations.SETTING_KEYS)
-SETTING_NAMES = ("image", "gpu", "cpu", "memory", "retries", "timeout", "cache", "inputs")
+SETTING_NAMES = ("image", "gpu", "cpu", "memory", "retries", "timeout", "cache", "inputs",
+                 "model")
+_LIST_SETTINGS = ("inputs", "model")
 
 
 @dataclass(frozen=True, slots=True)
 class StepSettings:
-    """Per-step settings from annotations; None: not set (the engine's default)."""
+    """Per-step settings from annotations; None: not set (the engine's default).
+
+    ``model`` names the variables that hold models (``model:NAME`` tags): cluster targets
+    publish each as a model artifact.
+    """
 
     image: str | None = None
     gpu: int | None = None
@@ -173,6 +179,12 @@ class StepSettings:
     timeout: int | None = None
     cache: bool | None = None
     inputs: tuple[str, ...] | None = None
+    model: tuple[str, ...] | None = None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The variables it names models (none when it names none)."""
+        return self.model or ()
 
     @property
     def attempts(self) -> int:
@@ -190,7 +202,7 @@ class StepSettings:
         for name in SETTING_NAMES:
             value = getattr(self, name)
             if value is not None:
-                found[name] = list(value) if name == "inputs" else value
+                found[name] = list(value) if name in _LIST_SETTINGS else value
         return found
 
 
@@ -209,6 +221,8 @@ class StepSpec:
     ``prelude`` is what runs before its cells (replayed imports, session setup, replayed
     definitions, parameter bindings); ``code`` is the whole step as one script (prelude,
     then each cell), with ``code_map`` saying where each cell starts in it.
+    ``classification`` names its metrics cells' charts (name → ``confusion_matrix`` or
+    ``roc_curve``), None when it has none.
     """
 
     name: str
@@ -230,6 +244,12 @@ class StepSpec:
     code_map: tuple[CodeSpan, ...]
     random_state: RandomStateUse | None = None
     files: StepFiles | None = None
+    classification: Mapping[str, ClassificationKind] | None = None
+
+    @property
+    def charts(self) -> Mapping[str, ClassificationKind]:
+        """Its classification metrics: name → kind (empty when it has none)."""
+        return self.classification or _EMPTY
 
     @property
     def producers(self) -> tuple[str, ...]:
@@ -274,6 +294,8 @@ class StepSpec:
             found["random_state"] = self.random_state
         if self.files is not None:
             found["files"] = {"reads": dict(self.files.reads), "writes": list(self.files.writes)}
+        if self.classification:
+            found["classification"] = dict(self.classification)
         found["prelude"] = self.prelude
         found["code"] = self.code
         found["code_map"] = [{"cell": s.cell, "start": s.start, "lines": s.lines}

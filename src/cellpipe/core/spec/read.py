@@ -64,11 +64,12 @@ def _read_origin(data: Mapping[str, Any]) -> NameOrigin:
 
 
 def _read_settings(data: Mapping[str, Any]) -> StepSettings:
-    inputs = data.get("inputs")
+    inputs, model = data.get("inputs"), data.get("model")
     return StepSettings(image=data.get("image"), gpu=data.get("gpu"), cpu=data.get("cpu"),
                         memory=data.get("memory"), retries=data.get("retries"),
                         timeout=data.get("timeout"), cache=data.get("cache"),
-                        inputs=tuple(inputs) if inputs is not None else None)
+                        inputs=tuple(inputs) if inputs is not None else None,
+                        model=tuple(model) if model is not None else None)
 
 
 def _read_step(data: Mapping[str, Any]) -> StepSpec:
@@ -99,6 +100,8 @@ def _read_step(data: Mapping[str, Any]) -> StepSpec:
         random_state=cast("RandomStateUse | None", data.get("random_state")),
         files=(StepFiles(MappingProxyType(dict(files["reads"])), tuple(files["writes"]))
                if files is not None else None),
+        classification=(MappingProxyType(dict(data["classification"]))
+                        if data.get("classification") else None),
     )
 
 
