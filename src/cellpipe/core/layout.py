@@ -16,6 +16,15 @@
           result.json     what the step's process left (status, outputs, metrics, error)
       cache/              cache entries, the file-hash memo, the distribution map
 
+A step on a cluster also leaves files for the cluster's UI in its outputs directory
+(``python -m cellpipe.runtime --outputs-dir DIR``; the rest only with ``--artifacts``)::
+
+    metrics.json          the step's metrics; one file per metric beside it (Argo's parameters)
+    report.html           the executed report, rendered
+    figures/figure-N.png  each PNG image its cells displayed;  figures.md  them, embedded
+    classification.json   its classification metrics (confusion matrices, ROC curves)
+    models/<name>/        each model:NAME value, a store of its own: <step>/<name>.<ext> + sidecar
+
 Engines, the runtime, the api and (through the api) the front ends take every path from
 here; nothing else joins these names.
 """
@@ -26,9 +35,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CACHE_DIR", "EVENTS_FILE", "LOG_FILE", "PARAMETERS_FILE", "REPORT_HTML",
-           "REPORT_NOTEBOOK", "RESULT_FILE", "RUNS_DIR", "RUN_FILE", "SPEC_FILE", "RunLayout",
-           "StepLayout", "default_root"]
+__all__ = ["CACHE_DIR", "EVENTS_FILE", "LOG_FILE", "OUTPUT_CLASSIFICATION",
+           "OUTPUT_FIGURES", "OUTPUT_FIGURES_PAGE", "OUTPUT_METRICS", "OUTPUT_MODELS",
+           "OUTPUT_REPORT", "PARAMETERS_FILE", "REPORT_HTML", "REPORT_NOTEBOOK", "RESULT_FILE",
+           "RUNS_DIR", "RUN_FILE", "SPEC_FILE", "RunLayout", "StepLayout", "StepOutputs",
+           "default_root"]
 
 ROOT_NAME = ".cellpipe"
 RUNS_DIR = "runs"
@@ -56,6 +67,13 @@ IMAGE_SPEC = f"{IMAGE_STEP_DIR}/{SPEC_FILE}"
 CARRIED_STEP_DIR = "/cellpipe/step"
 CARRIED_SPEC = f"{CARRIED_STEP_DIR}/{SPEC_FILE}"
 CARRIED_START = f"{CARRIED_STEP_DIR}/start.py"
+# A step's outputs directory (--outputs-dir): what cluster targets publish from it.
+OUTPUT_METRICS = "metrics.json"
+OUTPUT_REPORT = REPORT_HTML
+OUTPUT_FIGURES = "figures"
+OUTPUT_FIGURES_PAGE = "figures.md"
+OUTPUT_CLASSIFICATION = "classification.json"
+OUTPUT_MODELS = "models"
 
 
 def default_root(notebook: str | Path | None) -> Path:
@@ -97,6 +115,50 @@ class StepLayout:
     def result(self) -> Path:
         """What the step's process left."""
         return self.path / RESULT_FILE
+
+
+@dataclass(frozen=True)
+class StepOutputs:
+    """What a step leaves in its outputs directory for a cluster (``--outputs-dir``)."""
+
+    path: Path
+
+    @property
+    def metrics(self) -> Path:
+        """All its metrics, as one JSON object."""
+        return self.path / OUTPUT_METRICS
+
+    def metric(self, name: str) -> Path:
+        """One metric's value (JSON): an Argo output parameter reads it."""
+        return self.path / name
+
+    @property
+    def report(self) -> Path:
+        """Its executed report, rendered as HTML."""
+        return self.path / OUTPUT_REPORT
+
+    @property
+    def figures(self) -> Path:
+        """The folder of the PNG images its cells displayed (``figure-1.png``, …)."""
+        return self.path / OUTPUT_FIGURES
+
+    def figure(self, number: int) -> Path:
+        """Figure ``number`` (from 1)."""
+        return self.figures / f"figure-{number}.png"
+
+    @property
+    def figures_page(self) -> Path:
+        """A Markdown page with every figure embedded."""
+        return self.path / OUTPUT_FIGURES_PAGE
+
+    @property
+    def classification(self) -> Path:
+        """Its classification metrics: name → confusion matrix or ROC curve (JSON)."""
+        return self.path / OUTPUT_CLASSIFICATION
+
+    def model(self, name: str) -> Path:
+        """The store that holds model ``name`` (``<step>/<name>.<ext>`` and its sidecar)."""
+        return self.path / OUTPUT_MODELS / name
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,14 @@ Usage::
 
     python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
         --step-dir DIR [--parameters PARAMS.json] [--param NAME=TEXT ...] \\
-        [--input-store STEP=DIR ...] [--outputs-dir DIR] [--carry-files [store|workflow]]
+        [--input-store STEP=DIR ...] [--outputs-dir DIR [--artifacts]] \\
+        [--carry-files [store|workflow]]
 
 Cluster engines pass parameter values as text (``--param C=0.5``), converted to the types the
 spec declares, and collect the step's metrics from ``--outputs-dir`` (``metrics.json`` and one
-file per metric, for Argo's output parameters).
+file per metric, for Argo's output parameters); with ``--artifacts`` also what their UIs show:
+the report as HTML, its figures, classification metrics and models
+(:class:`cellpipe.core.layout.StepOutputs` names the files).
 
 Exits 0 when the step succeeded, 1 when the step's code failed, 2 when cellpipe or its
 surroundings did (see :mod:`cellpipe.runtime.execute`).
@@ -21,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from cellpipe.core.layout import StepLayout
+from cellpipe.core.layout import StepLayout, StepOutputs
 from cellpipe.runtime.execute import EXIT_INFRA, StepRequest, run_step
 
 
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=TEXT",
                         help="a parameter value as text, converted to its declared type")
     parser.add_argument("--outputs-dir", help="write metrics.json and one file per metric here")
+    parser.add_argument("--artifacts", action="store_true",
+                        help="also write the report as HTML, its figures, classification "
+                        "metrics and models into --outputs-dir (for a cluster's UI)")
     parser.add_argument("--carry-files", nargs="?", const="store", default="",
                         choices=["store", "workflow"],
                         help="steps share no working directory (cluster targets): 'store' "
@@ -49,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                         "leaves literal paths to the workflow's artifacts (Argo) and checks "
                         "their sha256")
     args = parser.parse_args(argv)
+    if args.artifacts and not args.outputs_dir:
+        parser.error("--artifacts needs --outputs-dir")
     try:
         from cellpipe.core.spec import PipelineSpec
         from cellpipe.core.values import convert_parameter
@@ -67,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     inputs = dict(item.split("=", 1) for item in args.input_store)
     request = StepRequest(spec=spec, step=args.step, store=args.store, parameters=parameters,
                           step_dir=args.step_dir, input_stores=inputs,
-                          runtime=args.runtime, carry_files=args.carry_files)
+                          runtime=args.runtime, carry_files=args.carry_files,
+                          artifacts_dir=args.outputs_dir if args.artifacts else "")
     code = run_step(request)
     if args.outputs_dir:
         write_outputs(Path(args.step_dir), Path(args.outputs_dir))
@@ -104,11 +113,11 @@ def write_outputs(step_dir: Path, outputs_dir: Path) -> None:
     except (OSError, ValueError):
         result = {}
     metrics = result.get("metrics") or {}
+    outputs = StepOutputs(outputs_dir)
     outputs_dir.mkdir(parents=True, exist_ok=True)
-    (outputs_dir / "metrics.json").write_text(json.dumps(metrics, sort_keys=True) + "\n",
-                                              encoding="utf-8")
+    outputs.metrics.write_text(json.dumps(metrics, sort_keys=True) + "\n", encoding="utf-8")
     for name, value in metrics.items():
-        (outputs_dir / name).write_text(json.dumps(value), encoding="utf-8")
+        outputs.metric(name).write_text(json.dumps(value), encoding="utf-8")
 
 
 if __name__ == "__main__":

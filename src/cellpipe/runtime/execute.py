@@ -69,6 +69,8 @@ def run_step(request: StepRequest) -> int:
             write_report(StepLayout(step_dir).report, request, cells)
     except Exception as exc:  # the report must never hide the step's own outcome
         print(f"cellpipe: could not write the report: {exc}", file=sys.stderr)
+    if request.artifacts_dir:
+        _write_artifacts(request, step_dir, result)
     # Not synced: the engine folds it into the run's record as soon as the step ends.
     write_text_atomic(StepLayout(step_dir).result, json.dumps(result, indent=2, default=str) + "\n",
                       durable=False)
@@ -126,8 +128,42 @@ def _run(
     if code == EXIT_OK and request.carry_files:
         result["files"] = save_files(request, step)
     timings["save_outputs"] = time.perf_counter() - t0
+    if step.charts or (request.artifacts_dir and step.settings.models):
+        _for_the_ui(request, step, namespace, result)
     result["timings"] = timings
     return code
+
+
+def _for_the_ui(request: StepRequest, step: StepSpec, namespace: dict[str, Any],
+                result: dict[str, Any]) -> None:
+    """The step's classification metrics (always) and its models (``--artifacts``)."""
+    from cellpipe.core.layout import StepOutputs
+    from cellpipe.runtime.artifacts import classification_values, save_models
+
+    charts, warnings = classification_values(step, namespace)
+    if charts:
+        result["classification"] = charts
+    if request.artifacts_dir and step.settings.models:
+        result["models"], more = save_models(step, namespace,
+                                             StepOutputs(Path(request.artifacts_dir)))
+        warnings += more
+    if warnings:
+        result["warnings"] = [*result.get("warnings", []), *warnings]
+
+
+def _write_artifacts(request: StepRequest, step_dir: Path, result: dict[str, Any]) -> None:
+    """The report as HTML, the figures, the classification metrics: for the cluster's UI."""
+    from cellpipe.core.layout import StepOutputs
+    from cellpipe.runtime.artifacts import write_artifacts
+
+    try:
+        result["artifacts"] = write_artifacts(step_dir, StepOutputs(Path(request.artifacts_dir)),
+                                              request.step, result)
+    except Exception as exc:  # the UI's files never change the step's outcome
+        message = f"could not write the step's artifacts for the UI: {exc}"
+        print(f"cellpipe: warning: {message}", file=sys.stderr)
+        result["warnings"] = [*result.get("warnings", []), {"kind": "artifacts",
+                                                            "message": message}]
 
 
 def environment_fingerprint() -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,3 +80,70 @@ def ensure_html(step_dir: Path) -> Path | None:
     if target.is_file() and target.stat().st_mtime_ns >= report.stat().st_mtime_ns:
         return target
     return render_html(report)
+
+
+def report_page(step_dir: Path) -> tuple[str, bool]:
+    """The step's report as an HTML page, and whether nbconvert rendered it.
+
+    A step image need not hold nbconvert (``cellpipe[report]``): without it the page is
+    :func:`plain_html`, which shows the same cells and outputs, unstyled.
+    """
+    try:
+        rendered = ensure_html(step_dir)
+    except ImportError:
+        rendered = None
+    if rendered is not None:
+        return rendered.read_text(encoding="utf-8"), True
+    return plain_html(StepLayout(step_dir).report), False
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain_html(report: Path) -> str:
+    """A report notebook as a self-contained HTML page, written without nbconvert.
+
+    Sources and text outputs are escaped; PNG images are embedded; an ``text/html``
+    output (a DataFrame's table) is kept as the cell displayed it, as Jupyter shows it.
+    """
+    nb = json.loads(report.read_text(encoding="utf-8"))
+    step = (nb.get("metadata", {}).get("cellpipe") or {}).get("step", "")
+    body: list[str] = []
+    for cell in nb.get("cells", []):
+        source = _text(cell.get("source", ""))
+        if cell.get("cell_type") != "code":
+            body.append(f'<div class="markdown"><pre>{html.escape(source)}</pre></div>')
+            continue
+        body.append(f'<pre class="source">{html.escape(source)}</pre>')
+        for output in cell.get("outputs", []):
+            body.append(_output_html(output))
+    title = html.escape(f"cellpipe step {step}")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+        "<style>body{font-family:sans-serif;margin:2em}pre{padding:.5em;overflow-x:auto}"
+        ".source{background:#f5f5f5;border-left:3px solid #888}.error{color:#a00}"
+        ".note{color:#666}</style></head><body>\n"
+        '<p class="note">Rendered without nbconvert (install cellpipe[report] in the image '
+        "for the full report).</p>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _output_html(output: dict[str, Any]) -> str:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return f'<pre class="{output.get("name", "stdout")}">' \
+               f"{html.escape(_text(output.get('text', '')))}</pre>"
+    if kind == "error":
+        trace = _ANSI.sub("", "\n".join(output.get("traceback", [])))
+        return f'<pre class="error">{html.escape(trace)}</pre>'
+    data = output.get("data", {})
+    if "image/png" in data:
+        png = _text(data["image/png"]).replace("\n", "")
+        return f'<img alt="figure" src="data:image/png;base64,{png}">'
+    if "text/html" in data:
+        return f'<div class="html">{_text(data["text/html"])}</div>'
+    return f"<pre>{html.escape(_text(data.get('text/plain', '')))}</pre>"

@@ -38,6 +38,9 @@ class StepRequest:
             it), ``"workflow"`` as the workflow's own artifacts for literal paths (Argo
             places them; the runtime records and checks their sha256) and through the
             store for patterns.
+        artifacts_dir: Where the step leaves what a cluster's UI shows (its outputs
+            directory, ``--artifacts``): the report as HTML, figures, classification
+            metrics, models (:mod:`cellpipe.runtime.artifacts`); ``""`` for none.
     """
 
     spec: PipelineSpec
@@ -48,4 +51,5 @@ class StepRequest:
     input_stores: Mapping[str, str] = field(default_factory=dict)
     runtime: str = "ipython"
     carry_files: str = ""
+    artifacts_dir: str = ""
 
