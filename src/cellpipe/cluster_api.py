@@ -195,7 +195,8 @@ def compile_target(notebook: NotebookLike, target: str, *, split: str | None = N
     one shared image (also what neither ``images`` nor ``registry`` means: the pipeline's
     base image, the code carried in the document), and the notebook's
     ``cellpipe.cluster`` settings to override (namespace, storage, volume_size,
-    storage_class, access_mode, service_account, caching).
+    storage_class, access_mode, service_account, caching); ``on_note`` hears the
+    document's notes.
     """
     if target == SPEC:
         from cellpipe.api import compile_spec
@@ -216,9 +217,13 @@ def compile_document(
     base_image: str | None = None,
     requirements: str | Path | None = None,
     on_image: Callable[[StepImage], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
     **cluster: Any,
 ) -> Document:
-    """The cluster target's :class:`~cellpipe.targets.base.Document` of a notebook."""
+    """The cluster target's :class:`~cellpipe.targets.base.Document` of a notebook.
+
+    ``on_note`` is called with each of the document's notes (what it leaves out and why).
+    """
     from cellpipe.api import compile_spec, load_notebook
 
     chosen = load_target(target)  # an unknown target is refused before anything is built
@@ -233,6 +238,9 @@ def compile_document(
 
     settings = cluster_settings(spec, **{k: v for k, v in cluster.items() if v is not None})
     document = chosen.compile(spec, refs, settings, options)
+    if on_note is not None:
+        for note in getattr(document, "notes", ()):  # a plugin's own document may have none
+            on_note(note)
     return dataclasses.replace(document, spec=spec)
 
 

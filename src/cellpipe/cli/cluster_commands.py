@@ -15,6 +15,7 @@ from cellpipe.cli.options import (
     connection_for,
     note_shared_image,
     print_image,
+    print_note,
 )
 
 
@@ -57,7 +58,8 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
     with Progress([s.name for s in spec.steps], live=watch and sys.stderr.isatty()) as progress:
         done = api.submit(notebook, target, connection=connection, watch=watch,
                           timeout=timeout, on_event=progress if watch else None,
-                          parameters=values, split=split, on_image=print_image, **options)
+                          parameters=values, split=split, on_image=print_image,
+                          on_note=print_note, **options)
     click.echo(f"{done.title or f'{target} run {done.name}'}: {done.status}")
     if not watch:
         again = " ".join(f"--{key} {value}" for key, value in connection.items())

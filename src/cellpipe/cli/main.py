@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from cellpipe import __version__
-from cellpipe.cli.options import cluster_options, note_shared_image, print_image
+from cellpipe.cli.options import cluster_options, note_shared_image, print_image, print_note
 from cellpipe.errors import CellpipeError, PipelineError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -237,7 +237,7 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
             api.compile_spec(notebook, split=split, strict=True)
         note_shared_image(notebook, split, cluster)
         text = api.compile_target(notebook, target, split=split, on_image=print_image,
-                                  **cluster)
+                                  on_note=print_note, **cluster)
         summary = f"target {target}"
     write_output(text, output)
     if output is not None:

@@ -34,6 +34,11 @@ def print_image(image: Any) -> None:
                + f" {image.ref}  ({deps}{pushed}, {image.seconds:.1f}s)", err=True)
 
 
+def print_note(note: str) -> None:
+    """What compiling has to say about the document (on stderr)."""
+    click.echo(f"cellpipe: {note}", err=True)
+
+
 def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Where step images come from and how the cluster runs them (``compile``, ``submit``)."""
     for option in reversed([

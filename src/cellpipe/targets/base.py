@@ -31,7 +31,9 @@ class Document:
 
     ``store`` is where a run of it keeps its values when that is an object store the
     submitter can read (``{name}`` stands for the run's name), else None; ``spec`` is the
-    pipeline it was compiled from (set by ``cluster_api.compile_document``).
+    pipeline it was compiled from (set by ``cluster_api.compile_document``). ``notes`` are
+    what compiling has to tell the user about it (what the document leaves out, and why);
+    front ends show them, the text does not hold them.
     """
 
     text: str
@@ -39,6 +41,7 @@ class Document:
     suffix: str = ".yaml"
     store: str | None = None
     spec: PipelineSpec | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

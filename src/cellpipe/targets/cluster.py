@@ -22,7 +22,8 @@ Pairs = tuple[tuple[str, str], ...]
 
 _KEYS = ("namespace", "service_account", "labels", "annotations", "node_selector",
          "tolerations", "secrets", "volume", "storage", "storage_secret", "storage_endpoint",
-         "steps", "kfp", "require_limits")
+         "steps", "kfp", "require_limits", "artifact_repository")
+_ARTIFACT_REPOSITORY_KEYS = ("configmap", "key")
 _STEP_KEYS = ("node_selector", "tolerations", "secrets")
 _VOLUME_KEYS = ("size", "storage_class", "access_mode")
 _ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod")
@@ -72,6 +73,18 @@ class StorageSecret:
 
 
 @dataclass(frozen=True)
+class ArtifactRepository:
+    """Where Argo keeps the steps' artifacts.
+
+    The workflow controller's default repository (both None), or the repository a
+    ConfigMap names (``artifactRepositoryRef``; without ``key``, the ConfigMap's default).
+    """
+
+    configmap: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class StepCluster:
     """Per-step additions to the pipeline's scheduling and secrets."""
 
@@ -85,7 +98,9 @@ class ClusterSettings:
     """Where and how a pipeline runs on a cluster. Mappings are sorted ``(key, value)`` pairs.
 
     ``storage`` is ``None`` for a workflow volume (``volume_*`` apply) or an ``s3://bucket/prefix``
-    URL, which then needs ``storage_secret``.
+    URL, which then needs ``storage_secret``. ``artifact_repository`` says the cluster keeps
+    Argo's output artifacts (its default repository, or a ConfigMap's); with it or
+    ``storage`` the steps publish their reports, figures and models as artifacts.
     """
 
     namespace: str | None = None
@@ -104,6 +119,12 @@ class ClusterSettings:
     storage_endpoint: str | None = None
     steps: tuple[tuple[str, StepCluster], ...] = ()
     kfp_caching: bool | None = None
+    artifact_repository: ArtifactRepository | None = None
+
+    @property
+    def keeps_artifacts(self) -> bool:
+        """Whether Argo has somewhere to keep output artifacts (an object store or a repository)."""
+        return self.storage is not None or self.artifact_repository is not None
 
     def step(self, name: str) -> StepCluster:
         """Return the additions for step ``name`` (empty when it has none)."""
@@ -236,6 +257,8 @@ def cluster_settings(
             (name, reader.step(steps_meta[name], f"steps.{name}")) for name in sorted(steps_meta)
         ),
         kfp_caching=caching,
+        artifact_repository=reader.artifact_repository(meta.get("artifact_repository"),
+                                                       "artifact_repository"),
     )
 
 
@@ -386,6 +409,23 @@ class _Reader:
             access_key=self.secret_key(raw.get("access_key", "accesskey"), f"{key}.access_key"),
             secret_key=self.secret_key(raw.get("secret_key", "secretkey"), f"{key}.secret_key"),
         )
+
+    def artifact_repository(self, value: Any, key: str) -> ArtifactRepository | None:
+        if value is None:
+            return None
+        if value == "default":
+            return ArtifactRepository()
+        if not isinstance(value, Mapping):
+            raise self.error(key, f"{value!r} is neither \"default\" nor a ConfigMap's key",
+                             hint='write "default" (the workflow controller\'s repository) '
+                                  'or {"configmap": NAME, "key": KEY}')
+        self.known(value, key, _ARTIFACT_REPOSITORY_KEYS)
+        configmap = self.name(value.get("configmap"), f"{key}.configmap", _DNS_SUBDOMAIN)
+        if configmap is None:
+            raise self.error(key, "missing 'configmap' (the ConfigMap naming the repository)")
+        entry = value.get("key")
+        return ArtifactRepository(configmap, None if entry is None else
+                                  self.secret_key(entry, f"{key}.key"))
 
     def size(self, value: Any, key: str) -> str:
         try:

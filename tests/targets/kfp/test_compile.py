@@ -128,7 +128,7 @@ def test_the_component_embeds_the_steps_spec_slice_and_calls_the_runtime(monkeyp
     source = _executor(ir, "train-logreg")["command"][3]
     function = next(node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef))
     assert function.name == "train_logreg"
-    assert [a.arg for a in function.args.args] == ["C", "split_data", "data"]
+    assert [a.arg for a in function.args.args] == ["C", "split_data", "data", "report", "figures"]
     constants = {node.targets[0].id: ast.literal_eval(node.value)
                  for node in function.body if isinstance(node, ast.Assign)
                  and isinstance(node.value, ast.Constant)}

@@ -5,6 +5,8 @@ Compiling is pure: the same spec, image map and settings give the same dict, and
 job. The manifest is a DAG template ``main`` with one task per step; every task runs the
 step's image with ``python -m cellpipe.runtime``; parameters are the Workflow's arguments,
 metrics the reporting step's output parameters; data lives on a workflow volume or in S3.
+Where Argo can keep artifacts, each step also publishes its report, figures, classification
+metrics and models (:mod:`cellpipe.targets.argo.artifacts`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ import yaml
 from cellpipe.core.layout import CARRIED_SPEC, CARRIED_START, IMAGE_SPEC
 from cellpipe.core.spec import PipelineSpec, StepSettings, StepSpec
 from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.targets.argo.artifacts import (
+    OUTPUTS_DIR,
+    file_output,
+    metric_outputs,
+    repository_ref,
+    ui_outputs,
+)
 from cellpipe.targets.carried import start_script
 from cellpipe.targets.checks import check_no_secret_values, check_quantity, dns1123_name
 from cellpipe.targets.cluster import ClusterSettings
@@ -30,11 +39,9 @@ try:
         Artifact,
         Container,
         Env,
-        NoneArchiveStrategy,
         Parameter,
         RawArtifact,
         RetryStrategy,
-        S3Artifact,
         SecretEnv,
         Task,
         Workflow,
@@ -46,7 +53,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 ENTRYPOINT = "main"
 SPEC_PATH = IMAGE_SPEC
 RUN_DIR = "/cellpipe/run"
-OUTPUTS_DIR = "/tmp/cellpipe/outputs"
 WORKDIR = "/home/cellpipe/work"  # the step images' working directory: the notebook's folder
 DATA_VOLUME = "cellpipe-data"
 SCRATCH_VOLUME = "cellpipe-run"
@@ -148,6 +154,7 @@ def compile_argo(
         volumes=[m.Volume(name=SCRATCH_VOLUME, empty_dir=m.EmptyDirVolumeSource())]
         if settings.storage is not None else None,
         templates=[dag, *templates.values()],
+        artifact_repository_ref=repository_ref(settings),
     )
     manifest: dict[str, Any] = _ordered(workflow.to_dict())
     # Hera fills these from its process-wide global_config when unset; compiling stays pure.
@@ -308,6 +315,7 @@ def _step_template(
         "--store", data.store,
         "--step-dir", f"{RUN_DIR}/steps/{name}",
         "--outputs-dir", OUTPUTS_DIR,
+        *(["--artifacts"] if settings.keeps_artifacts else []),
     ]
     if step.files:  # pods share no working directory: files travel
         # with an object store, fixed paths as Argo artifacts; else through the store
@@ -329,8 +337,10 @@ def _step_template(
             *(_carried_inputs(carried) if carried is not None else ()),
         ] or None,
         outputs=[
-            *_metric_outputs(step.metrics),
-            *(_file_output(path, artifact, name, settings) for path, artifact in gives),
+            *metric_outputs(step, settings),
+            *ui_outputs(step, settings),
+            *(file_output(path, _artifact_path(path), artifact, name, settings)
+              for path, artifact in gives),
         ] or None,
         env=_env(name, settings, data) or None,
         resources=_resources(name, options),
@@ -355,43 +365,6 @@ def _carried_inputs(carried: PipelineSpec) -> tuple[RawArtifact, RawArtifact]:
     """The step's spec slice and start script, as files the pod gets (no build needed)."""
     return (RawArtifact(name="cellpipe-spec", path=CARRIED_SPEC, data=carried.to_json()),
             RawArtifact(name="cellpipe-start", path=CARRIED_START, data=start_script()))
-
-
-def _metric_outputs(metrics: Sequence[str]) -> list[Parameter | Artifact]:
-    if not metrics:
-        return []
-    outputs: list[Parameter | Artifact] = [
-        # globalName lifts each metric into the Workflow's status.outputs for the watcher.
-        Parameter(name=metric, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{metric}"),
-                  global_name=metric)
-        for metric in metrics
-    ]
-    outputs.append(
-        Artifact(name="metrics", path=f"{OUTPUTS_DIR}/metrics.json", archive=NoneArchiveStrategy())
-    )
-    return outputs
-
-
-def _file_output(path: str, artifact: str, step: str, settings: ClusterSettings) -> S3Artifact:
-    """A file the step writes for later steps, kept beside the run's values in the store."""
-    assert settings.storage is not None and settings.storage_secret is not None
-    bucket, _, prefix = settings.storage.removeprefix("s3://").partition("/")
-    # beside the run's store ({storage}/{workflow}), as Argo keeps them: a tar.gz archive
-    key = "/".join(p for p in (prefix.strip("/"), "{{workflow.name}}", ".files", step,
-                               f"{path.lstrip('/')}.tgz") if p)
-    endpoint = settings.storage_endpoint
-    secret = settings.storage_secret
-    return S3Artifact(
-        name=artifact,
-        path=_artifact_path(path),
-        optional=True,  # the writer's code may not write it in every run; readers check
-        bucket=bucket,
-        key=key,
-        endpoint=endpoint.split("://", 1)[1].rstrip("/") if endpoint else None,
-        insecure=True if endpoint and endpoint.startswith("http://") else None,
-        access_key_secret=m.SecretKeySelector(name=secret.secret, key=secret.access_key),
-        secret_key_secret=m.SecretKeySelector(name=secret.secret, key=secret.secret_key),
-    )
 
 
 def _env(step: str, settings: ClusterSettings, data: _Data) -> list[Env | SecretEnv]:

@@ -25,14 +25,21 @@ class ArgoTarget:
 
     def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
-        """The Workflow as data and as YAML (stable key order)."""
+        """The Workflow as data and as YAML (stable key order).
+
+        Its notes say when the steps' artifacts are not kept (no artifact repository and no
+        object store).
+        """
+        from cellpipe.targets.argo.artifacts import artifacts_note
         from cellpipe.targets.argo.compile import compile_argo, to_yaml
 
         workflow = compile_argo(spec, images, settings,
                                 carry_code=bool(options.get("carry_code")))
         # with an object store, each run's values are under STORAGE/<workflow name>
         store = f"{settings.storage}/{{name}}" if settings.storage else None
-        return Document(text=to_yaml(workflow), data=workflow, store=store)
+        note = artifacts_note(settings)
+        return Document(text=to_yaml(workflow), data=workflow, store=store,
+                        notes=(f"argo: {note}",) if note else ())
 
     def submit(self, document: Document, *, parameters: Mapping[str, Any],
                watch: bool, timeout: float | None,
