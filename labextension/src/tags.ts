@@ -1,8 +1,9 @@
 /**
  * cellpipe's cell tags, read and written with the grammar of `cellpipe.core.annotations`:
  * `step:NAME`, `after:NAME`, `parameters`, `metrics`, `skip`, `gpu:N`, `cpu:N`,
- * `memory:SIZE`, `retries:N`, `timeout:S`, `image:REF`, `cache:off`, `inputs:PATH` (one
- * tag per path: tags hold no commas; the editor shows them comma-separated). Kale's aliases
+ * `memory:SIZE`, `retries:N`, `timeout:S`, `image:REF`, `cache:off`, `inputs:PATH` and
+ * `model:NAME` (one tag per path or model: tags hold no commas; the editor shows them
+ * comma-separated). Kale's aliases
  * (`block:`, `prev:A:B`, `pipeline-parameters`, `pipeline-metrics`) are read too.
  */
 
@@ -13,8 +14,11 @@ export const SETTING_KEYS = [
   'retries',
   'timeout',
   'image',
-  'inputs'
+  'inputs',
+  'model'
 ] as const;
+/** Settings that add up over a cell's tags, one tag per item (the editor joins them with commas). */
+const LIST_SETTINGS: readonly SettingKey[] = ['inputs', 'model'];
 export type SettingKey = (typeof SETTING_KEYS)[number];
 export type Role = '' | 'parameters' | 'metrics' | 'skip';
 
@@ -44,6 +48,7 @@ const ROLE_TAGS: Record<string, Role> = {
 export const STEP_NAME = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
 const QUANTITY = /^(\d+(\.\d+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/;
 const DURATION = /^(\d+)(s|m|h)?$/;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HEADER = /^\s*%%step\b([^\n]*)/;
 
 export function emptyAnnotation(): Annotation {
@@ -71,9 +76,10 @@ export function parseTags(tags: readonly string[]): ParsedTags {
           annotation.after.push(name);
         }
       }
-    } else if (key === 'inputs') {
-      const earlier = annotation.settings.inputs;
-      annotation.settings.inputs = earlier ? `${earlier},${value}` : value;
+    } else if ((LIST_SETTINGS as readonly string[]).includes(key)) {
+      const listKey = key as SettingKey;
+      const earlier = annotation.settings[listKey];
+      annotation.settings[listKey] = earlier ? `${earlier},${value}` : value;
     } else if ((SETTING_KEYS as readonly string[]).includes(key)) {
       annotation.settings[key as SettingKey] = value;
     } else if (key === 'cache') {
@@ -102,10 +108,10 @@ export function toTags(annotation: Annotation, other: readonly string[] = []): s
     if (value === undefined || value === '') {
       continue;
     }
-    if (key === 'inputs') {
-      for (const path of value.split(',').map(p => p.trim())) {
-        if (path && !tags.includes(`inputs:${path}`)) {
-          tags.push(`inputs:${path}`);
+    if (LIST_SETTINGS.includes(key)) {
+      for (const item of value.split(',').map(p => p.trim())) {
+        if (item && !tags.includes(`${key}:${item}`)) {
+          tags.push(`${key}:${item}`);
         }
       }
     } else {
@@ -145,6 +151,12 @@ export function validate(annotation: Annotation): Record<string, string> {
   }
   if (s.inputs !== undefined && s.inputs.split(',').some(p => /\s/.test(p.trim()))) {
     problems.inputs = 'paths are separated by commas and hold no spaces, e.g. data/*.csv,config.yaml';
+  }
+  if (s.model !== undefined) {
+    const bad = s.model.split(',').map(n => n.trim()).filter(n => n && !IDENTIFIER.test(n));
+    if (bad.length) {
+      problems.model = `not variable names: ${bad.join(', ')} (name the variables that hold models, e.g. clf)`;
+    }
   }
   if (s.image !== undefined && /\s/.test(s.image)) {
     problems.image = 'an image reference has no spaces, e.g. registry.local/team/train:1.0';

@@ -113,6 +113,11 @@ def test_the_panel_shows_tags_and_runs_the_tagged_sample(lab, page):
     panel.locator("#cp-field-retries").press("Enter")
     assert "whole number" in panel.locator(".cp-problem").inner_text()
     panel.locator("#cp-field-retries").fill("2")
+    # models: variable names, one model: tag each
+    panel.locator("#cp-field-model").fill("forest, 2nd")
+    panel.locator("#cp-field-model").press("Enter")
+    assert "not variable names: 2nd" in panel.locator(".cp-problem").inner_text()
+    panel.locator("#cp-field-model").fill("forest")
     # declared inputs: comma-separated in the field, one inputs: tag per path (no commas)
     panel.locator("#cp-field-inputs").fill("data/*.csv, extra.txt")
     panel.locator("button.cp-apply").click()
@@ -122,7 +127,8 @@ def test_the_panel_shows_tags_and_runs_the_tagged_sample(lab, page):
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     wait_until(lambda: "retries:2" in saved_tags(notebook, forest_cell), 30, "the saved tag")
     assert saved_tags(notebook, forest_cell) == ["step:train-forest", "retries:2",
-                                                 "inputs:data/*.csv", "inputs:extra.txt"]
+                                                 "inputs:data/*.csv", "inputs:extra.txt",
+                                                 "model:forest"]
     # the save re-analyzes: the step now lists its setting
     panel.locator(".cp-step[data-step='train-forest'] .cp-step-settings",
                   has_text="retries:2").wait_for(timeout=30_000)

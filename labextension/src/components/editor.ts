@@ -31,7 +31,8 @@ const SETTING_HELP: Record<SettingKey, [string, string]> = {
   retries: ['2', 'retries on failure'],
   timeout: ['600', 'seconds (30m and 2h accepted)'],
   image: ['registry.local/team/train:1.0', 'container image of the step'],
-  inputs: ['data/*.csv,config.yaml', 'files it reads that cellpipe cannot see (for the cache)']
+  inputs: ['data/*.csv,config.yaml', 'files it reads that cellpipe cannot see (for the cache)'],
+  model: ['clf', 'variables that hold models: model artifacts on Kubeflow Pipelines and Argo']
 };
 const TEXT_FIELDS = ['step', 'after', ...SETTING_KEYS] as const;
 const ROLES = [

@@ -6,7 +6,7 @@
  * schema files below; do not edit: change the schema and run jlpm build:types again.
  *
  * sha256 9805237f3ed24627a3bd8fa6d512f3435caa305d21549b86503eeec4d6bcb9a4  src/cellpipe/server/schema/server-api.v1.schema.json
- * sha256 9174958520caa87a592f5b90446f191c3147d7f69b5078c82e41647d3b09bd04  src/cellpipe/core/schema/pipeline-spec.v1.schema.json
+ * sha256 5891bbe2f95bf8c33afe85495261fc1a49ef09d9a6c8817709cf04f52f460312  src/cellpipe/core/schema/pipeline-spec.v1.schema.json
  */
 
 /**
@@ -105,6 +105,10 @@ export interface StepSettings {
   timeout?: number;
   cache?: boolean;
   inputs?: string[];
+  /**
+   * Variables that hold models (model:NAME tags): each a model artifact on cluster targets
+   */
+  model?: string[];
 }
 export interface StepReads {
   [k: string]: StepName;
