@@ -140,13 +140,18 @@ def _for_the_ui(request: StepRequest, step: StepSpec, namespace: dict[str, Any],
     from cellpipe.core.layout import StepOutputs
     from cellpipe.runtime.artifacts import classification_values, save_models
 
-    charts, warnings = classification_values(step, namespace)
-    if charts:
-        result["classification"] = charts
-    if request.artifacts_dir and step.settings.models:
-        result["models"], more = save_models(step, namespace,
-                                             StepOutputs(Path(request.artifacts_dir)))
-        warnings += more
+    try:
+        charts, warnings = classification_values(step, namespace)
+        if charts:
+            result["classification"] = charts
+        if request.artifacts_dir and step.settings.models:
+            result["models"], more = save_models(step, namespace,
+                                                 StepOutputs(Path(request.artifacts_dir)))
+            warnings += more
+    except Exception as exc:  # what the UI shows never changes the step's outcome
+        message = f"could not keep the step's charts or models for the UI: {exc}"
+        print(f"cellpipe: warning: {message}", file=sys.stderr)
+        warnings = [{"kind": "artifacts", "message": message}]
     if warnings:
         result["warnings"] = [*result.get("warnings", []), *warnings]
 
