@@ -21,6 +21,7 @@ from cellpipe.core.annotations import (
     normalize_step_name,
     parse_cell,
 )
+from cellpipe.core.charts import classification_kind
 from cellpipe.core.diagnostics import Diagnostic
 from cellpipe.core.kinds import SPLITS, ClassificationKind, Split
 from cellpipe.core.notebook import Notebook
@@ -432,32 +433,6 @@ class _Planner:
         step_name = owner.name if owner else "?"
         for name in dict.fromkeys(names):
             self.metrics.append((name, step_name))
-
-
-# The keys of a metrics cell's dict that a cluster UI draws (README: "Classification metrics").
-CLASSIFICATION_KEYS: dict[frozenset[str], ClassificationKind] = {
-    frozenset({"labels", "matrix"}): "confusion_matrix",
-    frozenset({"fpr", "tpr", "thresholds"}): "roc_curve",
-}
-
-
-def classification_kind(value: ast.expr | None) -> ClassificationKind | None:
-    """What a metrics cell's assigned value draws, if it is a chart rather than a metric.
-
-    A dict display (or a ``dict(...)`` call with keywords) with exactly the keys of a
-    confusion matrix (``labels``, ``matrix``) or of an ROC curve (``fpr``, ``tpr``,
-    ``thresholds``); None for anything else.
-    """
-    keys: list[str | None] = []
-    if isinstance(value, ast.Dict):
-        keys = [k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None
-                for k in value.keys]
-    elif (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-          and value.func.id == "dict" and not value.args):
-        keys = [k.arg for k in value.keywords]
-    if not keys or None in keys or len(set(keys)) != len(keys):
-        return None
-    return CLASSIFICATION_KEYS.get(frozenset(k for k in keys if k is not None))
 
 
 def _heading_name(text: str) -> str:
