@@ -294,7 +294,9 @@ def test_with_an_object_store_argo_moves_fixed_files_as_artifacts_in_the_manifes
     hera_models.Workflow.model_validate(manifest)
     templates = {t["name"]: t for t in manifest["spec"]["templates"]}
     produce, consume = templates["produce"], templates["consume"]
-    outputs = {a["name"]: a for a in produce["outputs"]["artifacts"]}
+    # the files' artifacts (the UI's report and figures are the steps' others)
+    outputs = {a["name"]: a for a in produce["outputs"]["artifacts"]
+               if a["name"].startswith("file-")}
     assert set(outputs) == {"file-features-csv", "file-model-pkl"}  # the pattern: the store
     features = outputs["file-features-csv"]
     assert features["path"] == "/home/cellpipe/work/features.csv"
@@ -359,6 +361,8 @@ def _play_argo(tmp_path, spec, manifest, tamper=None):
         if done[task["name"]].returncode != 0:
             continue  # Argo keeps no output artifact of a failed step
         for artifact in template.get("outputs", {}).get("artifacts", []):
+            if not artifact["name"].startswith("file-"):
+                continue  # the UI's report and figures: no reader takes them
             kept = tmp_path / "argo-artifacts" / task["name"] / artifact["name"]
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(pod / artifact["path"].removeprefix("/home/cellpipe/work/"), kept)
