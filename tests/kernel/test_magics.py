@@ -89,6 +89,11 @@ def test_the_body_runs_in_the_user_namespace_with_its_outputs(ipython_shell):
     assert f"Out[{result.execution_count}]: 42" in out
 
 
+def test_a_model_option_is_the_model_tag(ipython_shell):
+    result, _, _, _ = run(ipython_shell, "%%step train --model clf --model=scaler\nclf = 1")
+    assert result.success and ipython_shell.user_ns["clf"] == 1
+
+
 def test_a_trailing_semicolon_hides_the_value(ipython_shell):
     result, out, _, _ = run(ipython_shell, "%%step a\nvalue = 5\nvalue * 2;")
     assert result.success and result.result is None and "Out[" not in out
@@ -148,6 +153,7 @@ def test_skip_still_runs_the_body(ipython_shell):
     ("train --frobnicate", "%%step has no option '--frobnicate'", "%%step NAME [--after A B]"),
     ("Train", "'Train', which is not a valid step name", "e.g. 'train'"),
     ("train --timeout", "--timeout needs a value", "[--timeout S]"),
+    ("train --model 'my model'", "model 'my model' is not a variable name", "model:clf"),
 ])
 def test_a_bad_header_is_a_usage_error_and_the_body_does_not_run(
         ipython_shell, header, message, fix):
