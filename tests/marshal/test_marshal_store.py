@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import pickle
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 
 from cellpipe import __version__
-from cellpipe.errors import CellpipeError, MissingDependencyError
+from cellpipe.errors import CellpipeError
 from cellpipe.marshal import (
     ArtifactCorruptedError,
     ArtifactMeta,
@@ -431,10 +430,19 @@ def test_memory_urls_give_fsspec_stores_with_url_paths(memory_store):
     assert fsspec.filesystem("memory").exists(f"{memory_store.root}/s/x.meta.json")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed")
 def test_s3_without_s3fs_says_what_to_install():
-    with pytest.raises(MissingDependencyError, match="s3fs"):
-        open_store("s3://bucket/prefix")
+    """In a process where s3fs cannot be imported (the test extras install it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['s3fs'] = None\n"
+            "from cellpipe.marshal import open_store\n"
+            "from cellpipe.errors import MissingDependencyError\n"
+            "try:\n    open_store('s3://bucket/prefix')\n"
+            "except MissingDependencyError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert "s3fs" in done.stdout and "pip install" in done.stdout, done.stdout + done.stderr
 
 
 def test_unknown_protocols_are_a_cellpipe_error():
