@@ -13,10 +13,9 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from tests.conftest import ROOT, write_nb
-from tests.targets.argo.conftest import CRON_WORKFLOWS
+from tests.targets.argo.conftest import CRON_WORKFLOWS, kubeconfig
 
 pytest.importorskip("kubernetes")
 
@@ -28,24 +27,10 @@ CELLS = [
 ]
 
 
-def _kubeconfig(tmp_path, url):
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": url}}],
-        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
-                                                "namespace": "ml"}}],
-        "current-context": "ml",
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 @pytest.fixture
 def cellpipe(kube, tmp_path):
     """Run `cellpipe ARGS…` against kmock; returns (exit code, stdout, stderr)."""
-    env = {**os.environ, "KUBECONFIG": str(_kubeconfig(tmp_path, kube.url)),
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig(tmp_path, kube.url)),
            "PYTHONPATH": str(ROOT / "src")}
 
     def run(*args: str) -> tuple[int, str, str]:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import ROOT, write_nb
+from tests.targets.argo.conftest import kubeconfig
 
 kubernetes = pytest.importorskip("kubernetes")
 
@@ -32,22 +32,8 @@ CELLS = [
 ]
 
 
-def _kubeconfig(tmp_path: Path, url: str) -> Path:
-    config = {
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "kmock", "cluster": {"server": url}}],
-        "users": [{"name": "ci", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "ml", "context": {"cluster": "kmock", "user": "ci",
-                                                "namespace": "ml"}}],
-        "current-context": "ml",
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def _cellpipe(tmp_path: Path, url: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "KUBECONFIG": str(_kubeconfig(tmp_path, url)),
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig(tmp_path, url)),
            "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen([sys.executable, "-m", "cellpipe", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
