@@ -211,7 +211,10 @@ export class PanelController implements PanelActions {
       await this.saveFirst();
       const result = await api.compile({ path, target, ...this.targetOptions(target) });
       this.setStatus(`Compiled for ${result.target}.`, 'success');
-      const body = new Widget({ node: h('pre', { className: 'cp-compiled', tabindex: 0 }, result.text) });
+      const notes = result.notes.map(note => h('p', { className: 'cp-compiled-note' }, note));
+      const body = new Widget({
+        node: h('div', {}, ...notes, h('pre', { className: 'cp-compiled', tabindex: 0 }, result.text))
+      });
       await showDialog({
         title: `cellpipe compile: ${result.target}`,
         body,

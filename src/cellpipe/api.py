@@ -326,6 +326,7 @@ from cellpipe.cluster_api import image_requirements as image_requirements  # noq
 from cellpipe.cluster_api import load_target as load_target  # noqa: E402
 from cellpipe.cluster_api import read_image_map as read_image_map  # noqa: E402
 from cellpipe.cluster_api import shared_image as shared_image  # noqa: E402
+from cellpipe.cluster_api import shared_image_note as shared_image_note  # noqa: E402
 from cellpipe.cluster_api import submit as submit  # noqa: E402
 from cellpipe.cluster_api import target_connection as target_connection  # noqa: E402
 from cellpipe.cluster_api import target_connections as target_connections  # noqa: E402
@@ -393,6 +394,7 @@ __all__ = [
     "schedule",
     "select_steps",
     "shared_image",
+    "shared_image_note",
     "spec_to_json",
     "stop_warm_servers",
     "submit",

@@ -157,6 +157,21 @@ def shared_image(spec: PipelineSpec, *, image: str | None = None) -> str:
     return base_image(spec.pipeline.base_image, image)
 
 
+def shared_image_note(notebook: str | Path, spec: PipelineSpec,
+                      options: Mapping[str, Any]) -> str | None:
+    """The line saying which image every step runs when none is built, and what it needs.
+
+    None when ``options`` build or name per-step images (``registry``, ``images``).
+    """
+    if options.get("registry") or options.get("images"):
+        return None
+    image = shared_image(spec, image=options.get("image") or options.get("base_image"))
+    needs = image_requirements(notebook, spec=spec, direct=True)
+    return (f"cellpipe: no --registry/--images: every step runs {image}, with its code in "
+            f"the pipeline; the image must hold {', '.join(needs)} (`cellpipe requirements "
+            f"{Path(notebook).name}` writes them as a requirements file)")
+
+
 def image_requirements(notebook: NotebookLike, *, split: str | None = None,
                        spec: PipelineSpec | None = None, direct: bool = False) -> list[str]:
     """What one image for every step must hold.
@@ -268,8 +283,18 @@ def submit(
                                       timeout=timeout, on_event=on_event, connection=reach)
     from cellpipe.cluster_run import ClusterRun
 
-    return ClusterRun(target, done.name, done.status, done.title, reach, document.spec,
-                      document.store.format(name=done.name) if document.store else None)
+    found = ClusterRun(target, done.name, done.status, done.title, reach, document.spec,
+                       document.store.format(name=done.name) if document.store else None)
+    from cellpipe.core.layout import default_root
+
+    # recorded beside the notebook, for ClusterRun.attach and `cellpipe status` elsewhere
+    where = notebook if isinstance(notebook, (str, Path)) else None
+    try:
+        found.save(default_root(where))
+    except OSError as exc:
+        warnings.warn(f"cellpipe: {found.title or done.name} is not recorded here ({exc}); "
+                      "ClusterRun.attach will not find it", RuntimeWarning, stacklevel=2)
+    return found
 
 
 def target_status(target: str, name: str, **connection: Any) -> RunStatus:

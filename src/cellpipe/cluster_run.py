@@ -6,6 +6,10 @@ its values, metrics and reports from the run's object store when it has one
 each step's result and report beside them under ``core.layout.STORE_STEPS_DIR``). A run
 whose data lives on a workflow volume keeps its values in the cluster: reading them says
 so, and how to keep them in a store next time.
+
+Each submission is recorded under the notebook's ``.cellpipe/cluster-runs/TARGET/NAME.json``
+(its target, connection, store and pipeline), so another process — a new kernel, ``cellpipe
+status NAME`` — takes the run up again with :meth:`ClusterRun.attach`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,75 @@ class ClusterRun:
     spec: PipelineSpec | None = None
     store: str | None = None
     _last: RunStatus | None = field(default=None, repr=False)
+
+    # -- the record --------------------------------------------------------------------------
+
+    def save(self, root: str | Path) -> Path:
+        """Record the run under ``root`` (a ``.cellpipe`` folder), for :meth:`attach`."""
+        from cellpipe.core.atomic import write_text_atomic
+
+        path = _record_path(Path(root), self.target, self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"target": self.target, "name": self.name, "status": self.status,
+                "title": self.title, "connection": dict(self.connection), "store": self.store,
+                "spec": self.spec.to_dict() if self.spec is not None else None}
+        write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def attach(cls, name: str, target: str | None = None,
+               root: str | Path | None = None) -> ClusterRun:
+        """The run ``name`` submitted from here before (by any process), to follow again.
+
+        Args:
+            name: The run's name on the cluster (the Workflow's name, the KFP run id).
+            target: Its target; None: whichever target has a run of that name.
+            root: The ``.cellpipe`` folder it was recorded in (default: the current
+                folder's, or ``$CELLPIPE_HOME``).
+
+        Raises:
+            CellpipeError: no run of that name was submitted from here, or two targets
+                have one.
+        """
+        from cellpipe.core.layout import default_root
+        from cellpipe.core.spec import PipelineSpec
+
+        folder = Path(root) if root is not None else default_root(None)
+        records = cls.recorded(folder)
+        found = [path for path in records
+                 if path.stem == name and (target is None or path.parent.name == target)]
+        if not found:
+            from cellpipe.core.diagnostics import did_you_mean
+
+            known = sorted({path.stem for path in records})
+            raise CellpipeError(
+                f"no cluster run {name!r}" + (f" on {target}" if target else "")
+                + f" was submitted from {folder}",
+                hint=did_you_mean(name, set(known)) or (
+                    "recorded runs: " + ", ".join(known[-8:]) if known else
+                    "runs are recorded by cellpipe submit / cellpipe.submit(); give root= "
+                    "the .cellpipe folder beside the notebook"))
+        if len(found) > 1:
+            targets = ", ".join(sorted(path.parent.name for path in found))
+            raise CellpipeError(f"runs named {name!r} were submitted to {targets}",
+                                hint="say which with target=... (--target)")
+        try:
+            data = json.loads(found[0].read_text(encoding="utf-8"))
+            spec = PipelineSpec.from_dict(data["spec"]) if data.get("spec") else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CellpipeError(f"the record of cluster run {name!r} at {found[0]} cannot be "
+                                f"read: {exc}", hint="submit the notebook again") from exc
+        return cls(str(data["target"]), str(data["name"]), str(data.get("status", "")),
+                   str(data.get("title", "")), dict(data.get("connection") or {}), spec,
+                   data.get("store"))
+
+    @staticmethod
+    def recorded(root: str | Path) -> list[Path]:
+        """The records of the runs submitted from ``root``, oldest first."""
+        folder = Path(root) / _RECORDS
+        if not folder.is_dir():
+            return []
+        return sorted(folder.glob("*/*.json"), key=lambda p: (p.stat().st_mtime, p.name))
 
     # -- the state ---------------------------------------------------------------------------
 
@@ -102,6 +175,32 @@ class ClusterRun:
             found.update(self._last.outputs)
         return found
 
+    def values(self) -> list[dict[str, Any]]:
+        """Each value the steps make: its ``name``, its ``step`` and ``where`` it lives.
+
+        ``where`` is its URL in the run's store, or why it is not there (its step has not
+        stored it yet, or the run keeps no store).
+        """
+        if self.spec is None:
+            return []
+        rows: list[dict[str, Any]] = []
+        store = None
+        if self.store is not None:
+            from cellpipe.marshal import open_store
+
+            store = open_store(self.store)
+        for step in self.spec.steps:
+            for name in step.writes:
+                if store is None:
+                    where = "in the cluster (no object store)"
+                else:
+                    try:
+                        where = store.path(step.name, name)
+                    except Exception:
+                        where = "not stored (yet)"
+                rows.append({"name": name, "step": step.name, "where": where})
+        return rows
+
     def load(self, name: str) -> Any:
         """The value ``name`` as the step that made it left it, read from the run's store."""
         from cellpipe.marshal import open_store
@@ -153,8 +252,9 @@ class ClusterRun:
     def _require_store(self, what: str) -> str:
         if self.store is None:
             raise CellpipeError(
-                f"{what} of {self.name} stays in the cluster: the run keeps its data on a "
-                "workflow volume, which nothing outside the cluster can read",
+                f"{what} of {self.name} stays in the cluster: the run keeps its data "
+                + ("in the KFP server's own artifact store" if self.target == "kfp"
+                   else "on a workflow volume") + ", which cellpipe cannot read from here",
                 hint="submit with --storage s3://bucket/prefix (and its storage_secret) to "
                 "keep values, metrics and reports in an object store cellpipe reads back")
         return self.store
@@ -165,3 +265,11 @@ class ClusterRun:
 
         assert self.store is not None
         return get_document(self.store, f"{STORE_STEPS_DIR}/{step}/{name}")
+
+
+_RECORDS = "cluster-runs"
+
+
+def _record_path(root: Path, target: str, name: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return root / _RECORDS / target / f"{safe}.json"

@@ -183,11 +183,25 @@ async def test_compile_spec_argo_and_kfp(fetch, pipeline_nb):
                   if "container" in t]
     assert {c["image"] for c in containers} == {"ml/notebook:2"} and len(containers) == 2
     assert all(c["command"][1] == "/cellpipe/step/start.py" for c in containers)
+    # the notes `cellpipe compile` prints: the shared image and what it must hold, and that
+    # no artifacts are kept without a repository; with the repository given, only the first
+    assert shared["notes"][0].startswith("cellpipe: no --registry/--images: every step runs "
+                                         "ml/notebook:2")
+    assert "cellpipe" in shared["notes"][0].split("must hold", 1)[1]
+    assert any("no artifact repository or object store" in n for n in shared["notes"][1:])
+    code, kept = await fetch("compile", method="POST", body={
+        "path": pipeline_nb, "target": "argo", "image": "ml/notebook:2",
+        "artifact_repository": "repos:minio"})
+    assert code == 200, kept
+    assert len(kept["notes"]) == 1
+    assert yaml.safe_load(kept["text"])["spec"]["artifactRepositoryRef"] == {
+        "configMap": "repos", "key": "minio"}
 
     code, kfp = await fetch("compile", method="POST",
                             body={"path": pipeline_nb, "target": "kfp", "images": IMAGES})
     assert code == 200, kfp
     assert IMAGES["load"] in kfp["text"] and "pipelineInfo" in kfp["text"]
+    assert kfp["notes"] == [] and spec["notes"] == []
 
 
 async def test_compile_reads_an_image_map_file_under_the_root(fetch, pipeline_nb, jp_root_dir):

@@ -71,13 +71,20 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
 
 @main.command()
 @click.argument("name")
-@click.option("--target", default="argo", show_default=True, metavar="TARGET",
-              help="argo, kfp, or a target an installed package registers.")
+@click.option("--target", metavar="TARGET",
+              help="argo, kfp, or a target an installed package registers [the target the "
+              "run was submitted to from here, else argo].")
 @click.option("--namespace", help="Kubernetes namespace [the kubeconfig context's, default].")
 @click.option("--host", metavar="URL", help="KFP: the Kubeflow Pipelines API endpoint.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="The .cellpipe folder the run was submitted from [./.cellpipe].")
 @errors_to_messages
-def status(name: str, target: str, namespace: str | None, host: str | None) -> None:
+def status(name: str, target: str | None, namespace: str | None, host: str | None,
+           root: Path | None) -> None:
     """Show a submitted run's state and each step's; exits like `submit --watch`.
+
+    A run submitted from here (recorded in .cellpipe/cluster-runs) also shows its metrics
+    and where each value lives, read from its object store.
 
     \b
     Examples:
@@ -85,19 +92,58 @@ def status(name: str, target: str, namespace: str | None, host: str | None) -> N
       cellpipe status 3f0c2a9e --target kfp --host http://kfp.local:8888
     """
     from cellpipe import api
+    from cellpipe.errors import CellpipeError
 
-    connection = connection_for(target, {"host": host, "namespace": namespace})
+    try:
+        record: api.ClusterRun | None = api.ClusterRun.attach(name, target, root)
+    except CellpipeError:
+        record = None  # submitted from elsewhere: the target's own answer only
+    target = target or (record.target if record is not None else "argo")
+    recorded = dict(record.connection) if record is not None else {}
+    connection = connection_for(target, {"host": host or recorded.get("host"),
+                                         "namespace": namespace or recorded.get("namespace"),
+                                         "experiment": recorded.get("experiment")})
     found = api.target_status(target, name, **connection)
     click.echo(f"{found.title or f'{target} run {found.name}'}: {found.phase}"
                + (f" ({found.message})" if found.message else ""))
     for step, (phase, message) in found.steps.items():
         click.echo(f"  {step:<24} {phase:<10} {message or ''}".rstrip())
-    if found.outputs:
-        click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in found.outputs.items()))
-    if found.store:
-        click.echo(f"values: {found.store} (step/name in the store; reports under "
-                   f"{found.store}/.steps/STEP/)")
+    store = found.store or (record.store if record is not None else None)
+    metrics = dict(found.outputs)
+    if record is not None and record.store is not None:
+        try:
+            metrics = record.metrics or metrics
+        except CellpipeError as exc:
+            click.echo(f"cellpipe: cannot read the metrics from {record.store}: {exc.message}",
+                       err=True)
+    if metrics:
+        click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    if record is not None and record.spec is not None:
+        _print_values(record)
+    elif store:
+        click.echo(f"values: {store} (step/name in the store; reports under "
+                   f"{store}/.steps/STEP/)")
     sys.exit(api.target_exit_code(target, found.phase) if found.done else 0)
+
+
+def _print_values(run: Any) -> None:
+    from cellpipe.errors import CellpipeError
+
+    try:
+        rows = run.values()
+    except CellpipeError as exc:
+        click.echo(f"cellpipe: cannot list the values in {run.store}: {exc.message}", err=True)
+        return
+    if not rows:
+        return
+    if run.store is None:
+        click.echo("values: they stay in the cluster (no object store); submit with "
+                   "--storage s3://bucket/prefix to read them back")
+        return
+    click.echo(f"values (in {run.store}; reports under .steps/STEP/):")
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        click.echo(f"  {row['name']:<{width}}  {row['step']:<16} {row['where']}")
 
 
 @main.command()

@@ -60,6 +60,9 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--access-mode", help="Access mode of the workflow volume "
                      "[ReadWriteOnce]."),
         click.option("--service-account", help="Service account the pods run as."),
+        click.option("--artifact-repository", metavar="default|CONFIGMAP[:KEY]",
+                     help="Argo: keep the steps' reports, figures and models as artifacts in "
+                     "the controller's repository (default) or the one a ConfigMap names."),
         click.option("--caching/--no-caching", default=None,
                      help="KFP: let the cluster reuse unchanged steps [KFP's default]."),
     ]):
@@ -91,9 +94,6 @@ def note_shared_image(notebook: Path, split: str | None, cluster: Mapping[str, A
         return
     from cellpipe import api
 
-    spec = api.compile_spec(notebook, split=split)
-    image = api.shared_image(spec, image=cluster.get("image") or cluster.get("base_image"))
-    needs = api.image_requirements(notebook, spec=spec, direct=True)
-    click.echo(f"cellpipe: no --registry/--images: every step runs {image}, with its code in "
-               f"the pipeline; the image must hold {', '.join(needs)} (`cellpipe requirements "
-               f"{notebook.name}` writes them as a requirements file)", err=True)
+    note = api.shared_image_note(notebook, api.compile_spec(notebook, split=split), cluster)
+    if note:
+        click.echo(note, err=True)

@@ -128,7 +128,9 @@ class FsspecStore(ArtifactStore):
 def put_document(url: str, key: str, local: str | os.PathLike[str]) -> None:
     """Upload the file ``local`` to ``key`` under the store at ``url`` (a step's report, …)."""
     filesystem, root = _filesystem(url)
-    filesystem.put_file(os.fspath(local), f"{root.rstrip('/')}/{key}")
+    target = f"{root.rstrip('/')}/{key}"
+    filesystem.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+    filesystem.put_file(os.fspath(local), target)
 
 
 def get_document(url: str, key: str) -> bytes | None:

@@ -5,7 +5,7 @@ Usage::
     python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
         --step-dir DIR [--parameters PARAMS.json] [--param NAME=TEXT ...] \\
         [--input-store STEP=DIR ...] [--outputs-dir DIR [--artifacts]] \\
-        [--carry-files [store|workflow]]
+        [--carry-files [store|workflow]] [--publish URL]
 
 Cluster engines pass parameter values as text (``--param C=0.5``), converted to the types the
 spec declares, and collect the step's metrics from ``--outputs-dir`` (``metrics.json`` and one
@@ -15,6 +15,11 @@ the report as HTML, its figures, classification metrics and models
 
 Exits 0 when the step succeeded, 1 when the step's code failed, 2 when cellpipe or its
 surroundings did (see :mod:`cellpipe.runtime.execute`).
+
+``--publish URL`` copies what the step leaves (its values when it succeeded, its result
+and report either way) from a local ``--store`` to an object store, where the run's
+submitter reads them back (:class:`cellpipe.ClusterRun`): Kubeflow Pipelines keeps a step's
+data in its own artifact store, which nothing outside the cluster can read.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                         "restores the files it reads from earlier steps' stores; 'workflow' "
                         "leaves literal paths to the workflow's artifacts (Argo) and checks "
                         "their sha256")
+    parser.add_argument("--publish", metavar="URL", default="",
+                        help="also copy the step's values, result and report to this object "
+                        "store (a cluster run's results, read back by ClusterRun)")
     args = parser.parse_args(argv)
     if args.artifacts and not args.outputs_dir:
         parser.error("--artifacts needs --outputs-dir")
@@ -81,6 +89,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.outputs_dir:
         write_outputs(Path(args.step_dir), Path(args.outputs_dir))
     publish_step_files(args.store, args.step, Path(args.step_dir))
+    if args.publish:
+        code = publish_copy(args.publish, args.store, args.step, Path(args.step_dir), code)
+    return code
+
+
+def publish_copy(url: str, store: str, step: str, step_dir: Path, code: int) -> int:
+    """Copy the step's values (when it succeeded), result and report to ``url``.
+
+    The values keep their sidecars, each uploaded after its data as a store does. Failing
+    to publish fails the step (exit 2): its submitter could not read its values back.
+    """
+    from cellpipe.core.layout import STORE_STEP_FILES, STORE_STEPS_DIR
+    from cellpipe.marshal.remote import put_document
+    from cellpipe.marshal.store import SIDECAR_SUFFIX, is_remote
+
+    try:
+        local = Path(store)
+        if code == 0 and not is_remote(store) and local.is_dir():
+            files = sorted(p for p in local.rglob("*") if p.is_file())
+            # data before sidecars: a reader never finds a sidecar without its data
+            for path in sorted(files, key=lambda p: p.name.endswith(SIDECAR_SUFFIX)):
+                put_document(url, path.relative_to(local).as_posix(), path)
+        for name in STORE_STEP_FILES:
+            if (step_dir / name).is_file():
+                put_document(url, f"{STORE_STEPS_DIR}/{step}/{name}", step_dir / name)
+    except Exception as exc:
+        print(f"cellpipe: step {step!r}: could not publish its results to {url}: {exc}",
+              file=sys.stderr)
+        return EXIT_INFRA
     return code
 
 

@@ -30,7 +30,7 @@ from cellpipe.server.base import (
 # Options of compile_target that name the images and the cluster resources.
 IMAGE_OPTIONS = {"images", "image", "registry", "base_image", "requirements"}
 CLUSTER_OPTIONS = {"namespace", "storage", "volume_size", "storage_class", "access_mode",
-                   "service_account", "caching"}
+                   "service_account", "caching", "artifact_repository"}
 MAX_WAIT = 60.0  # seconds a long poll of GET /cellpipe/runs/<id> may hold
 
 
@@ -102,9 +102,16 @@ class CompileHandler(TargetHandler):
         notebook = self.notebook(body.text("path"))
         target = choice(body.text("target"), tuple(api.target_names()), "target")
         options = self.target_options(body.data)
+        notes: list[str] = []
+        if target != "spec" and not options.get("images") and not options.get("registry"):
+            spec = await asyncio.to_thread(api.compile_spec, str(notebook),
+                                           split=body.optional_text("split"))
+            note = await asyncio.to_thread(api.shared_image_note, notebook, spec, options)
+            notes += [note] if note else []
         text = await asyncio.to_thread(api.compile_target, str(notebook), target,
-                                       split=body.optional_text("split"), **options)
-        self.reply({"target": target, "text": text})
+                                       split=body.optional_text("split"),
+                                       on_note=notes.append, **options)
+        self.reply({"target": target, "text": text, "notes": notes})
 
 
 class RunsHandler(CellpipeHandler):

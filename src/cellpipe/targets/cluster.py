@@ -176,6 +176,7 @@ def cluster_settings(
     storage_class: str | None = None,
     access_mode: str | None = None,
     service_account: str | None = None,
+    artifact_repository: str | None = None,
 ) -> ClusterSettings:
     """Read and check the spec's cluster metadata, with command-line overrides on top.
 
@@ -189,6 +190,8 @@ def cluster_settings(
         storage_class: Overrides ``volume.storage_class`` (``--storage-class``).
         access_mode: Overrides ``volume.access_mode`` (``--access-mode``).
         service_account: Overrides ``service_account`` (``--service-account``).
+        artifact_repository: Overrides ``artifact_repository`` (``--artifact-repository``):
+            ``default`` (the workflow controller's), ``CONFIGMAP`` or ``CONFIGMAP:KEY``.
 
     Returns:
         The checked settings.
@@ -257,9 +260,18 @@ def cluster_settings(
             (name, reader.step(steps_meta[name], f"steps.{name}")) for name in sorted(steps_meta)
         ),
         kfp_caching=caching,
-        artifact_repository=reader.artifact_repository(meta.get("artifact_repository"),
-                                                       "artifact_repository"),
+        artifact_repository=reader.artifact_repository(*pick(
+            _repository_option(artifact_repository), meta.get("artifact_repository"),
+            "artifact_repository", "--artifact-repository")),
     )
+
+
+def _repository_option(value: str | None) -> Any:
+    """``--artifact-repository default|CONFIGMAP[:KEY]`` as the metadata would write it."""
+    if value is None or value == "default":
+        return value
+    configmap, _, key = value.partition(":")
+    return {"configmap": configmap, **({"key": key} if key else {})}
 
 
 class _Reader:

@@ -8,6 +8,7 @@ import json
 
 import nbformat
 import pytest
+import yaml
 from click.testing import CliRunner
 from hera.workflows import models as hera_models
 
@@ -112,6 +113,27 @@ def test_without_either_no_step_publishes_artifacts_and_compiling_says_so(tmp_pa
     done = CliRunner().invoke(main, ["compile", str(path), "--target", "argo", "--images",
                                      str(images), "--storage", "s3://bucket/x"])
     assert "storage_secret" in done.output  # --storage needs its secret in the metadata
+
+
+@pytest.mark.parametrize(("option", "reference"), [
+    ("default", None), ("repos", {"configMap": "repos"}),
+    ("repos:minio", {"configMap": "repos", "key": "minio"})])
+def test_artifact_repository_on_the_command_line(tmp_path, option, reference):
+    path, _ = compiled(tmp_path)
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps({"train": "r/train:1", "report": "r/report:1"}))
+    done = CliRunner().invoke(main, ["compile", str(path), "--target", "argo", "--images",
+                                     str(images), "--artifact-repository", option,
+                                     "-o", str(tmp_path / "wf.yaml")])
+    assert done.exit_code == 0, done.output
+    assert "are not kept" not in done.output
+    manifest = yaml.safe_load((tmp_path / "wf.yaml").read_text(encoding="utf-8"))
+    assert manifest["spec"].get("artifactRepositoryRef") == reference
+    assert sorted(artifacts(manifest, "train")) == ["classification", "figures", "metrics",
+                                                    "model-clf", "report"]
+    done = CliRunner().invoke(main, ["compile", str(path), "--target", "argo", "--images",
+                                     str(images), "--artifact-repository", "Bad_Name"])
+    assert done.exit_code != 0 and "artifact_repository" in done.output
 
 
 def test_storage_volume_on_the_command_line_drops_the_artifacts_again(tmp_path):

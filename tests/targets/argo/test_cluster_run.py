@@ -139,6 +139,32 @@ def test_submit_wait_and_read_the_results_back_from_the_object_store(
         run.load("slop")
     assert "did you mean 'slope'" in (caught.value.hint or "")
 
+    # another process takes the run up again by its name, from the record beside the notebook
+    root = tmp_path / ".cellpipe"
+    script = ("import sys; from cellpipe import api; "
+              "run = api.ClusterRun.attach(sys.argv[1], root=sys.argv[2]); "
+              "print(run.target, run.store, run.load('slope'), run.metrics['score'])")
+    again = subprocess.run([sys.executable, "-c", script, run.name, str(root)],
+                           capture_output=True, text=True, check=False)
+    assert again.stdout.split() == ["argo", run.store, str(local.load("slope")),
+                                    str(local.load("score"))], again.stderr
+    # `cellpipe status NAME` finds the target and the store in the record: metrics and
+    # where each value lives
+    shown = subprocess.run([str(Path(sys.executable).parent / "cellpipe"), "status", run.name,
+                            "--root", str(root)], capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"workflow {run.name}: Succeeded"
+    assert f"metrics: score={local.load('score')}" in lines
+    assert f"values (in {run.store}; reports under .steps/STEP/):" in lines
+    rows = {line.split()[0]: line.split()[1:] for line in lines
+            if line.startswith("  ") and line.split()[0] in ("frame", "slope", "score")}
+    assert rows["slope"] == ["fit", f"{run.store}/fit/slope.json"]
+    assert rows["frame"][0] == "make" and rows["frame"][1].startswith(f"{run.store}/make/frame")
+    with pytest.raises(CellpipeError, match="no cluster run 'nope'") as caught:
+        api.ClusterRun.attach("nope", root=root)
+    assert run.name in (caught.value.hint or "")
+
 
 def test_a_run_on_a_volume_says_its_values_stay_in_the_cluster(cluster, tmp_path):
     path = write_nb(tmp_path, *CELLS, name="fit.ipynb")

@@ -92,7 +92,8 @@ def $function($signature):
             _file.write(_spec)
         _argv = ["--spec", _os.path.join(_work, "spec.json"), "--step", _step,
                  "--store", $store, "--step-dir", _os.path.join(_work, "step"),
-                 "--outputs-dir", _os.path.join(_work, "outputs"), "--artifacts"]$carry
+                 "--outputs-dir", _os.path.join(_work, "outputs"),
+                 "--artifacts"]$carry$publish_store
         for _name, _value in _values.items():
             _kind = _kinds[_name]
             if _value is None or (_kind in ("list", "dict") and _value == _defaults[_name]):
@@ -167,7 +168,7 @@ def compile_kfp(
                             hint="build the step images first (cellpipe build)")
     names = _function_names(spec)
     with (tempfile.TemporaryDirectory(prefix="cellpipe-kfp-") as directory,
-          _generated_functions(spec, names, Path(directory)) as functions):
+          _generated_functions(spec, names, Path(directory), settings.storage) as functions):
         components = {
             step.name: dsl.component(
                 functions[step.name], base_image=images[step.name],
@@ -246,12 +247,14 @@ def _io_names(spec: PipelineSpec, step: StepSpec) -> dict[str, str]:
         unique(":data", "data")
     if step.metrics:
         unique(":metrics", "metrics")
+    unique(":run", "cellpipe_run")  # the run's id, for a --storage store (else unused)
     for output in ui_outputs(step):
         unique(output.key, output.name)
     return names
 
 
-def _component_source(spec: PipelineSpec, step: StepSpec, function: str) -> str:
+def _component_source(spec: PipelineSpec, step: StepSpec, function: str,
+                      storage: str | None = None) -> str:
     declared = {p.name: p for p in spec.parameters}
     params = [declared[name] for name in step.parameters]
     io = _io_names(spec, step)
@@ -261,6 +264,7 @@ def _component_source(spec: PipelineSpec, step: StepSpec, function: str) -> str:
     signature += [f"{io[':data']}: Output[Dataset]"] if ":data" in io else []
     signature += [f"{io[':metrics']}: Output[Metrics]"] if ":metrics" in io else []
     signature += [f"{io[o.key]}: Output[{o.kind}]" for o in ui_outputs(step)]
+    signature += [f"{io[':run']}: str"] if storage else []
     signature += [f"{p.name}: {_ANNOTATIONS['none']}" for p in params if p.type == "none"]
     slice_json = json.dumps(spec.slice(step.name).to_dict(), sort_keys=True,
                             separators=(",", ":"))
@@ -281,12 +285,17 @@ def _component_source(spec: PipelineSpec, step: StepSpec, function: str) -> str:
         carry=' + ["--carry-files"]' if step.files else "",
         metrics_file=repr(OUTPUT_METRICS),
         publish=publish_code(step, io),
+        # with an object store, the step also leaves its values, result and report under
+        # STORAGE/<run id>, where ClusterRun reads them back
+        publish_store=(f' + ["--publish", {storage.rstrip("/") + "/"!r} + {io[":run"]}]'
+                       if storage else ""),
     )
 
 
 @contextlib.contextmanager
 def _generated_functions(
-    spec: PipelineSpec, names: Mapping[str, str], directory: Path
+    spec: PipelineSpec, names: Mapping[str, str], directory: Path,
+    storage: str | None = None,
 ) -> Iterator[dict[str, Callable[..., Any]]]:
     """Write the steps' component functions to a module in ``directory`` and import it.
 
@@ -295,7 +304,8 @@ def _generated_functions(
     forgotten again when the compilation is done.
     """
     source = _MODULE_HEAD + "\n".join(
-        "\n" + _component_source(spec, step, names[step.name]) for step in spec.steps)
+        "\n" + _component_source(spec, step, names[step.name], storage)
+        for step in spec.steps)
     path = directory / "cellpipe_kfp_components.py"
     path.write_text(source, encoding="utf-8")
     module_name = f"_cellpipe_kfp_components_{uuid.uuid4().hex}"
@@ -334,6 +344,10 @@ def _pipeline_function(
             arguments = {name: channels[name] for name in step.parameters}
             arguments.update({io[producer]: tasks[producer].outputs[outputs[producer]]
                               for producer in step.producers})
+            if settings.storage:
+                from kfp import dsl
+
+                arguments[io[":run"]] = dsl.PIPELINE_JOB_ID_PLACEHOLDER
             task = components[step.name](**arguments)
             for upstream in step.upstream:
                 if upstream not in step.producers:
@@ -398,6 +412,13 @@ def _configure(
     for ref in settings.secrets_for(name):
         kubernetes.use_secret_as_env(task, secret_name=ref.secret,
                                      secret_key_to_env={ref.key: ref.env})
+    if settings.storage is not None:
+        secret = settings.storage_secret
+        assert secret is not None, "cluster_settings requires it with storage"
+        kubernetes.use_secret_as_env(task, secret_name=secret.secret, secret_key_to_env={
+            secret.access_key: "AWS_ACCESS_KEY_ID", secret.secret_key: "AWS_SECRET_ACCESS_KEY"})
+        if settings.storage_endpoint:
+            task.set_env_variable("AWS_ENDPOINT_URL", settings.storage_endpoint)
     for key, value in sorted(settings.node_selector_for(name).items()):
         kubernetes.add_node_selector(task, label_key=key, label_value=value)
     for toleration in settings.tolerations_for(name):

@@ -36,11 +36,21 @@ class KfpTarget:
 
     def compile(self, spec: PipelineSpec, images: Mapping[str, str],
                 settings: ClusterSettings, options: Mapping[str, Any]) -> Document:
-        """The IR YAML (``options``: ``caching``)."""
+        """The IR YAML (``options``: ``caching``).
+
+        With an object store (``--storage``), every step also leaves its values, result and
+        report under ``STORAGE/<run id>``, which :class:`cellpipe.ClusterRun` reads; without
+        one, they stay in the KFP server's own artifact store.
+        """
         from cellpipe.targets.kfp.compile import compile_kfp
 
-        return Document(text=compile_kfp(spec, images, caching=options.get("caching"),
-                                         settings=settings))
+        text = compile_kfp(spec, images, caching=options.get("caching"), settings=settings)
+        if settings.storage:
+            return Document(text=text, store=f"{settings.storage.rstrip('/')}/{{name}}",
+                            notes=("kfp: each run also keeps its values, results and reports "
+                                   f"in {settings.storage}/<run id>; as every run's id "
+                                   "differs, KFP's cache does not reuse steps across runs",))
+        return Document(text=text)
 
     def submit(self, document: Document, *, parameters: Mapping[str, Any],
                watch: bool, timeout: float | None,

@@ -498,6 +498,12 @@
 
 /* the compile dialog */
 
+.cp-compiled-note {
+  margin: 0 0 6px;
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size1);
+}
+
 .cp-compiled {
   max-height: 60vh;
   max-width: 80vw;
