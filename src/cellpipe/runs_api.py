@@ -7,6 +7,7 @@ Kept apart from :mod:`cellpipe.api` (which stays cheap to import for lint and co
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +170,12 @@ def run(
     requirements: str | Path | None = None,
     network: str = "none",
     on_image: Callable[[StepImage], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Run:
     """Compile a notebook and run it; returns when the run has ended (see :class:`Run`).
+
+    Setting ``cancel`` (a :class:`threading.Event`, from another thread) stops the run:
+    its running steps end, it is recorded ``cancelled``, and the finished steps stay cached.
 
     ``engine="docker"`` builds (or reuses) each step's image and runs each step in a
     container; ``base_image``, ``registry``, ``requirements`` (a requirements file whose
@@ -193,7 +198,7 @@ def run(
         parameters=values, workers=workers, cache=cache,
         selected=select_steps(spec, step, start, stop), resume=resume,
         root=Path(root) if root else default_root(path),
-        notebook_dir=notebook_dir, on_event=on_event, runtime=runtime,
+        notebook_dir=notebook_dir, on_event=on_event, runtime=runtime, cancel=cancel,
     )
     record = runner.run(spec, options)
     return Run(record.id, record.path, record.data)

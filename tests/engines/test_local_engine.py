@@ -385,3 +385,52 @@ def test_load_returns_the_value_of_the_last_writer(tmp_path):
     assert result.load("snapshot") == "first"
     with pytest.raises(CellpipeError, match="does not end with a name 'nothing'"):
         result.load("nothing")
+
+
+# -- cancelling ---------------------------------------------------------------------------
+
+
+def test_cancel_ends_the_running_step_and_keeps_what_finished(tmp_path):
+    import os
+    import threading
+    import time
+
+    counter = tmp_path / "count.txt"
+    path = write_nb(
+        tmp_path,
+        ("parameters", "pause = 60"),
+        ("step:load", f"{count(counter, 'L')}\nrows = list(range(10))"),
+        ("step:train", "import os, time\npid = os.getpid()\ntime.sleep(pause)\n"
+                       "total = sum(rows)"),
+    )
+    cancel = threading.Event()
+
+    def on_event(event):
+        if event.step == "train" and event.status == "running":
+            cancel.set()
+
+    started = time.monotonic()
+    result = run(path, tmp_path, on_event=on_event, cancel=cancel)
+    assert time.monotonic() - started < 20  # not the 60 s the step sleeps
+    assert result.status == "cancelled"
+    assert statuses(result) == {"load": "succeeded", "train": "cancelled"}
+    pid = result.steps["train"]["pid"]  # the step's process is gone
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # the step that finished stays cached: the next run reuses it and runs only train
+    again = run(path, tmp_path, parameters={"pause": 0})
+    assert again.status == "succeeded"
+    assert statuses(again) == {"load": "cached", "train": "succeeded"}
+    assert counter.read_text() == "L"
+    assert again.load("total") == 45
+
+
+def test_a_cancel_set_before_the_run_runs_nothing(tmp_path):
+    import threading
+
+    path = write_nb(tmp_path, ("step:only", "x = 1"))
+    cancel = threading.Event()
+    cancel.set()
+    result = run(path, tmp_path, cancel=cancel)
+    assert result.status == "cancelled"
+    assert statuses(result) == {"only": "cancelled"}

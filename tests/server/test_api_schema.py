@@ -267,6 +267,42 @@ async def test_a_run_its_live_states_the_list_and_a_cached_rerun(answer, jp_root
     assert [run["id"] for run in check(listed, "RunList")["runs"]] == [again["id"], started["id"]]
 
 
+SLOW = [
+    ("", "import time"),
+    ("step:load", "rows = list(range(4))"),
+    ("step:train", "time.sleep(120)\ntotal = sum(rows)"),
+]
+
+
+async def test_cancel_stops_a_running_run_and_keeps_what_finished(answer, jp_root_dir):
+    write_nb(jp_root_dir, *SLOW, name="slow.ipynb")
+    path = {"path": "slow.ipynb"}
+    code, started = await answer("runs", method="POST", body=path)
+    assert code == 202, started
+    run_id = check(started, "RunStarted")["id"]
+    deadline = time.monotonic() + 60
+    while True:  # until the slow step runs
+        code, state = await answer("runs", run_id, params={**path, "wait": 5})
+        if state["steps"]["train"]["status"] == "running":
+            break
+        assert time.monotonic() < deadline, state
+    asked = time.monotonic()
+    code, body = await answer("runs", run_id, "cancel", method="POST", body={}, params=path)
+    assert code == 202, body
+    assert check(body, "Cancelling") == {"id": run_id, "status": "cancelling"}
+    final = (await followed(answer, run_id, "slow.ipynb"))[-1]
+    assert time.monotonic() - asked < 20  # not the 120 s the step sleeps
+    assert final["status"] == "cancelled"
+    assert final["steps"]["load"]["status"] == "succeeded"
+    assert final["steps"]["train"]["status"] == "cancelled"
+
+    # a run that has ended cannot be cancelled; an unknown one is 404
+    code, body = await answer("runs", run_id, "cancel", method="POST", body={}, params=path)
+    assert code == 409 and "is not running (it is cancelled)" in check(body, "ErrorBody")["message"]
+    code, body = await answer("runs", "nope", "cancel", method="POST", body={}, params=path)
+    assert code == 404, body
+
+
 async def test_a_failed_step_carries_its_error_as_an_object(answer, jp_root_dir):
     write_nb(jp_root_dir, *FAILING, name="failing.ipynb")
 

@@ -7,6 +7,7 @@ The options of a run, one step's launch, and the handle of a started step. The s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ class RunOptions:
         notebook_dir: Working directory of the steps.
         on_event: Called on every step state change.
         runtime: ``ipython`` (default) or ``kernel`` (each step in a Jupyter kernel).
+        cancel: Set it (from any thread) to stop the run: the running steps are ended,
+            the run is recorded ``cancelled``, and the steps that finished stay cached.
     """
 
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -43,6 +46,7 @@ class RunOptions:
     notebook_dir: Path = Path(".")
     runtime: str = "ipython"
     on_event: Callable[[StepEvent], None] | None = None
+    cancel: threading.Event | None = None
 
 
 @dataclass(frozen=True)

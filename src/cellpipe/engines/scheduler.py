@@ -42,6 +42,11 @@ __all__ = ["EXIT_NAMES", "Engine", "Launcher", "RunOptions", "StepEvent", "StepH
            "StepLaunch", "check_selection"]
 
 NOT_SELECTED = "not selected (--step/--from/--to)"
+CANCEL_POLL = 0.2  # seconds between looks at RunOptions.cancel while steps run
+
+
+class RunCancelled(Exception):
+    """The run's ``cancel`` event was set: the scheduler stopped its running steps."""
 # What a step's state says about its last attempt; cleared when it is launched again.
 _ATTEMPT_FIELDS = ("error", "message", "exit_code", "finished", "duration", "outputs",
                    "metrics", "store", "cached_from", "not_kept", "warnings")
@@ -97,6 +102,13 @@ class Engine:
             # (cellpipe.api.report_html), never on the run's path.
             launcher = self._launcher(spec, options)
             _Scheduler(spec, record, options, parameters, launcher).execute()
+        except RunCancelled:
+            record.data["status"] = "cancelled"
+            for state in record.data["steps"].values():
+                if state["status"] in ("pending", "running", "retrying"):
+                    state["status"] = "cancelled"
+            _finish(record)
+            return record
         except BaseException as exc:
             # Never leave a run "running": Ctrl-C cancels it, anything else fails it.
             cancelled = isinstance(exc, KeyboardInterrupt)
@@ -184,6 +196,7 @@ class _Scheduler:
         queue: list[str] = []
         try:
             while True:
+                self.check_cancelled()
                 queue.extend(sorter.get_ready())
                 while queue and len(running) < self.workers:
                     name = queue.pop(0)
@@ -200,9 +213,12 @@ class _Scheduler:
                         continue
                     break
                 self.wait(running, sorter)
-        except BaseException:
+        except BaseException as exc:
             for job in running.values():
                 job.process.stop()
+                if isinstance(exc, RunCancelled):
+                    self.emit(job.step, "cancelled", job.attempt,
+                              time.monotonic() - job.started, message="cancelled while running")
             raise
         for name in self.steps:
             if self.record.step(name)["status"] == "pending":
@@ -213,6 +229,11 @@ class _Scheduler:
                                 if self.record.step(u)["status"] not in ("succeeded", "cached")]
                     message = f"upstream {', '.join(upstream)} did not succeed"
                 self.emit(name, "skipped", message=message)
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`RunCancelled` once the run's ``cancel`` event is set."""
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            raise RunCancelled
 
     def unselected(self, name: str) -> bool:
         """Whether ``name`` is outside the selection and no selected step needs it."""
@@ -225,7 +246,11 @@ class _Scheduler:
         due = self.record.snapshot_due()  # run.json trails the event log by ~1 s at most
         if due is not None:
             timeout = due if timeout is None else min(timeout, due)
+        if self.options.cancel is not None:
+            timeout = CANCEL_POLL if timeout is None else min(timeout, CANCEL_POLL)
         ready = wait(list(running), timeout=timeout)
+        if not ready:
+            self.check_cancelled()
         if self.record.snapshot_due() == 0.0:
             self.record.save()
         now = time.monotonic()

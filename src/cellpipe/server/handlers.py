@@ -201,6 +201,32 @@ class RunHandler(CellpipeHandler):
                               version=live.version if live is not None else None))
 
 
+class CancelHandler(CellpipeHandler):
+    """``POST /cellpipe/runs/<id>/cancel?path=NB``: stop a run this server started.
+
+    Answers 202 at once: the running steps end (their processes or containers stop), the
+    run is recorded ``cancelled`` and the steps that finished stay cached. 409 for a run
+    that has already ended, 404 for an unknown one.
+    """
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, run_id: str) -> None:
+        """Ask the run to stop; its state shows ``cancelled`` when it has."""
+        root = runs_root(self.query_notebook())
+        live = self.registry.get(run_id, root)
+        if live is None:
+            run = await asyncio.to_thread(open_run, run_id, root)
+            live = self.registry.get(run.id, root)
+            if live is None:
+                raise RequestError(409, f"run {run.id} is not running (it is {run.status})",
+                                   hint="only a run this server started and that is still "
+                                   "going can be cancelled")
+        live.cancel.set()
+        self.reply({"id": live.id, "status": "cancelling"}, status=202)
+
+
 # What the panel shows of a step; run.json also keeps cache keys, pids and store paths.
 STEP_FIELDS = ("status", "reason", "attempt", "attempts", "started", "finished", "duration",
                "elapsed", "message", "error", "exit_code", "metrics", "cached_from")
@@ -358,6 +384,7 @@ def routes() -> list[tuple[str, type[CellpipeHandler]]]:
         (url_path_join("/cellpipe", "compile"), CompileHandler),
         (url_path_join("/cellpipe", "runs"), RunsHandler),
         (run, RunHandler),
+        (url_path_join(run, "cancel"), CancelHandler),
         (url_path_join(step, "log"), StepLogHandler),
         (url_path_join(step, "report"), StepReportHandler),
         (url_path_join("/cellpipe", "submit"), SubmitHandler),

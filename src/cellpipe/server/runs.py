@@ -49,6 +49,7 @@ class LiveRun:
         self._first_event: concurrent.futures.Future[str] = concurrent.futures.Future()
         self._loop = asyncio.get_running_loop()
         self._waiters: set[asyncio.Future[None]] = set()
+        self.cancel = threading.Event()  # set by POST /cellpipe/runs/<id>/cancel
 
     def execute(self, runner: Runner) -> None:
         """Run the pipeline (in the run's thread); keep the final state."""
@@ -175,7 +176,7 @@ class RunRegistry:
         """
         live = LiveRun(self, notebook, root)
         runner = partial(api.run, str(notebook), dict(parameters), engine=engine, cache=cache,
-                         root=root)
+                         root=root, cancel=live.cancel)
         thread = threading.Thread(target=live.execute, args=(runner,),
                                   name=f"cellpipe-run-{notebook.name}", daemon=True)
         thread.start()
