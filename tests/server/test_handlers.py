@@ -149,6 +149,67 @@ async def test_analyze_refuses_bad_paths(fetch, pipeline_nb, params, status, mes
     assert message in body["message"]
 
 
+# -- POST /cellpipe/analyze: the notebook as the editor has it ------------------------------
+
+
+async def test_analyze_post_answers_for_the_content_not_the_saved_file(fetch, pipeline_nb,
+                                                                      jp_root_dir):
+    import nbformat
+
+    saved = nbformat.read(jp_root_dir / pipeline_nb, as_version=4)
+    code, same = await fetch("analyze", method="POST", params={"path": pipeline_nb},
+                             body={"content": saved})
+    code_get, from_file = await fetch("analyze", params={"path": pipeline_nb})
+    assert code == code_get == 200, same
+    assert same == from_file  # the same answer as GET for the same notebook
+
+    # an edit not saved: a cell that reads a name nobody defines
+    saved.cells[2].source = "total = sum(valuez) * scale"
+    code, edited = await fetch("analyze", method="POST", params={"path": pipeline_nb},
+                               body={"content": saved})
+    assert code == 200, edited
+    assert edited["ok"] is False
+    [error] = [d for d in edited["diagnostics"] if d["severity"] == "error"]
+    assert (error["variable"], error["cell"]) == ("valuez", 2)
+    assert "did you mean 'values'" in error["hint"]
+    # the file on disk is untouched, and GET still answers for it
+    assert (await fetch("analyze", params={"path": pipeline_nb}))[1]["ok"] is True
+
+    # a notebook not saved yet (a new file in an existing folder) is analyzed too
+    code, fresh = await fetch("analyze", method="POST", params={"path": "Untitled1.ipynb"},
+                              body={"content": saved})
+    assert code == 200 and fresh["ok"] is False, fresh
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"content": {"metadata": {}}}, 400, "not a Jupyter notebook (no 'cells')"),
+    ({"content": "{}"}, 400, "field 'content' must be an object"),
+    ({}, 400, "missing field 'content'"),
+    ({"content": {"cells": []}, "extra": 1}, 400, "extra"),
+    ("not json", 400, "not JSON"),
+])
+async def test_analyze_post_refuses_a_body_that_is_not_a_notebook(fetch, pipeline_nb, body,
+                                                                  status, words):
+    code, answer = await fetch("analyze", method="POST", params={"path": pipeline_nb},
+                               body=body)
+    assert code == status, answer
+    assert words in answer["message"]
+
+
+@pytest.mark.parametrize("jp_server_config", [
+    {**SERVER_EXTENSIONS, "CellpipeApp": {"analyze_max_bytes": 2000}}])
+async def test_analyze_post_refuses_a_body_over_the_limit(fetch, pipeline_nb, jp_root_dir):
+    import nbformat
+
+    nb = nbformat.read(jp_root_dir / pipeline_nb, as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="x" * 5000)]
+    code, answer = await fetch("analyze", method="POST", params={"path": pipeline_nb},
+                               body={"content": nb})
+    assert code == 413, answer
+    assert "; the limit is 2.0 KiB" in answer["message"]
+    assert "without their outputs" in answer["hint"]
+
+
 async def test_a_file_that_is_not_a_notebook_is_a_bad_request(fetch, jp_root_dir):
     (jp_root_dir / "notes.ipynb").write_text("not json", encoding="utf-8")
 

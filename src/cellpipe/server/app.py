@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float
+from traitlets import Bool, Float, Integer
 
 from cellpipe.server.handlers import routes
 from cellpipe.server.runs import RunRegistry
@@ -26,6 +26,12 @@ class CellpipeApp(ExtensionApp):
         30.0,
         help="Seconds POST /cellpipe/runs waits for a run to get its id before answering "
         "without one (the run goes on; it shows up in GET /cellpipe/runs).",
+    ).tag(config=True)
+
+    analyze_max_bytes = Integer(
+        16 * 2**20,
+        help="The largest body POST /cellpipe/analyze takes (the notebook as it is in the "
+        "editor); larger ones are answered 413. The panel sends the cells without outputs.",
     ).tag(config=True)
 
     registry: RunRegistry

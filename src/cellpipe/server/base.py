@@ -168,12 +168,15 @@ class JsonBody:
         return value
 
 
-def resolve_path(root_dir: Path, api_path: str, what: str = "notebook") -> Path:
+def resolve_path(root_dir: Path, api_path: str, what: str = "notebook",
+                 must_exist: bool = True) -> Path:
     """The file at ``api_path`` (relative to the server's root, ``/``-separated).
+
+    ``must_exist=False`` takes a file not saved yet, in a folder that exists.
 
     Raises:
         RequestError: 403 for an absolute path or one that leaves the root directory,
-            404 when there is no such file.
+            404 when there is no such file (or, without ``must_exist``, no such folder).
     """
     if (not api_path or api_path.startswith(("/", "\\")) or PureWindowsPath(api_path).drive
             or Path(api_path).is_absolute()):
@@ -183,6 +186,8 @@ def resolve_path(root_dir: Path, api_path: str, what: str = "notebook") -> Path:
     if normal == ".." or normal.startswith("../"):
         raise RequestError(403, f"{what} path {api_path!r} leaves the server's root directory")
     path = root_dir.joinpath(*PurePosixPath(normal).parts)
+    if not must_exist and not path.is_dir() and path.parent.is_dir():
+        return path
     if not path.is_file():
         raise RequestError(404, f"no {what} {api_path!r} under the server's root directory",
                            hint="save the notebook first" if what == "notebook" else None)
@@ -215,13 +220,13 @@ class CellpipeHandler(ExtensionHandlerMixin, APIHandler):
         root = self.settings.get("server_root_dir") or self.contents_manager.root_dir
         return Path(os.path.expanduser(str(root))).absolute()
 
-    def notebook(self, api_path: str) -> Path:
+    def notebook(self, api_path: str, must_exist: bool = True) -> Path:
         """The notebook file at ``api_path`` (see :func:`resolve_path`)."""
-        return resolve_path(self.root_dir, api_path)
+        return resolve_path(self.root_dir, api_path, must_exist=must_exist)
 
-    def query_notebook(self) -> Path:
+    def query_notebook(self, must_exist: bool = True) -> Path:
         """The notebook named by the ``path`` query argument."""
-        return self.notebook(self.query("path"))
+        return self.notebook(self.query("path"), must_exist=must_exist)
 
     def query(self, name: str) -> str:
         """A required query argument."""

@@ -50,9 +50,48 @@ class AnalyzeHandler(CellpipeHandler):
         target = self.get_query_argument("target", None) or None
         self.reply(await asyncio.to_thread(analysis, notebook, split, target))
 
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self) -> None:
+        """Analyze the notebook as the editor has it: ``{"content": <notebook JSON>}``.
 
-def analysis(notebook: Path, split: str | None, target: str | None = None) -> dict[str, Any]:
-    """The panel's view of a notebook: its DAG and diagnostics, even when lint fails."""
+        Answers what ``GET`` answers for the saved file (files the cells read are still
+        looked up beside the notebook at ``path``). 413 for a body over
+        ``CellpipeApp.analyze_max_bytes``; 400 for a body that is not a notebook.
+        """
+        limit = self.app.analyze_max_bytes
+        size = len(self.request.body or b"")
+        if size > limit:
+            raise RequestError(413, f"the notebook sent is {_size(size)}; the limit is "
+                               f"{_size(limit)}",
+                               hint="send the cells without their outputs, or raise "
+                               "c.CellpipeApp.analyze_max_bytes")
+        notebook = self.query_notebook(must_exist=False)
+        body = self.json_body()
+        body.check_known({"content"})
+        content = body.mapping("content")
+        if content is None:
+            raise RequestError(400, "missing field 'content' (the notebook's JSON)",
+                               hint='send {"content": <the notebook as saved in .ipynb>}')
+        from cellpipe.core.notebook import notebook_from_dict
+
+        parsed = notebook_from_dict(content, path=str(notebook))
+        split = self.get_query_argument("split", None)
+        target = self.get_query_argument("target", None) or None
+        self.reply(await asyncio.to_thread(analysis, parsed, split, target))
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.1f} KiB"
+
+
+def analysis(notebook: Path | Any, split: str | None,
+             target: str | None = None) -> dict[str, Any]:
+    """The panel's view of a notebook: its DAG and diagnostics, even when lint fails.
+
+    ``notebook`` is the saved file's path, or the notebook as the editor has it.
+    """
     report = api.lint(notebook, split=split, target=target)
     # what api.compile_spec returns, without analyzing the notebook a second time
     spec = api.build_spec(report.pipeline) if report.ok else None
