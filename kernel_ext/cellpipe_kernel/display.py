@@ -109,3 +109,45 @@ def _list_runs(root: Path) -> list[Any]:
 
 def _value(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_COMPARE_TITLES = {"runs": "runs", "parameters": "parameters that differ",
+                   "metrics": "metrics (change from the first run)", "steps": "steps"}
+
+
+def show_comparison(comparison: api.Comparison, metrics: Sequence[str] = (),
+                    plot: str | None = None) -> None:
+    """Display a comparison: its tables as HTML (with a text twin), then the metric plot.
+
+    The plot is drawn when a run has a numeric metric (or ``metrics`` names some: an
+    unknown one raises); ``plot`` also writes it to that file.
+    """
+    from IPython.display import Image
+
+    parts, text = [], []
+    for note in comparison.notes:
+        parts.append(f"<p style='color:#b26a00'>note: {html.escape(note)}</p>")
+        text.append(f"note: {note}")
+    for section, (headers, rows) in comparison.tables().items():
+        title = _COMPARE_TITLES[section]
+        if section == "parameters":
+            same = ", ".join(f"{k}={json.dumps(v, default=repr)}"
+                             for k, v in comparison.same_parameters.items())
+            line = f"same in every run ({len(comparison.same_parameters)}): {same or '—'}"
+            parts.append(f"<p>{html.escape(line)}</p>")
+            text.append(line)
+        parts.append(f"<p><b>{html.escape(title)}</b>{'' if rows else ': none'}</p>")
+        text.append(title + ("" if rows else ": none"))
+        if rows:
+            parts.append(_table(headers, [[html.escape(cell) for cell in row] for row in rows]))
+            text.extend("  ".join(row) for row in [headers, *rows])
+    _show("".join(parts), "\n".join(text))
+    if not (metrics or comparison.numeric_metrics()):
+        print("no numeric metrics to plot")
+        return
+    if plot:
+        path = comparison.plot(plot, list(metrics) or None)
+        display(Image(filename=str(path)))
+        print(f"wrote {path}")
+    else:
+        display(Image(data=comparison.png(list(metrics) or None)))

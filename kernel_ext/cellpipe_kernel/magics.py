@@ -32,11 +32,11 @@ from IPython.display import display
 
 from cellpipe import api
 from cellpipe.errors import AnnotationError, CellpipeError, PipelineError
-from cellpipe_kernel.display import show_graph, show_lint, show_runs
+from cellpipe_kernel.display import show_comparison, show_graph, show_lint, show_runs
 from cellpipe_kernel.notebook import find_notebook
 from cellpipe_kernel.parsing import HelpShown, MagicParser
 
-COMMANDS = ("lint", "graph", "params", "runs", "run", "submit")
+COMMANDS = ("lint", "graph", "params", "runs", "run", "submit", "compare")
 
 
 @contextmanager
@@ -81,7 +81,7 @@ class CellpipeMagics(Magics):
 
     @line_magic
     def cellpipe(self, line: str) -> Any:
-        """``%cellpipe lint|graph|params|runs|run|submit [--notebook PATH] ...`` (``-h``)."""
+        """``%cellpipe lint|graph|params|runs|run|submit|compare [--notebook PATH] ...`` (-h)."""
         with usage_errors():
             return self._dispatch(line)
 
@@ -127,6 +127,9 @@ class CellpipeMagics(Magics):
         if args.command is None:
             parser.print_help()
             return None
+        if args.command == "compare":
+            self._compare(args)
+            return None
         notebook = self._notebook(args.notebook)
         if args.command == "lint":
             show_lint(api.lint(notebook, target=args.target), notebook)
@@ -141,6 +144,19 @@ class CellpipeMagics(Magics):
     def _notebook(self, given: str | None) -> Path:
         user_ns = self.shell.user_ns if self.shell is not None else {}
         return find_notebook(user_ns, given)
+
+    def _compare(self, args: Any) -> None:
+        """Show the comparison; leave it in the namespace as ``_cellpipe_compare``."""
+        try:
+            notebook: Path | None = self._notebook(args.notebook)
+        except CellpipeError:
+            if args.notebook is not None:
+                raise
+            notebook = None  # no session: the runs beside the kernel's folder (or $CELLPIPE_HOME)
+        comparison = api.compare(args.runs, notebook=notebook)
+        assert self.shell is not None
+        self.shell.user_ns["_cellpipe_compare"] = comparison
+        show_comparison(comparison, args.metrics, args.plot)
 
     def _params(self, notebook: Path) -> None:
         from cellpipe_kernel.params_form import ParamsForm
@@ -265,6 +281,7 @@ def build_parser() -> MagicParser:
         "Without --notebook, the notebook is the kernel's own (its Jupyter session).",
         epilog="examples: %cellpipe lint | %cellpipe graph --format mermaid | "
         "%cellpipe params | %cellpipe run -p lr=0.1 | %cellpipe runs | "
+        "%cellpipe compare RUN RUN | "
         "%cellpipe submit --target argo --watch (its own -h)",
     )
     parser.commands = {}
@@ -288,6 +305,16 @@ def build_parser() -> MagicParser:
         if name == "graph":
             command.add_argument("--format", choices=("svg", "mermaid", "dot"), default="svg",
                                  help="svg (needs graphviz; else Mermaid), mermaid or dot")
+    compare_help = ("runs side by side: parameters that differ, metrics, which steps ran "
+                    "and why, metrics plotted over the runs (left in `_cellpipe_compare`)")
+    command = commands.add_parser("compare", help=compare_help, description=compare_help)
+    parser.commands["compare"] = command
+    command.add_argument("runs", nargs="*", metavar="RUN",
+                         help="run ids (or unique prefixes, or `latest`); two or more")
+    command.add_argument("--metric", dest="metrics", action="append", default=[],
+                         metavar="NAME", help="plot this metric (repeatable) [every one]")
+    command.add_argument("--plot", metavar="PATH", help="also write the plot here (PNG)")
+    command.add_argument("--notebook", metavar="PATH", help=notebook_help)
     commands.add_parser("run", help="run the pipeline with a live view (%%cellpipe run -h)",
                         add_help=False)
     return parser

@@ -335,6 +335,8 @@ from cellpipe.cluster_api import target_logs as target_logs  # noqa: E402
 from cellpipe.cluster_api import target_names as target_names  # noqa: E402
 from cellpipe.cluster_api import target_status as target_status  # noqa: E402
 from cellpipe.cluster_run import ClusterRun as ClusterRun  # noqa: E402
+from cellpipe.compare_api import Comparison as Comparison  # noqa: E402
+from cellpipe.compare_api import compare as compare  # noqa: E402
 from cellpipe.core.values import convert_parameter as convert_parameter  # noqa: E402
 from cellpipe.runs_api import Run as Run  # noqa: E402
 from cellpipe.runs_api import build_images as build_images  # noqa: E402
@@ -355,6 +357,7 @@ __all__ = [
     "GRAPH_FORMATS",
     "PARAMETERS_GLOBAL",
     "ClusterRun",
+    "Comparison",
     "Diagnostic",
     "LintReport",
     "NotebookLike",
@@ -372,6 +375,7 @@ __all__ = [
     "build_spec",
     "check_schedule",
     "cluster_target_names",
+    "compare",
     "compile_spec",
     "compile_target",
     "convert_parameter",

@@ -258,6 +258,7 @@ def _register() -> None:
     from cellpipe.cli import (  # noqa: F401  (register their commands)
         build_commands,
         cluster_commands,
+        compare_commands,
         run_commands,
     )
 
