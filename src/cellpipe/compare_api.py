@@ -152,7 +152,7 @@ class Comparison:
         axes.set_xlim(-0.5, len(self.runs) - 0.5)
         axes.set_xlabel("run (in the order given)")
         axes.set_ylabel(names[0] if len(names) == 1 else "metric value")
-        axes.set_title("metrics over runs")
+        axes.set_title(f"{names[0] if len(names) == 1 else 'metrics'} over runs")
         axes.grid(True, alpha=0.3)
         if len(names) > 1:
             axes.legend(fontsize=8)
