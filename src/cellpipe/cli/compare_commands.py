@@ -39,9 +39,8 @@ def compare(run_ids: tuple[str, ...], metrics: tuple[str, ...], plot_path: Path 
       cellpipe compare RUN1 RUN2 --format json
     """
     from cellpipe import api
-    from cellpipe.cli.run_commands import _root
 
-    comparison = api.compare(run_ids, root=_root(notebook, root))
+    comparison = api.compare(run_ids, root=root, notebook=notebook)
     written = comparison.plot(plot_path, metrics or None) if plot_path else None
     if fmt == "json":
         data = comparison.to_dict()
