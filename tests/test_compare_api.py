@@ -56,6 +56,8 @@ def test_parameters_that_differ_and_those_that_are_the_same(history):
     assert comparison.parameters == {"epochs": [3, 3, 5], "lr": [0.5, 0.25, 0.25]}
     assert comparison.same_parameters == {"name": "model"}
     assert comparison.notes == ()
+    assert repr(comparison) == (f"<Comparison of 3 runs ({a.id}, {b.id}, {c.id}): 2 "
+                                "parameter(s) differ, 2 metric(s), 3 step(s)>")
     # two runs that share epochs: only lr differs
     assert cellpipe.compare([a, b]).parameters == {"lr": [0.5, 0.25]}
     assert cellpipe.compare([a, b]).same_parameters == {"epochs": 3, "name": "model"}

@@ -124,6 +124,14 @@ def show_comparison(comparison: api.Comparison, metrics: Sequence[str] = (),
     """
     from IPython.display import Image
 
+    # Drawn first: a --metric the runs lack is an error before anything is shown.
+    image = None
+    if metrics or comparison.numeric_metrics():
+        if plot:
+            written = comparison.plot(plot, list(metrics) or None)
+            image = Image(filename=str(written))
+        else:
+            image = Image(data=comparison.png(list(metrics) or None))
     parts, text = [], []
     for note in comparison.notes:
         parts.append(f"<p style='color:#b26a00'>note: {html.escape(note)}</p>")
@@ -142,12 +150,9 @@ def show_comparison(comparison: api.Comparison, metrics: Sequence[str] = (),
             parts.append(_table(headers, [[html.escape(cell) for cell in row] for row in rows]))
             text.extend("  ".join(row) for row in [headers, *rows])
     _show("".join(parts), "\n".join(text))
-    if not (metrics or comparison.numeric_metrics()):
+    if image is None:
         print("no numeric metrics to plot")
         return
+    display(image)
     if plot:
-        path = comparison.plot(plot, list(metrics) or None)
-        display(Image(filename=str(path)))
-        print(f"wrote {path}")
-    else:
-        display(Image(data=comparison.png(list(metrics) or None)))
+        print(f"wrote {plot}")

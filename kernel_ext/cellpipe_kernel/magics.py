@@ -154,9 +154,9 @@ class CellpipeMagics(Magics):
                 raise
             notebook = None  # no session: the runs beside the kernel's folder (or $CELLPIPE_HOME)
         comparison = api.compare(args.runs, notebook=notebook)
+        show_comparison(comparison, args.metrics, args.plot)
         assert self.shell is not None
         self.shell.user_ns["_cellpipe_compare"] = comparison
-        show_comparison(comparison, args.metrics, args.plot)
 
     def _params(self, notebook: Path) -> None:
         from cellpipe_kernel.params_form import ParamsForm

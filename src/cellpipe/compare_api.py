@@ -61,6 +61,11 @@ class Comparison:
     steps: dict[str, list[dict[str, Any] | None]]
     notes: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:
+        return (f"<Comparison of {len(self.runs)} runs ({', '.join(self.ids)}): "
+                f"{len(self.parameters)} parameter(s) differ, {len(self.metrics)} metric(s), "
+                f"{len(self.steps)} step(s)>")
+
     @property
     def ids(self) -> list[str]:
         """The run ids, in order."""

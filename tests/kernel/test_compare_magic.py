@@ -100,10 +100,12 @@ def test_without_a_session_the_runs_are_those_in_the_kernels_folder(shell, two_r
 ])
 def test_mistakes_are_one_line_usage_errors(shell, two_runs, line, message):
     path, first, second = two_runs
-    result, out, err, _ = run_cell(
+    result, out, err, outputs = run_cell(
         shell, f"%cellpipe {line.format(first=first.id)} --notebook {path}")
 
     assert isinstance(result.error_in_exec, UsageError)
+    assert outputs == []  # nothing shown before the error (the plot is drawn first)
+    assert "_cellpipe_compare" not in shell.user_ns
     assert err.startswith("UsageError: ") and message in err
     assert "Traceback" not in out + err
     if "nope" in line:
