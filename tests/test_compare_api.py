@@ -122,6 +122,7 @@ def test_a_failed_run_says_which_step_failed_and_what_did_not_run(history):
     assert comparison.change("final_loss") == [None, None]
     assert f"run {failed.id} failed: some of its metrics or steps may be missing" \
         in comparison.notes
+    assert comparison.labels() == [f"{a.id}\nepochs=3", f"{failed.id} (failed)\nepochs=0"]
 
 
 def test_runs_of_different_notebooks_are_compared_by_name_with_a_note(history):

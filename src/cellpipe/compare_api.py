@@ -79,11 +79,15 @@ class Comparison:
                 for i, v in enumerate(values)]
 
     def labels(self) -> list[str]:
-        """Per run: its id, then the values of the parameters that differ (``lr=0.1``)."""
+        """Per run: its id (and status), then the parameters that differ (``lr=0.1``).
+
+        The status is shown unless the run succeeded; one parameter a line, four at most.
+        """
         labels = []
         for index, run in enumerate(self.runs):
             shown = [f"{name}={_short(values[index])}" for name, values in self.parameters.items()]
-            labels.append("\n".join([run.id, *shown[:4], *(["…"] if len(shown) > 4 else [])]))
+            head = run.id if run.status == "succeeded" else f"{run.id} ({run.status})"
+            labels.append("\n".join([head, *shown[:4], *(["…"] if len(shown) > 4 else [])]))
         return labels
 
     def to_dict(self) -> dict[str, Any]:
