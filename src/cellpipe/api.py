@@ -333,6 +333,7 @@ from cellpipe.cluster_api import target_connections as target_connections  # noq
 from cellpipe.cluster_api import target_exit_code as target_exit_code  # noqa: E402
 from cellpipe.cluster_api import target_logs as target_logs  # noqa: E402
 from cellpipe.cluster_api import target_names as target_names  # noqa: E402
+from cellpipe.cluster_api import target_searches as target_searches  # noqa: E402
 from cellpipe.cluster_api import target_status as target_status  # noqa: E402
 from cellpipe.cluster_run import ClusterRun as ClusterRun  # noqa: E402
 from cellpipe.compare_api import Comparison as Comparison  # noqa: E402
@@ -409,6 +410,7 @@ __all__ = [
     "target_exit_code",
     "target_logs",
     "target_names",
+    "target_searches",
     "target_status",
     "unschedule",
     "warm_servers",

@@ -70,6 +70,17 @@ def target_connection(name: str) -> tuple[ConnectionField, ...]:
     return connection_fields(TARGETS.load(name))
 
 
+def target_searches(name: str) -> bool:
+    """Whether target ``name`` compiles a parameter search (Katib), not one run.
+
+    Such a target takes its search as ``target_options`` (``-p NAME=SPACE`` on the command
+    line), and its status has an ``optimal`` trial.
+    """
+    from cellpipe.plugins import TARGETS
+
+    return bool(getattr(TARGETS.load(name), "searches", False))
+
+
 def target_connections() -> dict[str, tuple[ConnectionField, ...]]:
     """Every cluster target's ``connection`` keys; a plugin that cannot load is left out.
 
@@ -233,11 +244,15 @@ def compile_document(
     requirements: str | Path | None = None,
     on_image: Callable[[StepImage], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    target_options: Mapping[str, Any] | None = None,
     **cluster: Any,
 ) -> Document:
     """The cluster target's :class:`~cellpipe.targets.base.Document` of a notebook.
 
     ``on_note`` is called with each of the document's notes (what it leaves out and why).
+    ``target_options`` go to the target's compile as they are (Katib's search:
+    ``objective``, ``direction``, ``space``, ``trials``, ``parallel``, ``max_failed``,
+    ``sampler``); the target also gets the notebook's metadata as ``notebook_metadata``.
     """
     from cellpipe.api import compile_spec, load_notebook
 
@@ -247,8 +262,9 @@ def compile_document(
     refs = step_images(nb, spec, images=images, registry=registry, image=image,
                        base_image=base_image, requirements=requirements, on_image=on_image)
     # one image without the steps' code: the code travels in the document
-    options = {"caching": cluster.pop("caching", None),
-               "carry_code": images is None and registry is None}
+    options = {**dict(target_options or {}), "caching": cluster.pop("caching", None),
+               "carry_code": images is None and registry is None,
+               "notebook_metadata": nb.metadata}
     from cellpipe.targets.cluster import cluster_settings
 
     settings = cluster_settings(spec, **{k: v for k, v in cluster.items() if v is not None})

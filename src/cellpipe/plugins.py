@@ -96,4 +96,5 @@ ENGINES: PluginRegistry[type[Engine]] = PluginRegistry("cellpipe.engines", "engi
 TARGETS: PluginRegistry[type[Target]] = PluginRegistry("cellpipe.targets", "target", {
     "argo": "cellpipe.targets.argo.target:ArgoTarget",
     "kfp": "cellpipe.targets.kfp.target:KfpTarget",
+    "katib": "cellpipe.targets.katib.target:KatibTarget",
 })

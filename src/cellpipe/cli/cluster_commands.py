@@ -16,6 +16,8 @@ from cellpipe.cli.options import (
     note_shared_image,
     print_image,
     print_note,
+    search_for,
+    search_options,
 )
 
 
@@ -23,9 +25,11 @@ from cellpipe.cli.options import (
 @notebook_argument
 @split_option
 @click.option("--target", required=True, metavar="TARGET",
-              help="argo, kfp, or a target an installed package registers.")
+              help="argo, kfp, katib, or a target an installed package registers.")
 @click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=VALUE",
-              help="Set a parameter for this run (converted to its declared type).")
+              help="Set a parameter for this run (converted to its declared type); with "
+              "--target katib, NAME=SPACE searches it (see `cellpipe compile --help`).")
+@search_options
 @click.option("--watch", is_flag=True, help="Follow the steps until the run ends.")
 @click.option("--timeout", type=float, metavar="SECONDS",
               help="With --watch: give up after this long (exit 124; the run goes on).")
@@ -45,21 +49,26 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
     Examples:
       cellpipe submit train.ipynb --target argo --registry 10.0.0.5:5000/ml --watch
       cellpipe submit train.ipynb --target kfp --host http://kfp.local:8888 --images img.json
+      cellpipe submit train.ipynb --target katib -p "C=loguniform(1e-3, 1e2)" \\
+          --objective best_accuracy --maximize --images img.json
     """
     from cellpipe import api
     from cellpipe.cli.run_commands import Progress, parse_params
 
     connection = connection_for(target, {"host": host, "experiment": experiment,
                                            "namespace": options.get("namespace")})
+    search = search_for(target, params, options)
     spec = api.compile_spec(notebook, split=split)
     note_shared_image(notebook, split, options)
-    values = {name: api.convert_parameter(spec, name, value)
-              for name, value in parse_params(params).items()}
-    with Progress([s.name for s in spec.steps], live=watch and sys.stderr.isatty()) as progress:
+    values = {} if search is not None else {
+        name: api.convert_parameter(spec, name, value)
+        for name, value in parse_params(params).items()}
+    steps = [] if search is not None else [s.name for s in spec.steps]  # Katib: its trials
+    with Progress(steps, live=watch and sys.stderr.isatty()) as progress:
         done = api.submit(notebook, target, connection=connection, watch=watch,
                           timeout=timeout, on_event=progress if watch else None,
                           parameters=values, split=split, on_image=print_image,
-                          on_note=print_note, **options)
+                          on_note=print_note, target_options=search, **options)
     click.echo(f"{done.title or f'{target} run {done.name}'}: {done.status}")
     if not watch:
         again = " ".join(f"--{key} {value}" for key, value in connection.items())
@@ -72,7 +81,7 @@ def submit(notebook: Path, split: str | None, target: str, params: tuple[str, ..
 @main.command()
 @click.argument("name")
 @click.option("--target", metavar="TARGET",
-              help="argo, kfp, or a target an installed package registers [the target the "
+              help="argo, kfp, katib, or a target an installed package registers [the target the "
               "run was submitted to from here, else argo].")
 @click.option("--namespace", help="Kubernetes namespace [the kubeconfig context's, default].")
 @click.option("--host", metavar="URL", help="KFP: the Kubeflow Pipelines API endpoint.")
@@ -90,6 +99,7 @@ def status(name: str, target: str | None, namespace: str | None, host: str | Non
     Examples:
       cellpipe status tabular-tags-x7k2p
       cellpipe status 3f0c2a9e --target kfp --host http://kfp.local:8888
+      cellpipe status tabular-tags-k2x7q --target katib   # its trials and the best one
     """
     from cellpipe import api
     from cellpipe.errors import CellpipeError
@@ -116,8 +126,13 @@ def status(name: str, target: str | None, namespace: str | None, host: str | Non
         except CellpipeError as exc:
             click.echo(f"cellpipe: cannot read the metrics from {record.store}: {exc.message}",
                        err=True)
-    if metrics:
+    if metrics and not found.optimal:  # a search's metrics are its optimal trial's
         click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    if found.optimal:
+        values = ", ".join(f"{k}={v}" for k, v in found.optimal.get("parameters", {}).items())
+        metrics = ", ".join(f"{k}={v}" for k, v in found.optimal.get("metrics", {}).items())
+        click.echo(f"optimal trial {found.optimal.get('name', '?')}: {values}"
+                   + (f" -> {metrics}" if metrics else ""))
     if record is not None and record.spec is not None:
         _print_values(record)
     elif store:

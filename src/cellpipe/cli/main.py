@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 import click
 
 from cellpipe import __version__
-from cellpipe.cli.options import cluster_options, note_shared_image, print_image, print_note
+from cellpipe.cli.options import (
+    cluster_options,
+    note_shared_image,
+    print_image,
+    print_note,
+    search_for,
+    search_options,
+)
 from cellpipe.errors import CellpipeError, PipelineError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -207,14 +214,20 @@ def graph(notebook: Path, split: str | None, fmt: str, output: Path | None) -> N
     show_default=True,
     metavar="TARGET",
     help="spec (cellpipe's PipelineSpec JSON), argo (an Argo Workflow), kfp (a Kubeflow "
-    "Pipelines IR YAML), or a target an installed package registers.",
+    "Pipelines IR YAML), katib (a Katib Experiment searching the parameters), or a target "
+    "an installed package registers.",
 )
 @output_option
 @click.option("--strict", is_flag=True, help="Refuse to compile when lint has warnings.")
+@click.option("-p", "--parameter", "params", multiple=True, metavar="NAME=SPACE",
+              help="Katib: a parameter's search space, e.g. 'lr=loguniform(1e-4, 1e-1)', "
+              "'depth=int(2, 8)', 'kernel=choice(rbf, linear)'; NAME=VALUE fixes one "
+              "[the metadata's cellpipe.tune.space].")
+@search_options
 @cluster_options
 @errors_to_messages
 def compile_(notebook: Path, split: str | None, target: str, output: Path | None, strict: bool,
-             **cluster: Any) -> None:
+             params: tuple[str, ...], **cluster: Any) -> None:
     """Compile NOTEBOOK to a pipeline (refuses when lint finds errors).
 
     \b
@@ -223,9 +236,15 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
       cellpipe compile train.ipynb --target argo --registry 127.0.0.1:5000/ml -o wf.yaml
       cellpipe compile train.ipynb --target kfp --images images.json -o pipeline.yaml
       cellpipe compile train.ipynb --target kfp -o pipeline.yaml   # one image, no build
+      cellpipe compile train.ipynb --target katib -p "lr=loguniform(1e-4, 1e-1)" \\
+          --objective best_accuracy --maximize --trials 20 -o experiment.yaml
     """
     from cellpipe import api
 
+    search = search_for(target, params, cluster)
+    if search is None and params:
+        raise click.UsageError("-p on compile is a search space, for --target katib; other "
+                               "targets take parameter values on submit")
     if target == "spec":
         spec = api.compile_spec(notebook, split=split, strict=strict)
         from cellpipe.api import spec_to_json
@@ -237,7 +256,7 @@ def compile_(notebook: Path, split: str | None, target: str, output: Path | None
             api.compile_spec(notebook, split=split, strict=True)
         note_shared_image(notebook, split, cluster)
         text = api.compile_target(notebook, target, split=split, on_image=print_image,
-                                  on_note=print_note, **cluster)
+                                  on_note=print_note, target_options=search, **cluster)
         summary = f"target {target}"
     write_output(text, output)
     if output is not None:

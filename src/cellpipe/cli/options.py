@@ -97,3 +97,52 @@ def note_shared_image(notebook: Path, split: str | None, cluster: Mapping[str, A
     note = api.shared_image_note(notebook, api.compile_spec(notebook, split=split), cluster)
     if note:
         click.echo(note, err=True)
+
+
+def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A parameter search for a target that runs one (``--target katib``).
+
+    Defaults come from the notebook's ``metadata.cellpipe.tune``; ``-p`` is added by the
+    command (``NAME=SPACE`` for such a target).
+    """
+    for option in reversed([
+        click.option("--objective", metavar="METRIC",
+                     help="Katib: the metric to optimize (one the metrics cell declares)."),
+        click.option("--maximize", "direction", flag_value="maximize", default=None,
+                     help="Katib: look for the largest objective."),
+        click.option("--minimize", "direction", flag_value="minimize",
+                     help="Katib: look for the smallest objective."),
+        click.option("--trials", type=int, metavar="N",
+                     help="Katib: how many trials in all [the metadata's, 12]."),
+        click.option("--parallel", type=int, metavar="K",
+                     help="Katib: how many trials run at once [the metadata's, 3]."),
+        click.option("--max-failed", type=int, metavar="N",
+                     help="Katib: failed trials that fail the experiment [3]."),
+        click.option("--sampler", metavar="NAME",
+                     help="Katib: tpe, random, grid, cmaes or bayesianoptimization [tpe]."),
+    ]):
+        command = option(command)
+    return command
+
+
+SEARCH_KEYS = ("objective", "direction", "trials", "parallel", "max_failed", "sampler")
+
+
+def search_for(target: str, params: tuple[str, ...], options: dict[str, Any]
+               ) -> dict[str, Any] | None:
+    """The search to give ``target`` (``target_options``), or None for one that runs once.
+
+    Pops the search options from ``options``; ``-p`` entries are the space (and fixed
+    values) for a searching target. A search option given to any other target is a usage
+    error.
+    """
+    from cellpipe import api
+
+    search = {key: options.pop(key, None) for key in SEARCH_KEYS}
+    if target != "spec" and api.target_searches(target):
+        return {**search, "space": list(params) or None}
+    given = [f"--{key.replace('_', '-')}" for key, value in search.items() if value is not None]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: only for a target that searches "
+                               f"parameters (--target katib), not {target}")
+    return None

@@ -87,6 +87,8 @@ class Progress:
 
     def __call__(self, event: Any) -> None:
         """Take one step event: the table (or a plain line) shows it."""
+        if event.step not in self.state:  # a step (a Katib trial) the run made as it went
+            self.steps.append(event.step)
         if event.status == "running" and event.step not in self.started:
             self.started[event.step] = time.monotonic()
         if event.status not in ("running", "retrying"):

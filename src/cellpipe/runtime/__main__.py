@@ -5,13 +5,15 @@ Usage::
     python -m cellpipe.runtime --spec SPEC.json --step NAME --store DIR_OR_URL \\
         --step-dir DIR [--parameters PARAMS.json] [--param NAME=TEXT ...] \\
         [--input-store STEP=DIR ...] [--outputs-dir DIR [--artifacts]] \\
-        [--carry-files [store|workflow]] [--publish URL]
+        [--carry-files [store|workflow]] [--publish URL] [--metrics-file FILE]
 
 Cluster engines pass parameter values as text (``--param C=0.5``), converted to the types the
 spec declares, and collect the step's metrics from ``--outputs-dir`` (``metrics.json`` and one
 file per metric, for Argo's output parameters); with ``--artifacts`` also what their UIs show:
 the report as HTML, its figures, classification metrics and models
-(:class:`cellpipe.core.layout.StepOutputs` names the files).
+(:class:`cellpipe.core.layout.StepOutputs` names the files). ``--metrics-file`` also writes
+the metrics as ``NAME=VALUE`` lines, the text Katib's File metrics collector reads
+(:func:`write_metrics_file`).
 
 Exits 0 when the step succeeded, 1 when the step's code failed, 2 when cellpipe or its
 surroundings did (see :mod:`cellpipe.runtime.execute`).
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish", metavar="URL", default="",
                         help="also copy the step's values, result and report to this object "
                         "store (a cluster run's results, read back by ClusterRun)")
+    parser.add_argument("--metrics-file", metavar="FILE",
+                        help="also write the step's numeric metrics to FILE as NAME=VALUE "
+                        "lines (Katib's File metrics collector, TEXT format)")
     args = parser.parse_args(argv)
     if args.artifacts and not args.outputs_dir:
         parser.error("--artifacts needs --outputs-dir")
@@ -88,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     code = run_step(request)
     if args.outputs_dir:
         write_outputs(Path(args.step_dir), Path(args.outputs_dir))
+    if args.metrics_file:
+        write_metrics_file(Path(args.step_dir), Path(args.metrics_file))
     publish_step_files(args.store, args.step, Path(args.step_dir))
     if args.publish:
         code = publish_copy(args.publish, args.store, args.step, Path(args.step_dir), code)
@@ -155,6 +162,51 @@ def write_outputs(step_dir: Path, outputs_dir: Path) -> None:
     outputs.metrics.write_text(json.dumps(metrics, sort_keys=True) + "\n", encoding="utf-8")
     for name, value in metrics.items():
         outputs.metric(name).write_text(json.dumps(value), encoding="utf-8")
+
+
+def write_metrics_file(step_dir: Path, path: Path) -> None:
+    r"""The step's metrics as ``TIME NAME=VALUE`` lines, for Katib's metrics collector.
+
+    Katib's File collector (format TEXT) reads ``NAME=VALUE`` pairs with its default filter
+    ``([\w|-]+)\s*=\s*((-?\d+)(\.\d+)?)``: plain decimals, no exponent, so values are
+    written positionally (``0.00001``, not ``1e-05``); the RFC 3339 time in front is the
+    observation's time. Only this file is read (not the pod's stdout), so nothing the
+    notebook prints can pass for a metric. A metric that is no finite number (a string,
+    NaN) is left out: Katib then records the objective as unavailable and fails the trial,
+    rather than ranking a value that is none.
+    """
+    from datetime import datetime, timezone
+
+    from cellpipe.core.atomic import write_text_atomic
+
+    try:
+        result = json.loads(StepLayout(step_dir).result.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        result = {}
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [f"{stamp} {name}={text}" for name, value in sorted((result.get("metrics") or {})
+                                                                 .items())
+             if (text := metric_text(value)) is not None]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, "".join(line + "\n" for line in lines), durable=False)
+    except OSError as exc:
+        print(f"cellpipe: cannot write the metrics file {path}: {exc}", file=sys.stderr)
+
+
+def metric_text(value: object) -> str | None:
+    """A metric as a plain decimal (``-0.5``, ``3``, ``0.000012``); None if it is no number."""
+    import math
+    from decimal import Decimal
+
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    text = format(Decimal(repr(value)), "f")  # the shortest repr, without an exponent
+    return text if "." in text else f"{text}.0"
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ class RunStatus:
         store: The object store (an fsspec URL) holding the run's values, reports and
             results, when it has one the submitter can read; None when they stay in the
             cluster (or the target does not say).
+        optimal: For a target that searches parameters (Katib), its best trial so far:
+            ``name``, ``parameters`` (name → value) and ``metrics`` (name → value); empty
+            for a single run or before any trial has reported.
     """
 
     name: str
@@ -82,6 +85,7 @@ class RunStatus:
     steps: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
     store: str | None = None
+    optimal: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Target(Protocol):
