@@ -99,7 +99,10 @@ class Kube:
         return result
 
 
-def _serve(declare_workflows: bool) -> Iterator[Kube]:
+def _serve(declare_workflows: bool,
+           extra: tuple[tuple[str, str, str], ...] = ()) -> Iterator[Kube]:
+    """Serve kmock; ``extra`` declares more custom resources: (group/version/plural, kind,
+    singular), e.g. Katib's experiments."""
     if kmock is None or kubernetes is None:
         pytest.skip("needs kmock and kubernetes (pip install kmock kubernetes)")
     started = threading.Event()
@@ -117,6 +120,9 @@ def _serve(declare_workflows: bool) -> Iterator[Kube]:
             emu.resources["argoproj.io/v1alpha1/cronworkflows"] = kmock.ResourceInfo(
                 namespaced=True, kind="CronWorkflow", singular="cronworkflow", verbs=VERBS
             )
+        for resource, kind, singular in extra:
+            emu.resources[resource] = kmock.ResourceInfo(
+                namespaced=True, kind=kind, singular=singular, verbs=VERBS)
         stop = asyncio.Event()
         async with emu, kmock.Server(emu, port=0) as server:
             box.update(kube=Kube(emu, str(server.url).rstrip("/"), loop), stop=stop)
