@@ -49,8 +49,8 @@ def _notebook(tmp_path: Path) -> Path:
 
 
 def test_a_registered_target_compiles_submits_and_reports_through_the_api(example, tmp_path):
-    assert api.target_names() == ["spec", "argo", "kfp", "folder"]
-    assert api.cluster_target_names() == ["argo", "kfp", "folder"]
+    assert api.target_names() == ["spec", "argo", "kfp", "katib", "folder"]
+    assert api.cluster_target_names() == ["argo", "kfp", "katib", "folder"]
     path = _notebook(tmp_path)
     images = {"load": "reg/load:1", "total": "reg/total:1"}
     plan = json.loads(api.compile_target(path, "folder", images=images, namespace="ml"))
@@ -97,7 +97,7 @@ def test_a_broken_plugin_is_named_in_the_error(tmp_path, monkeypatch):
             api.load_target("bad")
         # what reaches each cluster (the panel's form) is still listed, without it
         with pytest.warns(RuntimeWarning, match="target 'bad' left out: the target plugin"):
-            assert list(api.target_connections()) == ["argo", "kfp"]
+            assert list(api.target_connections()) == ["argo", "kfp", "katib"]
     finally:
         TARGETS.reset()
 

@@ -415,12 +415,13 @@ async def test_plugins_answers_registered_ones_after_the_built_in_ones(
     assert code == 200, body
     assert check(body, "Plugins") == {
         "engines": ["local", "docker", "named-local"],
-        "targets": ["spec", "argo", "kfp", "folder"],
-        "submit_targets": ["argo", "kfp", "folder"],
+        "targets": ["spec", "argo", "kfp", "katib", "folder"],
+        "submit_targets": ["argo", "kfp", "katib", "folder"],
         "submit_enabled": True,
         "connection": {
             "argo": [field.to_dict() for field in api.target_connection("argo")],
             "kfp": [field.to_dict() for field in api.target_connection("kfp")],
+            "katib": [field.to_dict() for field in api.target_connection("katib")],
             # the example declares nothing: what every target was given before declarations
             "folder": [{"name": "host", "required": False,
                         "description": "where the target's cluster is reached", "example": ""},
