@@ -141,7 +141,8 @@ def search_for(target: str, params: tuple[str, ...], options: dict[str, Any]
     search = {key: options.pop(key, None) for key in SEARCH_KEYS}
     if target != "spec" and api.target_searches(target):
         return {**search, "space": list(params) or None}
-    given = [f"--{key.replace('_', '-')}" for key, value in search.items() if value is not None]
+    given = ["--maximize/--minimize" if key == "direction" else f"--{key.replace('_', '-')}"
+             for key, value in search.items() if value is not None]
     if given:
         raise click.UsageError(f"{', '.join(given)}: only for a target that searches "
                                f"parameters (--target katib), not {target}")
