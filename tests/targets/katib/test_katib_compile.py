@@ -130,7 +130,10 @@ def test_compiling_is_deterministic_and_carried_code_validates(tmp_path):
     storage = compile_nb(tabular_with(tmp_path, {"cluster": {
         "storage": "s3://ml-bucket/cellpipe", "storage_secret": {"secret": "s3"}}}))
     assert_valid(storage.data)
-    assert storage.store == "s3://ml-bucket/cellpipe/{name}"
+    command = " ".join(" ".join(t["container"]["command"]) for t in templates(storage.data)
+                       if "container" in t)
+    assert "--store s3://ml-bucket/cellpipe/{{workflow.name}}" in command  # each trial's own
+    assert storage.store is None
 
 
 # --- what Katib needs of a Workflow trial ----------------------------------------------------

@@ -59,9 +59,9 @@ class KatibTarget:
         note = artifacts_note(settings)
         if note:
             notes.append(f"katib: {note}")
-        store = f"{settings.storage}/{{name}}" if settings.storage else None
-        return Document(text=to_yaml(experiment), data=experiment, store=store,
-                        notes=tuple(notes))
+        # No store of the experiment's own: each trial's values are under STORAGE/<trial>
+        # (its Workflow's name), which `cellpipe status` lists.
+        return Document(text=to_yaml(experiment), data=experiment, notes=tuple(notes))
 
     def submit(self, document: Document, *, parameters: Mapping[str, Any],
                watch: bool, timeout: float | None,
