@@ -382,7 +382,7 @@ def test_the_target_setting_lists_the_built_in_and_the_plugin_engines_and_target
             state="attached", timeout=30_000)
         assert target_choices(panel) == [
             ("engines (Run)", ["local", "docker"]),
-            ("cluster targets (Compile, Submit)", ["argo", "kfp", "katib"]),
+            ("cluster targets (Compile, Submit)", ["argo", "kfp"]),
             ("", ["named-local"])]
         assert panel.locator("#cp-setting-target").input_value() == "named-local"
         assert panel.locator("label[for='cp-setting-host']").inner_text() == "KFP host"

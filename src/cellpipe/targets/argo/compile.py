@@ -156,7 +156,7 @@ def compile_argo(
         templates=[dag, *templates.values()],
         artifact_repository_ref=repository_ref(settings),
     )
-    manifest: dict[str, Any] = _ordered(workflow.to_dict())
+    manifest: dict[str, Any] = ordered(workflow.to_dict())
     # Hera fills these from its process-wide global_config when unset; compiling stays pure.
     if settings.namespace is None:
         manifest["metadata"].pop("namespace", None)
@@ -168,9 +168,9 @@ def compile_argo(
 
 def to_yaml(workflow: Mapping[str, Any]) -> str:
     """Render a manifest as YAML: stable key order, no anchors, byte-identical across runs."""
-    # _ordered copies every dict and list, so no object repeats and PyYAML writes no anchors.
+    # ordered copies every dict and list, so no object repeats and PyYAML writes no anchors.
     text: str = yaml.safe_dump(
-        _ordered(workflow),
+        ordered(workflow),
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
@@ -411,14 +411,14 @@ def _whole(value: Any, step: str, annotation: str, *, minimum: int) -> int | Non
     return value
 
 
-def _ordered(value: Any, *, top: bool = True) -> Any:
+def ordered(value: Any, *, top: bool = True) -> Any:
     """Return ``value`` with dict keys in a stable order: ``name`` first, then sorted."""
     if isinstance(value, Mapping):
         keys = sorted(value, key=lambda key: (key != "name", str(key)))
         if top:
             keys = sorted(keys, key=lambda key: _TOP_KEYS.index(key) if key in _TOP_KEYS else 9)
-        return {key: _ordered(value[key], top=False) for key in keys}
+        return {key: ordered(value[key], top=False) for key in keys}
     if isinstance(value, list):
-        return [_ordered(item, top=False) for item in value]
+        return [ordered(item, top=False) for item in value]
     return value
 

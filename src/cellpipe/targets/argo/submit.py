@@ -78,7 +78,8 @@ def _object_store(workflow: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _kube() -> Any:
+def kubernetes_module() -> Any:
+    """The ``kubernetes`` package; without it, the error naming the extra that installs it."""
     try:
         import kubernetes
     except ImportError as exc:
@@ -86,9 +87,9 @@ def _kube() -> Any:
     return kubernetes
 
 
-def _default_client() -> tuple[Any, str]:
+def default_client() -> tuple[Any, str]:
     """An API client from the kubeconfig (else the in-cluster account) and its namespace."""
-    kube = _kube()
+    kube = kubernetes_module()
     configuration = kube.client.Configuration()
     # The client reads KUBECONFIG when it is imported; read it now (None: ~/.kube/config).
     config_file = os.environ.get("KUBECONFIG") or None
@@ -114,7 +115,7 @@ def _default_client() -> tuple[Any, str]:
     return kube.client.ApiClient(configuration), namespace
 
 
-class _TransientError(ServiceUnavailableError):
+class TransientError(ServiceUnavailableError):
     """The API server was out of reach or answered 5xx: worth asking again while watching."""
 
 
@@ -130,13 +131,13 @@ class ArgoClient:
     """
 
     def __init__(self, namespace: str | None = None, api_client: Any = None) -> None:
-        kube = _kube()
+        kube = kubernetes_module()
         import urllib3
 
         self._explicit_namespace = namespace is not None
         default_namespace = "default"
         if api_client is None:
-            api_client, default_namespace = _default_client()
+            api_client, default_namespace = default_client()
         self.namespace: str = namespace or default_namespace
         self.api_client = api_client
         self._custom = kube.client.CustomObjectsApi(api_client)
@@ -228,7 +229,7 @@ class ArgoClient:
         while True:
             try:
                 workflow, failures = self.get(name), 0
-            except _TransientError:
+            except TransientError:
                 failures += 1
                 if failures > 3:
                     raise
@@ -309,7 +310,7 @@ class ArgoClient:
         try:
             found = self._call("discover the Argo API", self._custom.get_api_resources,
                                GROUP, VERSION, missing_ok=True)
-        except _TransientError:
+        except TransientError:
             raise
         except CellpipeError:
             return  # no discovery rights, say: the create call tells what is wrong
@@ -337,7 +338,7 @@ class ArgoClient:
                 return None
             raise self._error(exc, what) from exc
         except self._transport_errors as exc:
-            raise _TransientError(
+            raise TransientError(
                 f"cannot reach the Kubernetes API server at {self.host}: {exc}",
                 hint="check 'kubectl config current-context' and 'kubectl cluster-info', "
                 "or set KUBECONFIG",
@@ -362,7 +363,7 @@ class ArgoClient:
             f"'kubectl delete workflow NAME -n {ns}'",
             422: "the server rejected the manifest: fix what its message names",
         }
-        error = _TransientError if status >= 500 else CellpipeError
+        error = TransientError if status >= 500 else CellpipeError
         return error(
             f"cannot {what} in namespace {ns!r} at {self.host}: {status} {message}",
             hint=hints.get(status, "see the server's message"),

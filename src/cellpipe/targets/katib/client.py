@@ -142,15 +142,15 @@ class KatibClient:
     """
 
     def __init__(self, namespace: str | None = None, api_client: Any = None) -> None:
-        from cellpipe.targets.argo.submit import _default_client, _kube
+        from cellpipe.targets.argo.submit import default_client, kubernetes_module
 
-        kube = _kube()
+        kube = kubernetes_module()
         import urllib3
 
         self._explicit_namespace = namespace is not None
         default_namespace = "default"
         if api_client is None:
-            api_client, default_namespace = _default_client()
+            api_client, default_namespace = default_client()
         self.namespace: str = namespace or default_namespace
         self.api_client = api_client
         self._custom = kube.client.CustomObjectsApi(api_client)
@@ -264,7 +264,7 @@ class KatibClient:
     def _call(self, what: str, method: Callable[..., Any], *args: Any,
               missing_ok: bool = False, **kwargs: Any) -> Any:
         """Call the API; None for a 404 when ``missing_ok``; CellpipeErrors for the rest."""
-        from cellpipe.targets.argo.submit import _TransientError
+        from cellpipe.targets.argo.submit import TransientError
 
         try:
             return method(*args, _request_timeout=_TIMEOUT, **kwargs)
@@ -273,13 +273,13 @@ class KatibClient:
                 return None
             raise self._error(exc, what) from exc
         except self._transport_errors as exc:
-            raise _TransientError(
+            raise TransientError(
                 f"cannot reach the Kubernetes API server at {self.host}: {exc}",
                 hint="check 'kubectl config current-context' and 'kubectl cluster-info', "
                 "or set KUBECONFIG") from exc
 
     def _error(self, exc: Any, what: str) -> CellpipeError:
-        from cellpipe.targets.argo.submit import _TransientError
+        from cellpipe.targets.argo.submit import TransientError
 
         status = getattr(exc, "status", None) or 0
         try:
@@ -296,7 +296,7 @@ class KatibClient:
             409: "an experiment of that name exists: use metadata.generateName, or delete it",
             422: "Katib's webhook rejected the experiment: fix what its message names",
         }
-        error = _TransientError if status >= 500 else CellpipeError
+        error = TransientError if status >= 500 else CellpipeError
         return error(f"cannot {what} in namespace {ns!r} at {self.host}: {status} {message}",
                      hint=hints.get(status, "see the server's message"))
 

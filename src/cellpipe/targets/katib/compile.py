@@ -32,7 +32,7 @@ from typing import Any
 
 from cellpipe.core.spec import PipelineSpec
 from cellpipe.errors import CellpipeError
-from cellpipe.targets.argo.compile import PIPELINE_LABEL, compile_argo, parameter_text
+from cellpipe.targets.argo.compile import PIPELINE_LABEL, compile_argo, ordered, parameter_text
 from cellpipe.targets.checks import check_no_secret_values, dns1123_name
 from cellpipe.targets.cluster import ClusterSettings
 from cellpipe.targets.katib.search import Search
@@ -74,8 +74,6 @@ def compile_katib(spec: PipelineSpec, images: Mapping[str, str], settings: Clust
         CellpipeError: The Workflow cannot be compiled (see ``compile_argo``), or a value
             the reporting step's command gets is not a plain word.
     """
-    from cellpipe.targets.argo.compile import _ordered
-
     metric = next(m for m in spec.metrics if m.name == search.objective)
     workflow = compile_argo(spec, images, settings, carry_code=carry_code)
     trial = _trial_workflow(workflow, spec, search, metric.step)
@@ -124,9 +122,9 @@ def compile_katib(spec: PipelineSpec, images: Mapping[str, str], settings: Clust
             },
         },
     }
-    ordered: dict[str, Any] = _ordered(experiment)
-    check_no_secret_values(ordered, f"Katib Experiment {pipeline!r}")
-    return ordered
+    found: dict[str, Any] = ordered(experiment)
+    check_no_secret_values(found, f"Katib Experiment {pipeline!r}")
+    return found
 
 
 def feasible_space(dimension: Any) -> dict[str, Any]:
