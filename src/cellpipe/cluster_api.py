@@ -30,7 +30,7 @@ SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
 
 
 def target_names() -> list[str]:
-    """``spec`` and every cluster target: built in (argo, kfp) or plugins."""
+    """``spec`` and every cluster target: built in (argo, kfp, katib) or plugins."""
     from cellpipe.plugins import TARGETS
 
     return [SPEC, *TARGETS.names()]

@@ -1,6 +1,6 @@
 """What a target is: compile a spec to a cluster's document, submit it, follow the run.
 
-Every target (the built-in ``argo`` and ``kfp``, and plugins registered in the
+Every target (the built-in ``argo``, ``kfp`` and ``katib``, and plugins registered in the
 ``cellpipe.targets`` entry-point group, see :mod:`cellpipe.plugins`) has the same methods
 with the same signatures. ``connection`` holds how to reach the cluster; a target class
 declares the keys it reads as its ``connection`` attribute (:mod:`cellpipe.targets.connection`:
@@ -10,6 +10,10 @@ Pipelines), and says clearly when one it needs is missing.
 A target that can also run a pipeline on a schedule (``argo``: a CronWorkflow; ``kfp``: a
 recurring run) has the methods of :class:`SchedulingTarget` too; the api refuses to
 schedule on one that has not (``target X cannot schedule runs``).
+
+A target that compiles a parameter search rather than one run (``katib``) says so with a
+class attribute ``searches = True``: front ends then give it the search as ``options``
+(``-p NAME=SPACE``, ``--objective`` …) and show its status's ``optimal`` trial.
 """
 
 from __future__ import annotations
