@@ -130,9 +130,9 @@ def status(name: str, target: str | None, namespace: str | None, host: str | Non
         click.echo("metrics: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     if found.optimal:
         values = ", ".join(f"{k}={v}" for k, v in found.optimal.get("parameters", {}).items())
-        metrics = ", ".join(f"{k}={v}" for k, v in found.optimal.get("metrics", {}).items())
+        scores = ", ".join(f"{k}={v}" for k, v in found.optimal.get("metrics", {}).items())
         click.echo(f"optimal trial {found.optimal.get('name', '?')}: {values}"
-                   + (f" -> {metrics}" if metrics else ""))
+                   + (f" -> {scores}" if scores else ""))
     if record is not None and record.spec is not None:
         _print_values(record)
     elif store:
