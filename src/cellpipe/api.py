@@ -346,12 +346,18 @@ from cellpipe.runs_api import run as run  # noqa: E402
 from cellpipe.runs_api import select_steps as select_steps  # noqa: E402
 from cellpipe.runs_api import stop_warm_servers as stop_warm_servers  # noqa: E402
 from cellpipe.runs_api import sweep as sweep  # noqa: E402
+from cellpipe.runs_api import sweep_child as sweep_child  # noqa: E402
 from cellpipe.runs_api import sweep_grid as sweep_grid  # noqa: E402
+from cellpipe.runs_api import sweep_tracking as sweep_tracking  # noqa: E402
+from cellpipe.runs_api import tracked_runs as tracked_runs  # noqa: E402
+from cellpipe.runs_api import tracking_for as tracking_for  # noqa: E402
 from cellpipe.runs_api import warm_servers as warm_servers  # noqa: E402
 from cellpipe.schedule_api import check_schedule as check_schedule  # noqa: E402
 from cellpipe.schedule_api import list_schedules as list_schedules  # noqa: E402
 from cellpipe.schedule_api import schedule as schedule  # noqa: E402
 from cellpipe.schedule_api import unschedule as unschedule  # noqa: E402
+from cellpipe.tracking.config import Tracking as Tracking  # noqa: E402
+from cellpipe.tracking.config import TrackingWarning as TrackingWarning  # noqa: E402
 
 # What the front ends (CLI, server, magics) and users may use: everything else is private.
 __all__ = [
@@ -371,6 +377,8 @@ __all__ = [
     "ScheduleOptions",
     "StepLayout",
     "StepSpec",
+    "Tracking",
+    "TrackingWarning",
     "analyze",
     "build_images",
     "build_spec",
@@ -404,7 +412,9 @@ __all__ = [
     "stop_warm_servers",
     "submit",
     "sweep",
+    "sweep_child",
     "sweep_grid",
+    "sweep_tracking",
     "target_connection",
     "target_connections",
     "target_exit_code",
@@ -412,6 +422,8 @@ __all__ = [
     "target_names",
     "target_searches",
     "target_status",
+    "tracked_runs",
+    "tracking_for",
     "unschedule",
     "warm_servers",
     "write_text_atomic",

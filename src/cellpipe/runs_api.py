@@ -6,9 +6,11 @@ Kept apart from :mod:`cellpipe.api` (which stays cheap to import for lint and co
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +23,10 @@ from cellpipe.errors import CellpipeError
 if TYPE_CHECKING:
     from cellpipe.core.notebook import NotebookLike
     from cellpipe.engines.docker.builder import StepImage
+    from cellpipe.engines.runs import RunRecord
     from cellpipe.engines.scheduler import Engine
     from cellpipe.events import StepEvent
+    from cellpipe.tracking import ParentRun, Tracking
 
 
 def select_steps(
@@ -76,6 +80,16 @@ class Run:
     def steps(self) -> dict[str, dict[str, Any]]:
         """Per step: status, timings, why it ran, outputs, error."""
         return dict(self.data.get("steps", {}))
+
+    @property
+    def tracking(self) -> dict[str, Any] | None:
+        """Where the run was tracked in MLflow (None: it was not).
+
+        ``uri``, ``experiment``, ``run_id`` (MLflow's), ``source``; or ``uri`` and ``error``
+        when tracking failed.
+        """
+        found = self.data.get("tracking")
+        return dict(found) if isinstance(found, dict) else None
 
     def load(self, name: str) -> Any:
         """The value ``name`` holds at the end of the notebook, as a top-to-bottom run leaves it.
@@ -171,6 +185,7 @@ def run(
     network: str = "none",
     on_image: Callable[[StepImage], None] | None = None,
     cancel: threading.Event | None = None,
+    track: str | bool | None = None,
 ) -> Run:
     """Compile a notebook and run it; returns when the run has ended (see :class:`Run`).
 
@@ -180,6 +195,17 @@ def run(
     ``engine="docker"`` builds (or reuses) each step's image and runs each step in a
     container; ``base_image``, ``registry``, ``requirements`` (a requirements file whose
     lines win over the found pins), ``network`` and ``on_image`` apply to it only.
+
+    ``track`` is an MLflow tracking URI to log the run to once it ends (``False``: not
+    tracked; ``None``: the notebook's ``cellpipe.tracking`` metadata, else
+    ``$MLFLOW_TRACKING_URI``); see :mod:`cellpipe.tracking`. Inside
+    :func:`cellpipe.tracking.parent_run` the run is a child of that parent. A tracking
+    failure is a :class:`~cellpipe.tracking.TrackingWarning` and ``Run.tracking["error"]``,
+    never a lost run.
+
+    Raises:
+        MissingDependencyError: tracking was asked for (``track`` or the metadata) and
+            MLflow's client is not installed; nothing ran.
     """
     from cellpipe.api import compile_spec, load_notebook
     from cellpipe.core.layout import default_root
@@ -194,14 +220,85 @@ def run(
     runner.warm_up([c.source for c in nb.cells if c.cell_type == "code"], notebook_dir)
     spec = compile_spec(nb, split=split)
     values = {k: convert_parameter(spec, k, v) for k, v in (parameters or {}).items()}
+    tracking = _run_tracking(nb.metadata, spec.pipeline.name, track)
     options = RunOptions(
         parameters=values, workers=workers, cache=cache,
         selected=select_steps(spec, step, start, stop), resume=resume,
         root=Path(root) if root else default_root(path),
         notebook_dir=notebook_dir, on_event=on_event, runtime=runtime, cancel=cancel,
+        on_end=_tracker(tracking, notebook_dir) if tracking is not None else None,
     )
     record = runner.run(spec, options)
     return Run(record.id, record.path, record.data)
+
+
+def tracking_for(notebook: NotebookLike, track: str | bool | None = None, *,
+                 split: str | None = None) -> Tracking | None:
+    """Where :func:`run` would track ``notebook``'s runs (None: nowhere)."""
+    from cellpipe.api import compile_spec, load_notebook
+    from cellpipe.tracking import resolve_tracking
+
+    nb = load_notebook(notebook)
+    return resolve_tracking(nb.metadata, compile_spec(nb, split=split).pipeline.name, track)
+
+
+def tracked_runs(notebook: NotebookLike, track: str | bool | None = None, *,
+                 split: str | None = None) -> tuple[Tracking, list[dict[str, Any]]]:
+    """The MLflow runs of ``notebook``'s experiment, newest first, and where they were read.
+
+    Raises:
+        CellpipeError: no tracking URI is known (``track``, the metadata, the environment).
+        TrackingError: MLflow is missing or the server cannot be reached.
+    """
+    from cellpipe.tracking.listing import tracked_runs as listed
+
+    tracking = tracking_for(notebook, True if track is None else track, split=split)
+    if tracking is None:
+        raise CellpipeError("runs --mlflow reads an MLflow server; tracking is off",
+                            hint="drop --no-track")
+    return tracking, listed(tracking)
+
+
+def _run_tracking(metadata: Any, pipeline: str, track: str | bool | None) -> Tracking | None:
+    """The run's tracking: the active parent's, or resolved; MLflow's client checked."""
+    from cellpipe.errors import MissingDependencyError
+    from cellpipe.tracking import TrackingWarning, active_parent, require_client, resolve_tracking
+
+    parent = active_parent()
+    if parent is not None and track is not False and (
+            not isinstance(track, str) or track.strip().rstrip("/") == parent.tracking.uri):
+        return parent.tracking
+    tracking = resolve_tracking(metadata, pipeline, track)
+    if tracking is None:
+        return None
+    try:
+        require_client(tracking)
+    except MissingDependencyError as exc:
+        if tracking.source != "environment":
+            raise
+        warnings.warn(f"not tracked: {exc}", TrackingWarning, stacklevel=3)
+        return None
+    return tracking
+
+
+def _tracker(tracking: Tracking, notebook_dir: Path) -> Callable[[RunRecord], None]:
+    """What logs an ended run to MLflow and notes where in its ``run.json``."""
+
+    def log(record: RunRecord) -> None:
+        from cellpipe.errors import CellpipeError
+        from cellpipe.tracking import TrackingWarning, log_run
+
+        try:
+            logged = log_run(tracking, record.path, record.data, notebook_dir)
+        except CellpipeError as exc:
+            logged = {"uri": tracking.uri, "experiment": tracking.experiment,
+                      "source": tracking.source, "error": str(exc)}
+            warnings.warn(f"run {record.id} was not tracked: {exc}", TrackingWarning,
+                          stacklevel=2)
+        record.data["tracking"] = logged
+        record.save()
+
+    return log
 
 
 def make_engine(
@@ -251,10 +348,54 @@ def build_images(
 
 
 def sweep(
-    notebook: NotebookLike, grid: Mapping[str, list[Any]], **options: Any
+    notebook: NotebookLike, grid: Mapping[str, list[Any]], *,
+    track: str | bool | None = None, **options: Any
 ) -> list[Run]:
-    """Run every combination of ``grid``'s values; unchanged upstream steps come from cache."""
-    return [run(notebook, values, **options) for values in sweep_grid(grid)]
+    """Run every combination of ``grid``'s values; unchanged upstream steps come from cache.
+
+    Tracked (``track``, as :func:`run`), the runs are nested MLflow runs under one parent
+    run of the sweep.
+    """
+    runs = []
+    with sweep_tracking(notebook, grid, track=track, split=options.get("split")) as parent:
+        for values in sweep_grid(grid):
+            with sweep_child(parent, values):
+                runs.append(run(notebook, values, track=track, **options))
+    return runs
+
+
+@contextlib.contextmanager
+def sweep_tracking(
+    notebook: NotebookLike, grid: Mapping[str, list[Any]], *,
+    track: str | bool | None = None, split: str | None = None,
+) -> Iterator[ParentRun | None]:
+    """Inside, tracked runs are children of one MLflow run of the sweep (None: untracked).
+
+    The parent's params are the grid (each name's values, as JSON).
+    """
+    from cellpipe.api import compile_spec, load_notebook
+    from cellpipe.tracking import parent_run
+
+    nb = load_notebook(notebook)
+    spec = compile_spec(nb, split=split)
+    tracking = _run_tracking(nb.metadata, spec.pipeline.name, track)
+    if tracking is None:
+        yield None
+        return
+    names = ", ".join(grid) or "nothing"
+    with parent_run(tracking, f"sweep {names}", params={k: list(v) for k, v in grid.items()},
+                    tags={"cellpipe.kind": "sweep", "cellpipe.notebook": spec.notebook.path,
+                          "mlflow.source.name": spec.notebook.path}) as parent:
+        yield parent
+
+
+def sweep_child(parent: ParentRun | None,
+                values: Mapping[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """Name the next run of a tracked sweep after its combination (``lr=0.1, depth=3``)."""
+    if parent is None:
+        return contextlib.nullcontext()
+    return parent.child(name=", ".join(f"{k}={v!r}" for k, v in values.items()),
+                        tags={"cellpipe.kind": "sweep-run"})
 
 
 def sweep_grid(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:

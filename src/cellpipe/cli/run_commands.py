@@ -12,6 +12,14 @@ import click
 
 from cellpipe.cli.main import errors_to_messages, main, notebook_argument, split_option
 from cellpipe.cli.options import connection_for, docker_options, print_image
+from cellpipe.cli.tracking_output import (
+    announce,
+    print_mlflow_runs,
+    print_tracked,
+    track_options,
+    track_value,
+    tracking_warnings,
+)
 
 _STATE_STYLE = {
     "pending": "dim", "running": "yellow", "retrying": "yellow", "succeeded": "green",
@@ -137,12 +145,14 @@ class Progress:
               show_default=True, help="Run each step in an IPython shell in its process, or "
               "as a notebook in a Jupyter kernel (papermill) for code that needs one.")
 @root_option
+@track_options
 @errors_to_messages
 def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
         split: str | None, steps: tuple[str, ...], start: str | None, stop: str | None,
         resume: str | None, workers: int | None, no_cache: bool, sweep: bool,
         engine: str, base_image: str | None, registry: str | None,
-        requirements: Path | None, network: str, runtime: str, root: Path | None) -> None:
+        requirements: Path | None, network: str, runtime: str, root: Path | None,
+        track: str | None, no_track: bool) -> None:
     """Run NOTEBOOK as a pipeline on this machine; exits 1 if a step failed.
 
     \b
@@ -153,6 +163,7 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
       cellpipe run train.ipynb --resume 20261124-101500-1a2b3c
       cellpipe run train.ipynb -p lr=0.1,0.01 -p depth=3,5 --sweep
       cellpipe run train.ipynb --engine docker --base-image python:3.11-slim
+      cellpipe run train.ipynb --track http://127.0.0.1:5000   # an MLflow run
     """
     from cellpipe import api
 
@@ -163,7 +174,8 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
     options: dict[str, Any] = {
         "split": split, "workers": workers, "cache": not no_cache, "step": steps,
         "start": start, "stop": stop, "resume": resume, "engine": engine, "runtime": runtime,
-        "root": _root(notebook, root)}
+        "root": _root(notebook, root), "track": track_value(track, no_track)}
+    announce(notebook, options["track"], split)
     if engine == "docker":
         options.update({"base_image": base_image, "registry": registry,
                         "requirements": requirements, "network": network,
@@ -173,15 +185,22 @@ def run(notebook: Path, params: tuple[str, ...], parameters_file: Path | None,
                 for name, value in raw.items()}
         fixed = {k: v for k, v in values.items() if k not in grid}
         runs = []
-        for combo in api.sweep_grid(grid):
-            click.echo(f"== {', '.join(f'{k}={v!r}' for k, v in combo.items())}", err=True)
-            with Progress(names, live=sys.stderr.isatty()) as progress:
-                runs.append(api.run(notebook, {**fixed, **combo}, on_event=progress, **options))
+        with tracking_warnings(), api.sweep_tracking(notebook, grid, track=options["track"],
+                                                     split=split) as parent:
+            for combo in api.sweep_grid(grid):
+                click.echo(f"== {', '.join(f'{k}={v!r}' for k, v in combo.items())}", err=True)
+                with Progress(names, live=sys.stderr.isatty()) as progress, \
+                        api.sweep_child(parent, combo):
+                    runs.append(api.run(notebook, {**fixed, **combo}, on_event=progress,
+                                        **options))
         _print_runs_table(runs, list(grid))
+        if parent is not None and parent.run_id:
+            click.echo(f"mlflow parent run: {parent.run_id} ({len(parent.children)} nested "
+                       f"runs) in {parent.tracking.describe()}")
         sys.exit(0 if all(r.status == "succeeded" for r in runs) else 1)
     values.update(raw)
     try:
-        with Progress(names, live=sys.stderr.isatty()) as progress:
+        with tracking_warnings(), Progress(names, live=sys.stderr.isatty()) as progress:
             result = api.run(notebook, values, on_event=progress, **options)
     except KeyboardInterrupt:
         click.secho("run cancelled: its steps were stopped; finished steps are kept "
@@ -204,6 +223,7 @@ def _summary(result: Any) -> None:
             click.secho(f"  {name}: blocked: {state.get('message', '')}", fg="red")
     if result.metrics:
         click.echo("metrics: " + ", ".join(f"{k}={_fmt(v)}" for k, v in result.metrics.items()))
+    print_tracked(result)
     click.echo(f"run directory: {result.path}")
 
 
@@ -264,10 +284,26 @@ def _root(notebook: Path | None, root: Path | None) -> Path:
 @click.argument("notebook", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @root_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--mlflow", is_flag=True, help="List NOTEBOOK's runs tracked in MLflow (its "
+              "experiment, read back from the server) instead of the local ones.")
+@click.option("--track", metavar="URI", help="With --mlflow: the tracking server [the "
+              "notebook's cellpipe.tracking metadata, else $MLFLOW_TRACKING_URI].")
+@split_option
 @errors_to_messages
-def runs(notebook: Path | None, root: Path | None, fmt: str) -> None:
-    """List runs with their parameters and metrics side by side (of NOTEBOOK, if given)."""
+def runs(notebook: Path | None, root: Path | None, fmt: str, mlflow: bool, track: str | None,
+         split: str | None) -> None:
+    """List runs with their parameters and metrics side by side (of NOTEBOOK, if given).
+
+    \b
+    Examples:
+      cellpipe runs train.ipynb
+      cellpipe runs train.ipynb --mlflow --track http://127.0.0.1:5000
+    """
     from cellpipe import api
+
+    if mlflow:
+        print_mlflow_runs(notebook, track, split, fmt)
+        return
 
     found = api.list_runs(_root(notebook, root))
     if notebook is not None:

@@ -35,6 +35,9 @@ class RunOptions:
         runtime: ``ipython`` (default) or ``kernel`` (each step in a Jupyter kernel).
         cancel: Set it (from any thread) to stop the run: the running steps are ended,
             the run is recorded ``cancelled``, and the steps that finished stay cached.
+        on_end: Called with the run's record once it has ended (succeeded, failed or
+            cancelled) and ``run.json`` holds its final state; what it raises is not the
+            run's failure (the MLflow tracking of :mod:`cellpipe.tracking` listens here).
     """
 
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -47,6 +50,7 @@ class RunOptions:
     runtime: str = "ipython"
     on_event: Callable[[StepEvent], None] | None = None
     cancel: threading.Event | None = None
+    on_end: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,23 @@ class Engine:
                 if state["status"] in ("pending", "running", "retrying"):
                     state["status"] = "cancelled"
             _finish(record)
+            _ended(record, options)
             raise
         _finish(record)
+        _ended(record, options)
         return record
+
+
+def _ended(record: RunRecord, options: RunOptions) -> None:
+    """Tell ``options.on_end`` the run ended; its failure is a warning, never the run's."""
+    if options.on_end is None:
+        return
+    try:
+        options.on_end(record)
+    except Exception as exc:
+        import warnings
+
+        warnings.warn(f"after run {record.id}: {type(exc).__name__}: {exc}", stacklevel=2)
 
 
 def _finish(record: RunRecord) -> None:
