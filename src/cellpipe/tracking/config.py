@@ -133,10 +133,13 @@ def require_client(tracking: Tracking) -> None:
     Raises:
         MissingDependencyError: ``mlflow`` cannot be imported (``cellpipe[mlflow]``).
     """
-    if importlib.util.find_spec("mlflow") is None:
-        error = MissingDependencyError.for_extra("mlflow", "mlflow",
-                                                 f"tracking runs in {tracking.uri}")
-        raise error
+    try:
+        found = importlib.util.find_spec("mlflow") is not None
+    except (ImportError, ValueError):  # a broken install, or one blocked in sys.modules
+        found = False
+    if not found:
+        raise MissingDependencyError.for_extra("mlflow", "mlflow",
+                                               f"tracking runs in {tracking.uri}")
 
 
 def _experiment(meta: Mapping[str, Any], pipeline: str, environ: Mapping[str, str]) -> str:
