@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cellpipe.events import StepEvent
     from cellpipe.targets.base import Document, RunStatus, Target
     from cellpipe.targets.connection import ConnectionField
+    from cellpipe.tracking.config import Tracking
 
 SPEC = "spec"  # cellpipe's own PipelineSpec JSON: no cluster target needed
 
@@ -119,6 +120,22 @@ def read_image_map(path: str | Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
+def cluster_tracking(notebook: NotebookLike, spec: PipelineSpec,
+                     track: str | bool | None = None, no_track: bool = False) -> Tracking | None:
+    """Where a cluster run's steps log to MLflow (None: not tracked, or ``no_track``).
+
+    ``--track URI`` or the notebook's ``cellpipe.tracking`` metadata; never the compiling
+    shell's ``$MLFLOW_TRACKING_URI``: a manifest does not depend on it.
+    """
+    from cellpipe.api import load_notebook
+    from cellpipe.tracking.config import resolve_cluster_tracking
+
+    if no_track:
+        return None
+    return resolve_cluster_tracking(load_notebook(notebook).metadata, spec.pipeline.name,
+                                    track)
+
+
 def step_images(
     notebook: NotebookLike,
     spec: PipelineSpec,
@@ -129,8 +146,11 @@ def step_images(
     base_image: str | None = None,
     requirements: str | Path | None = None,
     on_image: Callable[[StepImage], None] | None = None,
+    tracked: bool = False,
 ) -> dict[str, str]:
     """Each step's image: from a map, built and pushed, or one shared image.
+
+    ``tracked``: the steps log to MLflow; built images get MLflow's client.
 
     From ``images`` (a map or its file); built and pushed to
     ``registry``, or else one shared image (:func:`shared_image`) with a step's own
@@ -151,7 +171,7 @@ def step_images(
     from cellpipe.runs_api import build_images
 
     built = build_images(notebook, base_image=base_image, registry=registry,
-                         requirements=requirements, on_image=on_image)
+                         requirements=requirements, on_image=on_image, tracked=tracked)
     return {name: image.ref for name, image in built.items()}
 
 
@@ -177,18 +197,22 @@ def shared_image_note(notebook: str | Path, spec: PipelineSpec,
     if options.get("registry") or options.get("images"):
         return None
     image = shared_image(spec, image=options.get("image") or options.get("base_image"))
-    needs = image_requirements(notebook, spec=spec, direct=True)
+    track = False if options.get("no_track") else options.get("track")
+    needs = image_requirements(notebook, spec=spec, direct=True, track=track)
     return (f"cellpipe: no --registry/--images: every step runs {image}, with its code in "
             f"the pipeline; the image must hold {', '.join(needs)} (`cellpipe requirements "
             f"{Path(notebook).name}` writes them as a requirements file)")
 
 
 def image_requirements(notebook: NotebookLike, *, split: str | None = None,
-                       spec: PipelineSpec | None = None, direct: bool = False) -> list[str]:
+                       spec: PipelineSpec | None = None, direct: bool = False,
+                       track: str | bool | None = None) -> list[str]:
     """What one image for every step must hold.
 
     cellpipe, then each distribution the steps
-    import (with its version here), then the ``!pip install`` lines' requirements.
+    import (with its version here), then the ``!pip install`` lines' requirements; and
+    MLflow's client (``mlflow-skinny``) when the steps are tracked (``track``, as
+    :func:`cluster_tracking`).
 
     ``spec`` is the notebook's, when the caller compiled it already. ``direct`` keeps only
     what the steps import or read themselves (not what those, or cellpipe, require).
@@ -208,6 +232,12 @@ def image_requirements(notebook: NotebookLike, *, split: str | None = None,
                     if not direct or needs.reasons.get(name, "").startswith(("import ", "reads ")))
         loose += [line for line in needs.loose if line not in loose]
     pins.pop("cellpipe", None)
+    spec = spec or compile_spec(nb, split=split)
+    if cluster_tracking(nb, spec, track) is not None:
+        from cellpipe.tracking.config import client_requirement
+
+        name, _, version = client_requirement().partition("==")
+        pins.setdefault(name, version) if version else loose.append(name)
     return [runtime_requirement(), *(f"{name}=={version}" for name, version
                                      in sorted(pins.items())), *loose]
 
@@ -259,8 +289,11 @@ def compile_document(
     chosen = load_target(target)  # an unknown target is refused before anything is built
     nb = load_notebook(notebook)
     spec = compile_spec(nb, split=split)
+    tracking = cluster_tracking(nb, spec, cluster.pop("track", None),
+                                cluster.pop("no_track", False))
     refs = step_images(nb, spec, images=images, registry=registry, image=image,
-                       base_image=base_image, requirements=requirements, on_image=on_image)
+                       base_image=base_image, requirements=requirements, on_image=on_image,
+                       tracked=tracking is not None)
     # one image without the steps' code: the code travels in the document
     options = {**dict(target_options or {}), "caching": cluster.pop("caching", None),
                "carry_code": images is None and registry is None,
@@ -268,6 +301,8 @@ def compile_document(
     from cellpipe.targets.cluster import cluster_settings
 
     settings = cluster_settings(spec, **{k: v for k, v in cluster.items() if v is not None})
+    if tracking is not None:
+        settings = dataclasses.replace(settings, tracking=tracking)
     document = chosen.compile(spec, refs, settings, options)
     if on_note is not None:
         for note in getattr(document, "notes", ()):  # a plugin's own document may have none

@@ -329,8 +329,13 @@ def build_images(
     registry: str | None = None,
     requirements: str | Path | None = None,
     on_image: Callable[[StepImage], None] | None = None,
+    tracked: bool | None = None,
 ) -> dict[str, StepImage]:
-    """Build (or reuse) every step's image; returns step name → ``StepImage``."""
+    """Build (or reuse) every step's image; returns step name → ``StepImage``.
+
+    ``tracked`` (None: when the notebook's ``cellpipe.tracking`` metadata names a server)
+    adds MLflow's client (``mlflow-skinny``) to every image, for steps that log themselves.
+    """
     from cellpipe.api import compile_spec, load_notebook
     from cellpipe.engines.docker.builder import ImageBuilder
     from cellpipe.engines.docker.requirements import read_requirements_file
@@ -341,10 +346,19 @@ def build_images(
     builder = ImageBuilder(
         notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
         base_image=base_image, registry=registry,
-        requirements=read_requirements_file(requirements) if requirements else [],
+        requirements=[*(read_requirements_file(requirements) if requirements else []),
+                      *_tracking_requirements(nb, spec, tracked)],
         on_image=on_image,
     )
     return builder.build(spec)
+
+
+def _tracking_requirements(nb: Any, spec: PipelineSpec, tracked: bool | None) -> list[str]:
+    from cellpipe.tracking.config import client_requirement, resolve_cluster_tracking
+
+    if tracked is None:
+        tracked = resolve_cluster_tracking(nb.metadata, spec.pipeline.name) is not None
+    return [client_requirement()] if tracked else []
 
 
 def sweep(

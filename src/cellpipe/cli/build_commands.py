@@ -60,13 +60,17 @@ def build(notebook: Path, split: str | None, base_image: str | None, registry: s
 @notebook_argument
 @split_option
 @output_option
+@click.option("--track", metavar="URI", help="The steps log to MLflow at URI: add its client "
+              "(mlflow-skinny) [when the notebook's cellpipe.tracking metadata names one].")
 @errors_to_messages
-def requirements(notebook: Path, split: str | None, output: Path | None) -> None:
+def requirements(notebook: Path, split: str | None, output: Path | None,
+                 track: str | None) -> None:
     """Print what one image for every step must hold, as a requirements file.
 
     For `compile`/`submit` without per-step images (`--image`, or the pipeline's base
     image): cellpipe itself, each distribution the steps import at the version installed
-    here, and the requirements of the steps' `!pip install` lines.
+    here, and the requirements of the steps' `!pip install` lines; MLflow's client when
+    the steps are tracked.
 
     \b
     Examples:
@@ -75,7 +79,7 @@ def requirements(notebook: Path, split: str | None, output: Path | None) -> None
     """
     from cellpipe import api
 
-    lines = api.image_requirements(notebook, split=split)
+    lines = api.image_requirements(notebook, split=split, track=track)
     text = (f"# what every step of {notebook.name} needs in its image (cellpipe requirements)\n"
             + "".join(f"{line}\n" for line in lines))
     write_output(text, output)

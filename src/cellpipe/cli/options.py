@@ -67,7 +67,9 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="KFP: let the cluster reuse unchanged steps [KFP's default]."),
     ]):
         command = option(command)
-    return docker_options(command)
+    from cellpipe.cli.tracking_output import track_options
+
+    return track_options(docker_options(command))
 
 
 def connection_for(target: str, given: Mapping[str, str | None]) -> dict[str, str]:

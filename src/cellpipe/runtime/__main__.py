@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from cellpipe.core.layout import StepLayout, StepOutputs
 from cellpipe.runtime.execute import EXIT_INFRA, StepRequest, run_step
+from cellpipe.tracking.config import ENV_RUN
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics_file:
         write_metrics_file(Path(args.step_dir), Path(args.metrics_file))
     publish_step_files(args.store, args.step, Path(args.step_dir))
+    if os.environ.get(ENV_RUN):  # a cluster step of a tracked pipeline logs itself
+        from cellpipe.tracking.step import track_step
+
+        track_step(spec, args.step, Path(args.step_dir), parameters, code)
     if args.publish:
         code = publish_copy(args.publish, args.store, args.step, Path(args.step_dir), code)
     return code

@@ -17,6 +17,7 @@ from cellpipe.core.diagnostics import did_you_mean
 from cellpipe.core.spec import PipelineSpec, thaw
 from cellpipe.errors import CellpipeError
 from cellpipe.targets.checks import check_quantity
+from cellpipe.tracking.config import Tracking
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -120,6 +121,17 @@ class ClusterSettings:
     steps: tuple[tuple[str, StepCluster], ...] = ()
     kfp_caching: bool | None = None
     artifact_repository: ArtifactRepository | None = None
+    # MLflow tracking from the steps (cellpipe.tracking.step): set by ``--track`` or the
+    # notebook's ``cellpipe.tracking`` metadata, not by the cluster metadata
+    tracking: Tracking | None = None
+
+    def tracking_env(self) -> tuple[tuple[str, str], ...]:
+        """The plain environment variables every step gets for tracking (none when off)."""
+        if self.tracking is None:
+            return ()
+        from cellpipe.tracking.config import ENV_EXPERIMENT, ENV_URI
+
+        return ((ENV_URI, self.tracking.uri), (ENV_EXPERIMENT, self.tracking.experiment))
 
     @property
     def keeps_artifacts(self) -> bool:

@@ -23,8 +23,8 @@ from typing import Any
 from cellpipe.errors import CellpipeError, MissingDependencyError
 
 __all__ = ["CREDENTIAL_ENV", "ENV_EXPERIMENT", "ENV_RUN", "ENV_URI", "Tracking",
-           "TrackingSecret", "TrackingWarning", "require_client", "resolve_cluster_tracking",
-           "resolve_tracking", "tracking_metadata"]
+           "TrackingSecret", "TrackingWarning", "client_requirement", "require_client",
+           "resolve_cluster_tracking", "resolve_tracking", "tracking_metadata"]
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 ENV_EXPERIMENT = "MLFLOW_EXPERIMENT_NAME"
@@ -123,8 +123,19 @@ def resolve_tracking(
 def resolve_cluster_tracking(
     metadata: Any, pipeline: str, track: str | bool | None = None,
 ) -> Tracking | None:
-    """Where a cluster run's steps log: ``--track URI`` or the metadata, never the shell's env."""
-    return resolve_tracking(metadata, pipeline, track, environ={})
+    """Where a cluster run's steps log: ``--track URI`` or the metadata, never the shell's env.
+
+    Raises:
+        CellpipeError: the URI holds a password (credentials go by Secret reference).
+    """
+    tracking = resolve_tracking(metadata, pipeline, track, environ={})
+    if tracking is not None and re.match(r"[a-z+]+://[^/@]*:[^/@]*@", tracking.uri):
+        raise CellpipeError(
+            "the tracking URI holds a password, which would reach the manifest",
+            hint='put the credentials in a Kubernetes Secret and name it in the metadata: '
+            '"tracking": {"uri": ..., "secret": {"name": SECRET, "username": KEY, '
+            '"password": KEY}}')
+    return tracking
 
 
 def require_client(tracking: Tracking) -> None:
@@ -140,6 +151,19 @@ def require_client(tracking: Tracking) -> None:
     if not found:
         raise MissingDependencyError.for_extra("mlflow", "mlflow",
                                                f"tracking runs in {tracking.uri}")
+
+
+def client_requirement() -> str:
+    """What a step image needs to log to MLflow: ``mlflow-skinny``.
+
+    Pinned to the version here when it is installed (it is with the full ``mlflow`` too).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"mlflow-skinny=={version('mlflow-skinny')}"
+    except PackageNotFoundError:
+        return "mlflow-skinny>=3.0"
 
 
 def _experiment(meta: Mapping[str, Any], pipeline: str, environ: Mapping[str, str]) -> str:

@@ -98,6 +98,7 @@ def compile_argo(
     steps = list(spec.steps)
     labels = _step_labels(steps)
     data = _data(settings)
+    tracking = _tracking_env(settings, spec.step_names)
     travel = file_artifacts(steps) if settings.storage is not None else {}
     produced = {step.name: sorted({(path, name) for links in travel.values()
                                       for path, name, producer in links
@@ -106,7 +107,8 @@ def compile_argo(
         step.name: _step_template(step, labels[step.name], images, settings, data,
                                      takes=travel.get(step.name, []),
                                      gives=produced[step.name],
-                                     carried=spec.slice(step.name) if carry_code else None)
+                                     carried=spec.slice(step.name) if carry_code else None,
+                                     tracking=tracking)
         for step in steps
     }
     dag = DAG(
@@ -298,6 +300,7 @@ def _step_template(
     takes: list[tuple[str, str, str]],
     gives: list[tuple[str, str]],
     carried: PipelineSpec | None = None,
+    tracking: tuple[Env | SecretEnv, ...] = (),
 ) -> Container:
     name = step.name
     image = images.get(name)
@@ -342,7 +345,7 @@ def _step_template(
             *(file_output(path, _artifact_path(path), artifact, name, settings)
               for path, artifact in gives),
         ] or None,
-        env=_env(name, settings, data) or None,
+        env=[*_env(name, settings, data), *tracking] or None,
         resources=_resources(name, options),
         retry_strategy=RetryStrategy(limit=retries, retry_policy="OnFailure")
         if retries else None,
@@ -378,6 +381,29 @@ def _env(step: str, settings: ClusterSettings, data: _Data) -> list[Env | Secret
             )
         env.append(SecretEnv(name=ref.env, secret_name=ref.secret, secret_key=ref.key))
     return env + list(data.env)
+
+
+def _tracking_env(settings: ClusterSettings,
+                  steps: tuple[str, ...]) -> tuple[Env | SecretEnv, ...]:
+    """Where a tracked pipeline's steps log (:mod:`cellpipe.tracking.step`).
+
+    The URI, the experiment, the workflow's name (what groups its steps), the step names,
+    and the credentials by Secret reference.
+    """
+    if settings.tracking is None:
+        return ()
+    from cellpipe.tracking.config import ENV_RUN
+    from cellpipe.tracking.step import ENV_STEPS
+
+    env: list[Env | SecretEnv] = [Env(name=name, value=value)
+                                  for name, value in settings.tracking_env()]
+    env.append(Env(name=ENV_RUN, value="{{workflow.name}}"))
+    env.append(Env(name=ENV_STEPS, value=",".join(steps)))
+    secret = settings.tracking.secret
+    if secret is not None:
+        env += [SecretEnv(name=name, secret_name=secret.name, secret_key=key)
+                for name, key in secret.keys]
+    return tuple(env)
 
 
 def _resources(step: str, options: StepSettings) -> m.ResourceRequirements | None:

@@ -74,7 +74,7 @@ def $function($signature):
     _defaults = $defaults_repr
     _values = {$values}
     _inputs = {$inputs}
-    _metrics = $metrics
+    _metrics = $metrics$tracking
 
     def _whole(value):
         # KFP carries the numbers inside lists and dicts as floats: 3 arrives as 3.0
@@ -168,7 +168,8 @@ def compile_kfp(
                             hint="build the step images first (cellpipe build)")
     names = _function_names(spec)
     with (tempfile.TemporaryDirectory(prefix="cellpipe-kfp-") as directory,
-          _generated_functions(spec, names, Path(directory), settings.storage) as functions):
+          _generated_functions(spec, names, Path(directory), settings.storage,
+                               settings.tracking is not None) as functions):
         components = {
             step.name: dsl.component(
                 functions[step.name], base_image=images[step.name],
@@ -253,8 +254,16 @@ def _io_names(spec: PipelineSpec, step: StepSpec) -> dict[str, str]:
     return names
 
 
+# A tracked pipeline's steps get the pipeline job's id (the ``:run`` argument, shared with
+# a store's publishing): it groups them under one MLflow run (cellpipe.tracking.step). KFP
+# fills placeholders in arguments, not in environment values.
+_TRACKING_CODE = """
+    if $run_argument:
+        _os.environ["CELLPIPE_TRACKING_RUN"] = $run_argument"""
+
+
 def _component_source(spec: PipelineSpec, step: StepSpec, function: str,
-                      storage: str | None = None) -> str:
+                      storage: str | None = None, tracked: bool = False) -> str:
     declared = {p.name: p for p in spec.parameters}
     params = [declared[name] for name in step.parameters]
     io = _io_names(spec, step)
@@ -264,7 +273,7 @@ def _component_source(spec: PipelineSpec, step: StepSpec, function: str,
     signature += [f"{io[':data']}: Output[Dataset]"] if ":data" in io else []
     signature += [f"{io[':metrics']}: Output[Metrics]"] if ":metrics" in io else []
     signature += [f"{io[o.key]}: Output[{o.kind}]" for o in ui_outputs(step)]
-    signature += [f"{io[':run']}: str"] if storage else []
+    signature += [f"{io[':run']}: str"] if storage or tracked else []
     signature += [f"{p.name}: {_ANNOTATIONS['none']}" for p in params if p.type == "none"]
     slice_json = json.dumps(spec.slice(step.name).to_dict(), sort_keys=True,
                             separators=(",", ":"))
@@ -289,13 +298,15 @@ def _component_source(spec: PipelineSpec, step: StepSpec, function: str,
         # STORAGE/<run id>, where ClusterRun reads them back
         publish_store=(f' + ["--publish", {storage.rstrip("/") + "/"!r} + {io[":run"]}]'
                        if storage else ""),
+        tracking=(string.Template(_TRACKING_CODE).substitute(run_argument=io[":run"])
+                  if tracked else ""),
     )
 
 
 @contextlib.contextmanager
 def _generated_functions(
     spec: PipelineSpec, names: Mapping[str, str], directory: Path,
-    storage: str | None = None,
+    storage: str | None = None, tracked: bool = False,
 ) -> Iterator[dict[str, Callable[..., Any]]]:
     """Write the steps' component functions to a module in ``directory`` and import it.
 
@@ -304,7 +315,7 @@ def _generated_functions(
     forgotten again when the compilation is done.
     """
     source = _MODULE_HEAD + "\n".join(
-        "\n" + _component_source(spec, step, names[step.name], storage)
+        "\n" + _component_source(spec, step, names[step.name], storage, tracked)
         for step in spec.steps)
     path = directory / "cellpipe_kfp_components.py"
     path.write_text(source, encoding="utf-8")
@@ -344,7 +355,7 @@ def _pipeline_function(
             arguments = {name: channels[name] for name in step.parameters}
             arguments.update({io[producer]: tasks[producer].outputs[outputs[producer]]
                               for producer in step.producers})
-            if settings.storage:
+            if settings.storage or settings.tracking is not None:
                 from kfp import dsl
 
                 arguments[io[":run"]] = dsl.PIPELINE_JOB_ID_PLACEHOLDER
@@ -353,6 +364,7 @@ def _pipeline_function(
                 if upstream not in step.producers:
                     task.after(tasks[upstream])
             _configure(task, step, caching, settings, volume)
+            _track(task, spec, settings)
             tasks[step.name] = task
         if volume is not None:
             from kfp import kubernetes
@@ -381,6 +393,27 @@ def _create_volume(spec: PipelineSpec, settings: ClusterSettings) -> Any:
         options["storage_class_name"] = settings.volume_storage_class
     # never cached: a cached result would name the PVC an earlier run created and deleted
     return kubernetes.CreatePVC(**options).set_caching_options(False)
+
+
+def _track(task: Any, spec: PipelineSpec, settings: ClusterSettings) -> None:
+    """Where a tracked pipeline's step logs: URI, experiment, step names, credentials.
+
+    The credentials by Secret reference; the job id comes as an argument
+    (the ``:run`` argument).
+    """
+    if settings.tracking is None:
+        return
+    from kfp import kubernetes
+
+    from cellpipe.tracking.step import ENV_STEPS
+
+    for name, value in settings.tracking_env():
+        task.set_env_variable(name, value)
+    task.set_env_variable(ENV_STEPS, ",".join(spec.step_names))
+    secret = settings.tracking.secret
+    if secret is not None:
+        kubernetes.use_secret_as_env(task, secret_name=secret.name,
+                                     secret_key_to_env={key: env for env, key in secret.keys})
 
 
 def _configure(
