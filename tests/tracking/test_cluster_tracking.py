@@ -20,7 +20,6 @@ from click.testing import CliRunner
 from cellpipe import api
 from cellpipe.cli.main import main
 from cellpipe.errors import CellpipeError
-from tests.conftest import write_nb
 
 URI = "http://mlflow.ml.svc:5000"
 TRACKED = {"cellpipe": {"tracking": {"uri": URI, "experiment": "cluster-exp",
@@ -200,20 +199,15 @@ def test_a_cluster_step_with_the_server_down_warns_and_succeeds(tmp_path):
     assert "warning: step 'fine' was not tracked" in output and "cannot be reached" in output
 
 
-def test_kfp_local_run_logs_every_step_under_the_pipeline_job(tmp_path, mlflow_server,
-                                                              monkeypatch):
-    """The compiled IR run by kfp.local: the job id placeholder groups the steps.
-
-    SubprocessRunner runs the steps in subprocesses of this process: the tracking URI
-    comes from this process's environment (on a cluster the manifest's env sets it).
-    """
+def test_kfp_local_run_logs_every_step_under_the_pipeline_job(tmp_path, mlflow_server):
+    """The compiled IR run by kfp.local: the tasks' env says where, the job id placeholder
+    (an argument) groups the steps under one parent."""
     kfp_local = pytest.importorskip("kfp.local", reason="kfp is installed by `.[kfp]`")
     kfp_components = pytest.importorskip("kfp.components")
     path = notebook(tmp_path, "kfptracked", cells=CELLS)
     package = tmp_path / "pipeline.yaml"
-    package.write_text(api.compile_target(path, "kfp", image="unused:1", track=URI))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
-    monkeypatch.setenv("CELLPIPE_TRACKING_STEPS", "make,other,total")
+    package.write_text(api.compile_target(path, "kfp", image="unused:1",
+                                          track=mlflow_server.uri))
     root = tmp_path / "kfp-root"
     root.mkdir()
     kfp_local.init(runner=kfp_local.SubprocessRunner(use_venv=False), pipeline_root=str(root))

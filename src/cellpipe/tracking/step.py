@@ -80,7 +80,9 @@ def _log(uri: str, experiment: str, group: str, steps: list[str], spec: Any, ste
     experiment_key = experiment_id(client, experiment)
     parent = _parent(client, experiment_key, group, spec)
     result = _result(step_dir)
-    values = {k: v for k, v in parameters.items() if k in set(spec.steps[0].parameters)}
+    reads = set(spec.step(step).parameters)  # with their defaults: what the step ran with
+    values = {p.name: parameters.get(p.name, p.default_copy) for p in spec.parameters
+              if p.name in reads}
     metrics = numbers(result.get("metrics") or {})
     status = "FINISHED" if code == 0 and result.get("status") == "succeeded" else "FAILED"
     child = client.create_run(experiment_key, run_name=step, tags={
