@@ -346,11 +346,7 @@ from cellpipe.runs_api import run as run  # noqa: E402
 from cellpipe.runs_api import select_steps as select_steps  # noqa: E402
 from cellpipe.runs_api import stop_warm_servers as stop_warm_servers  # noqa: E402
 from cellpipe.runs_api import sweep as sweep  # noqa: E402
-from cellpipe.runs_api import sweep_child as sweep_child  # noqa: E402
 from cellpipe.runs_api import sweep_grid as sweep_grid  # noqa: E402
-from cellpipe.runs_api import sweep_tracking as sweep_tracking  # noqa: E402
-from cellpipe.runs_api import tracked_runs as tracked_runs  # noqa: E402
-from cellpipe.runs_api import tracking_for as tracking_for  # noqa: E402
 from cellpipe.runs_api import warm_servers as warm_servers  # noqa: E402
 from cellpipe.schedule_api import check_schedule as check_schedule  # noqa: E402
 from cellpipe.schedule_api import list_schedules as list_schedules  # noqa: E402
@@ -358,6 +354,10 @@ from cellpipe.schedule_api import schedule as schedule  # noqa: E402
 from cellpipe.schedule_api import unschedule as unschedule  # noqa: E402
 from cellpipe.tracking.config import Tracking as Tracking  # noqa: E402
 from cellpipe.tracking.config import TrackingWarning as TrackingWarning  # noqa: E402
+from cellpipe.tracking_api import sweep_child as sweep_child  # noqa: E402
+from cellpipe.tracking_api import sweep_tracking as sweep_tracking  # noqa: E402
+from cellpipe.tracking_api import tracked_runs as tracked_runs  # noqa: E402
+from cellpipe.tracking_api import tracking_for as tracking_for  # noqa: E402
 
 # What the front ends (CLI, server, magics) and users may use: everything else is private.
 __all__ = [

@@ -6,11 +6,9 @@ Kept apart from :mod:`cellpipe.api` (which stays cheap to import for lint and co
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +21,8 @@ from cellpipe.errors import CellpipeError
 if TYPE_CHECKING:
     from cellpipe.core.notebook import NotebookLike
     from cellpipe.engines.docker.builder import StepImage
-    from cellpipe.engines.runs import RunRecord
     from cellpipe.engines.scheduler import Engine
     from cellpipe.events import StepEvent
-    from cellpipe.tracking import ParentRun, Tracking
 
 
 def select_steps(
@@ -210,6 +206,7 @@ def run(
     from cellpipe.api import compile_spec, load_notebook
     from cellpipe.core.layout import default_root
     from cellpipe.engines.local import RunOptions
+    from cellpipe.tracking_api import run_tracking, tracker
 
     runner = make_engine(engine, base_image=base_image, registry=registry,
                          requirements=requirements, network=network, on_image=on_image)
@@ -220,85 +217,16 @@ def run(
     runner.warm_up([c.source for c in nb.cells if c.cell_type == "code"], notebook_dir)
     spec = compile_spec(nb, split=split)
     values = {k: convert_parameter(spec, k, v) for k, v in (parameters or {}).items()}
-    tracking = _run_tracking(nb.metadata, spec.pipeline.name, track)
+    tracking = run_tracking(nb.metadata, spec.pipeline.name, track)
     options = RunOptions(
         parameters=values, workers=workers, cache=cache,
         selected=select_steps(spec, step, start, stop), resume=resume,
         root=Path(root) if root else default_root(path),
         notebook_dir=notebook_dir, on_event=on_event, runtime=runtime, cancel=cancel,
-        on_end=_tracker(tracking, notebook_dir) if tracking is not None else None,
+        on_end=tracker(tracking, notebook_dir) if tracking is not None else None,
     )
     record = runner.run(spec, options)
     return Run(record.id, record.path, record.data)
-
-
-def tracking_for(notebook: NotebookLike, track: str | bool | None = None, *,
-                 split: str | None = None) -> Tracking | None:
-    """Where :func:`run` would track ``notebook``'s runs (None: nowhere)."""
-    from cellpipe.api import compile_spec, load_notebook
-    from cellpipe.tracking import resolve_tracking
-
-    nb = load_notebook(notebook)
-    return resolve_tracking(nb.metadata, compile_spec(nb, split=split).pipeline.name, track)
-
-
-def tracked_runs(notebook: NotebookLike, track: str | bool | None = None, *,
-                 split: str | None = None) -> tuple[Tracking, list[dict[str, Any]]]:
-    """The MLflow runs of ``notebook``'s experiment, newest first, and where they were read.
-
-    Raises:
-        CellpipeError: no tracking URI is known (``track``, the metadata, the environment).
-        TrackingError: MLflow is missing or the server cannot be reached.
-    """
-    from cellpipe.tracking.listing import tracked_runs as listed
-
-    tracking = tracking_for(notebook, True if track is None else track, split=split)
-    if tracking is None:
-        raise CellpipeError("runs --mlflow reads an MLflow server; tracking is off",
-                            hint="drop --no-track")
-    return tracking, listed(tracking)
-
-
-def _run_tracking(metadata: Any, pipeline: str, track: str | bool | None) -> Tracking | None:
-    """The run's tracking: the active parent's, or resolved; MLflow's client checked."""
-    from cellpipe.errors import MissingDependencyError
-    from cellpipe.tracking import TrackingWarning, active_parent, require_client, resolve_tracking
-
-    parent = active_parent()
-    if parent is not None and track is not False and (
-            not isinstance(track, str) or track.strip().rstrip("/") == parent.tracking.uri):
-        return parent.tracking
-    tracking = resolve_tracking(metadata, pipeline, track)
-    if tracking is None:
-        return None
-    try:
-        require_client(tracking)
-    except MissingDependencyError as exc:
-        if tracking.source != "environment":
-            raise
-        warnings.warn(f"not tracked: {exc}", TrackingWarning, stacklevel=3)
-        return None
-    return tracking
-
-
-def _tracker(tracking: Tracking, notebook_dir: Path) -> Callable[[RunRecord], None]:
-    """What logs an ended run to MLflow and notes where in its ``run.json``."""
-
-    def log(record: RunRecord) -> None:
-        from cellpipe.errors import CellpipeError
-        from cellpipe.tracking import TrackingWarning, log_run
-
-        try:
-            logged = log_run(tracking, record.path, record.data, notebook_dir)
-        except CellpipeError as exc:
-            logged = {"uri": tracking.uri, "experiment": tracking.experiment,
-                      "source": tracking.source, "error": str(exc)}
-            warnings.warn(f"run {record.id} was not tracked: {exc}", TrackingWarning,
-                          stacklevel=2)
-        record.data["tracking"] = logged
-        record.save()
-
-    return log
 
 
 def make_engine(
@@ -339,6 +267,7 @@ def build_images(
     from cellpipe.api import compile_spec, load_notebook
     from cellpipe.engines.docker.builder import ImageBuilder
     from cellpipe.engines.docker.requirements import read_requirements_file
+    from cellpipe.tracking_api import tracking_requirements
 
     nb = load_notebook(notebook)
     spec = compile_spec(nb, split=split)
@@ -347,18 +276,10 @@ def build_images(
         notebook_dir=Path(path).resolve().parent if path else Path.cwd(),
         base_image=base_image, registry=registry,
         requirements=[*(read_requirements_file(requirements) if requirements else []),
-                      *_tracking_requirements(nb, spec, tracked)],
+                      *tracking_requirements(nb, spec, tracked)],
         on_image=on_image,
     )
     return builder.build(spec)
-
-
-def _tracking_requirements(nb: Any, spec: PipelineSpec, tracked: bool | None) -> list[str]:
-    from cellpipe.tracking.config import client_requirement, resolve_cluster_tracking
-
-    if tracked is None:
-        tracked = resolve_cluster_tracking(nb.metadata, spec.pipeline.name) is not None
-    return [client_requirement()] if tracked else []
 
 
 def sweep(
@@ -370,46 +291,14 @@ def sweep(
     Tracked (``track``, as :func:`run`), the runs are nested MLflow runs under one parent
     run of the sweep.
     """
+    from cellpipe.tracking_api import sweep_child, sweep_tracking
+
     runs = []
     with sweep_tracking(notebook, grid, track=track, split=options.get("split")) as parent:
         for values in sweep_grid(grid):
             with sweep_child(parent, values):
                 runs.append(run(notebook, values, track=track, **options))
     return runs
-
-
-@contextlib.contextmanager
-def sweep_tracking(
-    notebook: NotebookLike, grid: Mapping[str, list[Any]], *,
-    track: str | bool | None = None, split: str | None = None,
-) -> Iterator[ParentRun | None]:
-    """Inside, tracked runs are children of one MLflow run of the sweep (None: untracked).
-
-    The parent's params are the grid (each name's values, as JSON).
-    """
-    from cellpipe.api import compile_spec, load_notebook
-    from cellpipe.tracking import parent_run
-
-    nb = load_notebook(notebook)
-    spec = compile_spec(nb, split=split)
-    tracking = _run_tracking(nb.metadata, spec.pipeline.name, track)
-    if tracking is None:
-        yield None
-        return
-    names = ", ".join(grid) or "nothing"
-    with parent_run(tracking, f"sweep {names}", params={k: list(v) for k, v in grid.items()},
-                    tags={"cellpipe.kind": "sweep", "cellpipe.notebook": spec.notebook.path,
-                          "mlflow.source.name": spec.notebook.path}) as parent:
-        yield parent
-
-
-def sweep_child(parent: ParentRun | None,
-                values: Mapping[str, Any]) -> contextlib.AbstractContextManager[None]:
-    """Name the next run of a tracked sweep after its combination (``lr=0.1, depth=3``)."""
-    if parent is None:
-        return contextlib.nullcontext()
-    return parent.child(name=", ".join(f"{k}={v!r}" for k, v in values.items()),
-                        tags={"cellpipe.kind": "sweep-run"})
 
 
 def sweep_grid(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
