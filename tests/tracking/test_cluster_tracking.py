@@ -224,3 +224,23 @@ def test_kfp_local_run_logs_every_step_under_the_pipeline_job(tmp_path, mlflow_s
     assert {r.data.tags["mlflow.parentRunId"] for r in steps.values()} == {parent.info.run_id}
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
     assert steps["total"].data.metrics == {"total": 6.0}
+
+
+def test_built_step_images_pin_mlflow_skinny_only_when_tracked(tmp_path):
+    """What `cellpipe build` gives the image builder (its requirements lines win over pins)."""
+    import importlib.metadata
+
+    from cellpipe.engines.docker.requirements import step_requirements
+    from cellpipe.tracking_api import tracking_requirements
+
+    for metadata, tracked, expected in ((TRACKED, None, True), (None, None, False),
+                                        (None, True, True), (TRACKED, False, False)):
+        path = notebook(tmp_path, "built", metadata=metadata)
+        nb = api.load_notebook(path)
+        spec = api.compile_spec(nb)
+        lines = tracking_requirements(nb, spec, tracked)
+        needs = step_requirements(spec, tmp_path, lines)
+        pinned = {step: found.pins.get("mlflow-skinny") for step, found in needs.items()}
+        version = importlib.metadata.version("mlflow-skinny")
+        assert pinned == dict.fromkeys(["make", "other", "total"],
+                                       version if expected else None), (metadata, tracked)
