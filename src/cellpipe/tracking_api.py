@@ -70,7 +70,13 @@ def run_tracking(metadata: Any, pipeline: str, track: str | bool | None) -> Trac
 
 
 def tracker(tracking: Tracking, notebook_dir: Path) -> Callable[[RunRecord], None]:
-    """What logs an ended run to MLflow and notes where in its ``run.json``."""
+    """What logs an ended run to MLflow and notes where in its ``run.json``.
+
+    MLflow's client starts importing now, in the background, while the run runs.
+    """
+    from cellpipe.tracking.client import preload
+
+    preload()
 
     def log(record: RunRecord) -> None:
         from cellpipe.errors import CellpipeError
