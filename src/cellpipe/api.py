@@ -18,7 +18,8 @@ from cellpipe.core.diagnostics import did_you_mean as did_you_mean
 from cellpipe.core.layout import RunLayout as RunLayout  # public here: where a run's files are
 from cellpipe.core.layout import StepLayout as StepLayout
 from cellpipe.core.layout import default_root as default_root
-from cellpipe.core.notebook import Notebook, notebook_from_dict, read_notebook
+from cellpipe.core.notebook import Notebook, read_notebook
+from cellpipe.core.notebook import notebook_from_dict as notebook_from_dict
 from cellpipe.core.notebook import NotebookLike as NotebookLike
 from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import Plan, plan_notebook
@@ -398,6 +399,7 @@ __all__ = [
     "list_schedules",
     "load_notebook",
     "load_target",
+    "notebook_from_dict",
     "open_run",
     "parse_cell",
     "read_image_map",

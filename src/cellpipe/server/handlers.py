@@ -74,9 +74,7 @@ class AnalyzeHandler(CellpipeHandler):
         if content is None:
             raise RequestError(400, "missing field 'content' (the notebook's JSON)",
                                hint='send {"content": <the notebook as saved in .ipynb>}')
-        from cellpipe.core.notebook import notebook_from_dict
-
-        parsed = notebook_from_dict(content, path=str(notebook))
+        parsed = api.notebook_from_dict(content, path=str(notebook))
         split = self.get_query_argument("split", None)
         target = self.get_query_argument("target", None) or None
         self.reply(await asyncio.to_thread(analysis, parsed, split, target))
