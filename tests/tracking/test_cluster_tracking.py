@@ -88,7 +88,7 @@ def test_kfp_tasks_get_the_env_the_secret_and_the_job_id(tmp_path):
         assert env == {"MLFLOW_TRACKING_URI": URI, "MLFLOW_EXPERIMENT_NAME": "cluster-exp",
                        "CELLPIPE_TRACKING_STEPS": "make,other,total"}, name
     for task in ir["root"]["dag"]["tasks"].values():
-        argument = task["inputs"]["parameters"]["cellpipe_tracking_run"]
+        argument = task["inputs"]["parameters"]["cellpipe_run"]  # shared with storage
         assert argument["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
     secrets = [executor["secretAsEnv"] for executor in
                platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()]
