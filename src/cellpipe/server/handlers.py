@@ -414,6 +414,8 @@ def choice(value: str, allowed: tuple[str, ...], field: str) -> str:
 
 def routes() -> list[tuple[str, type[CellpipeHandler]]]:
     """The URL patterns (the extension prefixes the server's ``base_url``)."""
+    from cellpipe.server.figures import StepFigureHandler, StepFiguresHandler
+
     run = url_path_join("/cellpipe", "runs", "(?P<run_id>[^/]+)")
     step = url_path_join(run, "steps", "(?P<step>[^/]+)")
     return [
@@ -424,6 +426,8 @@ def routes() -> list[tuple[str, type[CellpipeHandler]]]:
         (url_path_join(run, "cancel"), CancelHandler),
         (url_path_join(step, "log"), StepLogHandler),
         (url_path_join(step, "report"), StepReportHandler),
+        (url_path_join(step, "figures"), StepFiguresHandler),
+        (url_path_join(step, "figures", r"(?P<number>[0-9]{1,6})\.png"), StepFigureHandler),
         (url_path_join("/cellpipe", "submit"), SubmitHandler),
         (url_path_join("/cellpipe", "plugins"), PluginsHandler),
     ]
