@@ -9,8 +9,10 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import type {
   Analysis,
+  Cancelling,
   Compiled,
   ErrorBody,
+  Figures,
   Plugins,
   RunDetail,
   RunList,
@@ -27,6 +29,9 @@ export type {
   Diagnostic,
   Edge,
   ErrorBody,
+  Figure,
+  Figures,
+  Parameter,
   Plugins,
   RunDetail,
   RunList,
@@ -136,10 +141,22 @@ export async function requestText(
 export const analyze = (path: string): Promise<Analysis> =>
   requestJson<Analysis>(['analyze'], { path });
 
+/** Analyze the notebook as the editor has it (`content` is its JSON, outputs left out). */
+export const analyzeContent = (path: string, content: unknown): Promise<Analysis> =>
+  requestJson<Analysis>(['analyze'], { path }, { content });
+
 export const listRuns = (path: string): Promise<RunList> => requestJson(['runs'], { path });
 
-export const startRun = (path: string, engine: string): Promise<RunStarted> =>
-  requestJson(['runs'], {}, { path, engine });
+export const startRun = (
+  path: string,
+  engine: string,
+  parameters?: Record<string, unknown>
+): Promise<RunStarted> =>
+  requestJson(['runs'], {}, parameters && Object.keys(parameters).length ? { path, engine, parameters } : { path, engine });
+
+/** Ask a running run to stop: its running steps end, the finished ones stay cached. */
+export const cancelRun = (path: string, id: string): Promise<Cancelling> =>
+  requestJson(['runs', id, 'cancel'], { path }, {});
 
 export const getRun = (
   path: string,
@@ -165,3 +182,10 @@ export const stepReport = (path: string, run: string, step: string): Promise<str
 
 export const reportUrl = (path: string, run: string, step: string): string =>
   routeUrl(['runs', run, 'steps', step, 'report'], { path }, true);
+
+export const stepFigures = (path: string, run: string, step: string): Promise<Figures> =>
+  requestJson<Figures>(['runs', run, 'steps', step, 'figures'], { path });
+
+/** The URL of figure `number` of a step (an `<img>` cannot send the token header). */
+export const figureUrl = (path: string, run: string, step: string, number: number): string =>
+  routeUrl(['runs', run, 'steps', step, 'figures', `${number}.png`], { path }, true);

@@ -1,8 +1,10 @@
 /**
- * What the panel does: analyze the saved notebook, start a run and follow it, compile,
- * submit, open a past run, go to a cell. It changes the store; the components show it.
+ * What the panel does: analyze the saved notebook or the notebook as the editor has it,
+ * start a run (with parameters) and follow it, cancel it, compile, submit, open a past
+ * run, go to a cell. It changes the store; the components show it.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import type { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
@@ -15,8 +17,25 @@ import { CLUSTER_SETTINGS, PanelStore, StatusKind, settingValue } from './state'
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'blocked']);
 const POLL_WAIT = 20; // seconds a long poll may be held by the server
 
+/**
+ * The notebook as the editor has it, as saved in .ipynb but without outputs (the analysis
+ * reads sources, tags and metadata only; outputs can be megabytes).
+ */
+export function editorContent(nb: NotebookPanel): Record<string, unknown> {
+  const content = nb.context.model.toJSON() as unknown as Record<string, unknown>;
+  const cells = (content.cells as Record<string, unknown>[] | undefined) ?? [];
+  return {
+    ...content,
+    cells: cells.map(cell => {
+      const { attachments: _attachments, ...rest } = cell;
+      return rest.cell_type === 'code' ? { ...rest, outputs: [], execution_count: null } : rest;
+    })
+  };
+}
+
 export class PanelController implements PanelActions {
   private ticket = 0; // the latest analysis asked for; older answers are dropped
+  private lastSent = ''; // the editor content last analyzed (unchanged content: no request)
 
   constructor(
     private readonly store: PanelStore,
@@ -38,9 +57,16 @@ export class PanelController implements PanelActions {
       return;
     }
     const ticket = ++this.ticket;
+    this.lastSent = '';
     this.store.update({ editedSinceAnalysis: false });
     try {
-      const [analysis, runs] = await Promise.all([api.analyze(path), api.listRuns(path)]);
+      const nb = this.store.get().notebook;
+      // unsaved edits: analyze what the editor shows, not the older file
+      const live = nb && nb.context.isReady && nb.context.model.dirty;
+      const [analysis, runs] = await Promise.all([
+        live ? api.analyzeContent(path, editorContent(nb)) : api.analyze(path),
+        api.listRuns(path)
+      ]);
       if (ticket !== this.ticket || path !== this.path) {
         return;
       }
@@ -50,6 +76,7 @@ export class PanelController implements PanelActions {
       this.store.update({
         analysis,
         analysisError: null,
+        analysisSource: live ? 'editor' : 'saved',
         runs: runs.runs,
         // color the DAG by the latest run until a new one starts
         ...(recolor
@@ -65,6 +92,41 @@ export class PanelController implements PanelActions {
       });
     } catch (error) {
       if (ticket === this.ticket) {
+        this.store.update({ analysisError: describe(error) });
+      }
+    } finally {
+      if (ticket === this.ticket) {
+        this.store.update({ analyzed: ticket });
+      }
+    }
+  }
+
+  /**
+   * Analyze the notebook as the editor has it (called as the user types, debounced): the
+   * steps, the DAG, the badges and the diagnostics follow the cells without a save.
+   */
+  async analyzeEditor(): Promise<void> {
+    const nb = this.store.get().notebook;
+    const path = this.path;
+    if (!nb || !path || !nb.context.isReady) {
+      return;
+    }
+    const content = editorContent(nb);
+    const key = JSON.stringify(content);
+    if (key === this.lastSent) {
+      return; // outputs changed, not what the analysis reads
+    }
+    this.lastSent = key;
+    const ticket = ++this.ticket;
+    try {
+      const analysis = await api.analyzeContent(path, content);
+      if (ticket !== this.ticket || path !== this.path) {
+        return;
+      }
+      this.store.update({ analysis, analysisError: null, analysisSource: 'editor', editedSinceAnalysis: false });
+    } catch (error) {
+      if (ticket === this.ticket) {
+        this.lastSent = '';
         this.store.update({ analysisError: describe(error) });
       }
     } finally {
@@ -93,22 +155,29 @@ export class PanelController implements PanelActions {
     });
   }
 
-  async startRun(): Promise<void> {
+  /**
+   * Start a run; `parameters` override the notebook's values (text is converted to the
+   * declared type by the server, as `cellpipe run -p NAME=VALUE` converts it).
+   */
+  async startRun(parameters?: Record<string, unknown>): Promise<void> {
     const path = this.path;
     if (!path || this.store.get().busy) {
       return;
     }
-    this.store.update({ busy: true });
+    this.store.update({ busy: true, parameterProblems: {} });
     const engine = engineFor(this.store.get().settings.target, await this.destinationsLoaded);
-    this.setStatus(`Starting a ${engine} run…`);
+    const given = parameters && Object.keys(parameters).length ? parameters : undefined;
+    this.setStatus(`Starting a ${engine} run${given ? ' with parameters' : ''}…`);
     try {
       await this.saveFirst();
-      const started = await api.startRun(path, engine);
+      const started = await api.startRun(path, engine, given);
       if (!started.id) {
         this.setStatus(started.message ?? 'The run is starting; it will appear under Runs.');
         return;
       }
       this.store.update({
+        selectedRun: started.id,
+        selectedDetail: null,
         run: {
           id: started.id,
           status: 'running',
@@ -117,7 +186,7 @@ export class PanelController implements PanelActions {
           started: null,
           finished: null,
           duration: null,
-          parameters: {},
+          parameters: given ?? {},
           metrics: {},
           notebook: path,
           live: true,
@@ -127,6 +196,10 @@ export class PanelController implements PanelActions {
       await this.poll(path, started.id);
     } catch (error) {
       this.setStatus(`Run failed to start: ${describe(error)}`, 'error');
+      // a parameter the server refused: say so next to its field
+      if (error instanceof api.ApiError && error.status === 400 && typeof error.body.variable === 'string') {
+        this.store.update({ parameterProblems: { [error.body.variable]: error.describe() } });
+      }
     } finally {
       this.store.update({ busy: false });
     }
@@ -152,6 +225,10 @@ export class PanelController implements PanelActions {
           .join(', ');
         this.store.update({
           run: detail,
+          // the run details follow the live run (its Stop button, its steps' logs)
+          ...(this.store.get().selectedRun === null || this.store.get().selectedRun === id
+            ? { selectedRun: id, selectedDetail: detail }
+            : {}),
           status: { text: `Run ${id}: ${detail.status}${progress ? ` (${progress})` : ''}`, kind: 'info' }
         });
         if (!detail.live || FINISHED.has(detail.status)) {
@@ -182,6 +259,33 @@ export class PanelController implements PanelActions {
       this.store.update({ runs: (await api.listRuns(path)).runs });
     } catch (error) {
       this.setStatus(`Cannot list runs: ${describe(error)}`, 'error');
+    }
+  }
+
+  /** Stop the run being followed: its running steps end, the finished ones stay cached. */
+  async cancelRun(id?: string): Promise<void> {
+    const path = this.path;
+    const target = id ?? this.store.get().polling;
+    if (!path || !target) {
+      return;
+    }
+    this.setStatus(`Stopping run ${target}…`);
+    try {
+      await api.cancelRun(path, target);
+      this.setStatus(`Run ${target}: stopping (finished steps stay cached)…`);
+    } catch (error) {
+      this.setStatus(`Cannot stop run ${target}: ${describe(error)}`, 'error');
+    }
+  }
+
+  /** Put `values` in the parameters form; with `run`, start a run with them too. */
+  async useParameters(values: Record<string, unknown>, run: boolean): Promise<void> {
+    const fill = this.store.get().parameterFill;
+    this.store.update({ parameterFill: { values: { ...values }, version: fill.version + 1 }, parameterProblems: {} });
+    if (run) {
+      await this.startRun(values);
+    } else {
+      this.setStatus('The parameters form has the run\'s values.', 'info');
     }
   }
 

@@ -14,6 +14,8 @@ const MAX_LABEL_NAMES = 2;
 export interface DagOptions {
   /** Step name → run state (pending, running, succeeded, failed, cached, skipped, …). */
   states: Record<string, string>;
+  /** Step name → why it failed, was skipped or was cancelled (its title and label say it). */
+  reasons?: Record<string, string>;
   /** Called when a node is clicked or activated with Enter / Space. */
   onSelect: (step: string) => void;
 }
@@ -140,6 +142,7 @@ export function renderDag(steps: StepInfo[], edges: Edge[], options: DagOptions)
   for (const step of steps) {
     const node = graph.node(step.name);
     const state = stateOf(options.states, step.name);
+    const reason = options.reasons?.[step.name];
     const group = svg('g', {
       class: `cp-dag-node cp-state-${state}`,
       'data-step': step.name,
@@ -147,13 +150,13 @@ export function renderDag(steps: StepInfo[], edges: Edge[], options: DagOptions)
       transform: `translate(${(node.x - node.width / 2).toFixed(1)},${(node.y - node.height / 2).toFixed(1)})`,
       tabindex: 0,
       role: 'button',
-      'aria-label': `step ${step.name}: ${state}`
+      'aria-label': `step ${step.name}: ${state}${reason ? ` — ${reason}` : ''}`
     });
     group.appendChild(svg('rect', { width: node.width, height: node.height, rx: 6, ry: 6 }));
     group.appendChild(
       svg('text', { x: node.width / 2, y: node.height / 2 + 4, 'text-anchor': 'middle' }, step.name)
     );
-    group.appendChild(svg('title', {}, `${step.name} (${state})`));
+    group.appendChild(svg('title', {}, `${step.name} (${state})${reason ? `: ${reason}` : ''}`));
     group.addEventListener('click', () => options.onSelect(step.name));
     group.addEventListener('keydown', event => {
       if (event.key === 'Enter' || event.key === ' ') {

@@ -1,6 +1,11 @@
 /**
  * The cellpipe side panel: the active notebook's steps, diagnostics and DAG, the active
- * cell's annotations, the pipeline settings, Run / Compile / Submit, and the run history.
+ * cell's annotations, the parameters form, the pipeline settings, Run / Compile / Submit /
+ * Stop, the run history with its metrics chart, and the selected run's details.
+ *
+ * The notebook is analyzed as the user types (the cells as the editor has them, sent
+ * LIVE_MS after the last change), so the steps, the DAG and the diagnostics (also shown on
+ * their cells) follow the edits without a save.
  *
  * The panel holds the state in a store (state.ts), keeps it in step with JupyterLab (the
  * current notebook, its active cell, its cells and metadata), and lays out the sections;
@@ -10,10 +15,13 @@
 import type { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
+import { markCells } from './cellmarks';
+import { MetricsChartComponent } from './components/chart';
 import { Component } from './components/component';
 import { DagComponent } from './components/dag';
 import { EditorComponent } from './components/editor';
 import { HeaderComponent, StatusComponent, ToolbarComponent } from './components/header';
+import { ParametersComponent } from './components/parameters';
 import { RunDetailComponent, RunsComponent } from './components/runs';
 import { SettingsComponent } from './components/settings';
 import { DiagnosticsComponent, StepsComponent } from './components/steps';
@@ -24,12 +32,14 @@ import { PanelStore, activeCellOf, createStore, freshNotebook, readSettings } fr
 
 export const PANEL_ID = 'cellpipe-panel';
 const SETTLE_MS = 200; // cell edits come in bursts: show them once they pause
+const LIVE_MS = 400; // analyze the editor's cells this long after the last change
 
 export class CellpipePanel extends Widget {
   private readonly store: PanelStore = createStore();
   private readonly controller: PanelController;
   private readonly components: Component[];
   private contentTimer = 0;
+  private liveTimer = 0;
 
   constructor(private readonly tracker: INotebookTracker) {
     super();
@@ -54,10 +64,28 @@ export class CellpipePanel extends Widget {
     steps.body.append(stepList, diagnostics);
     const dag = section('dag', 'Graph');
     const editor = section('editor', 'Active cell');
+    const parameters = section('parameters', 'Parameters');
     const settings = section('settings', 'Pipeline settings', false);
     const history = section('history', 'Runs');
+    const chart = h('div', { className: 'cp-chart-box' });
+    const table = h('div', { className: 'cp-runs-box' });
+    history.body.append(chart, table);
     const detail = section('detail', 'Run details');
-    this.node.append(header, actions, status, steps.root, dag.root, editor.root, settings.root, history.root, detail.root);
+    // The sections in panel order. A Tune section (a study of runs over a search space)
+    // belongs after Parameters: it starts runs as the parameters form does
+    // (PanelActions.startRun with values) and shows them under Runs.
+    this.node.append(
+      header,
+      actions,
+      status,
+      steps.root,
+      dag.root,
+      editor.root,
+      parameters.root,
+      settings.root,
+      history.root,
+      detail.root
+    );
 
     const [store, controller] = [this.store, this.controller];
     this.components = [
@@ -68,14 +96,22 @@ export class CellpipePanel extends Widget {
       new DiagnosticsComponent(store, controller, diagnostics),
       new DagComponent(store, controller, dag.body),
       new EditorComponent(store, controller, editor.body),
+      new ParametersComponent(store, controller, parameters.body),
       new SettingsComponent(store, controller, settings.body),
-      new RunsComponent(store, controller, history.body),
+      new MetricsChartComponent(store, controller, chart),
+      new RunsComponent(store, controller, table),
       new RunDetailComponent(store, controller, detail.body)
     ];
     this.components.forEach(component => component.start());
     this.store.subscribe(
       s => [s.analyzed],
       s => (this.node.dataset.analyzed = String(s.analyzed)),
+      false
+    );
+    // the diagnostics on their cells, for the notebook shown
+    this.store.subscribe(
+      s => [s.notebook, s.analysis?.diagnostics],
+      s => markCells(s.notebook, s.analysis?.diagnostics ?? []),
       false
     );
 
@@ -95,8 +131,13 @@ export class CellpipePanel extends Widget {
   }
 
   /** Run the pipeline with the engine the Target setting names (local otherwise). */
-  startRun(): Promise<void> {
-    return this.controller.startRun();
+  startRun(parameters?: Record<string, unknown>): Promise<void> {
+    return this.controller.startRun(parameters);
+  }
+
+  /** Stop the run the panel follows. */
+  cancelRun(): Promise<void> {
+    return this.controller.cancelRun();
   }
 
   /** Make cell `index` active, scroll to it and put the cursor on `line` (1-based). */
@@ -113,6 +154,7 @@ export class CellpipePanel extends Widget {
     this.watch(null);
     this.components.forEach(component => component.dispose());
     window.clearTimeout(this.contentTimer);
+    window.clearTimeout(this.liveTimer);
     super.dispose();
   }
 
@@ -163,9 +205,13 @@ export class CellpipePanel extends Widget {
     }
   }
 
-  /** A cell changed (its tags, say): show the active cell's annotations as they are now. */
+  /**
+   * A cell changed (its source, its tags): show the active cell's annotations as they are
+   * now, and analyze the cells as the editor has them once the typing pauses.
+   */
   private onContentChanged(): void {
-    if (!this.store.get().editedSinceAnalysis) {
+    const nb = this.store.get().notebook;
+    if (!this.store.get().editedSinceAnalysis && nb?.context.model.dirty) {
       this.store.update({ editedSinceAnalysis: true });
     }
     window.clearTimeout(this.contentTimer);
@@ -173,10 +219,13 @@ export class CellpipePanel extends Widget {
       () => this.store.update({ cellsVersion: this.store.get().cellsVersion + 1 }),
       SETTLE_MS
     );
+    window.clearTimeout(this.liveTimer);
+    this.liveTimer = window.setTimeout(() => void this.controller.analyzeEditor(), LIVE_MS);
   }
 
   private onSaveState(_: unknown, state: string): void {
     if (state === 'completed') {
+      window.clearTimeout(this.liveTimer); // the saved file is what the editor has
       void this.refresh();
     }
   }

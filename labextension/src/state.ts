@@ -38,6 +38,8 @@ export interface PanelState {
   analyzed: number;
   /** Cells were edited since the last analysis. */
   editedSinceAnalysis: boolean;
+  /** What the analysis shown is of: the saved file, or the notebook as the editor has it. */
+  analysisSource: 'saved' | 'editor';
   runs: api.RunSummary[];
   /** The run whose states color the steps and the DAG. */
   run: api.RunDetail | null;
@@ -54,6 +56,10 @@ export interface PanelState {
   cellsVersion: number;
   /** The annotation editor's fields that were refused, with why. */
   fieldProblems: Record<string, string>;
+  /** The parameters form's fields the server (or the form) refused, with why. */
+  parameterProblems: Record<string, string>;
+  /** Values to put in the parameters form ("run again with these parameters"), counted. */
+  parameterFill: { values: Record<string, unknown>; version: number };
 }
 
 export type PanelStore = Store<PanelState>;
@@ -65,6 +71,7 @@ export function createStore(): PanelStore {
     analysisError: null,
     analyzed: 0,
     editedSinceAnalysis: false,
+    analysisSource: 'saved',
     runs: [],
     run: null,
     selectedRun: null,
@@ -76,7 +83,9 @@ export function createStore(): PanelStore {
     settings: {},
     activeCell: null,
     cellsVersion: 0,
-    fieldProblems: {}
+    fieldProblems: {},
+    parameterProblems: {},
+    parameterFill: { values: {}, version: 0 }
   });
 }
 
@@ -91,7 +100,9 @@ export function freshNotebook(notebook: NotebookPanel | null): Partial<PanelStat
     selectedRun: null,
     selectedDetail: null,
     fieldProblems: {},
+    parameterProblems: {},
     editedSinceAnalysis: false,
+    analysisSource: 'saved',
     settings: readSettings(notebook),
     activeCell: activeCellOf(notebook)
   };
@@ -130,4 +141,16 @@ export function stepStates(run: api.RunDetail | null): Record<string, string> {
 /** The step states as one string: equal strings, same colors (selectors compare it). */
 export function stepStatesKey(run: api.RunDetail | null): string {
   return JSON.stringify(stepStates(run));
+}
+
+/** Why each step of `run` failed, was skipped or was cancelled (for titles and labels). */
+export function stepReasons(run: api.RunDetail | null): Record<string, string> {
+  const reasons: Record<string, string> = {};
+  for (const [name, step] of Object.entries(run?.steps ?? {})) {
+    const why = step.error?.message ?? step.message ?? step.reason;
+    if (why && step.status && !['succeeded', 'running', 'pending'].includes(step.status)) {
+      reasons[name] = String(why);
+    }
+  }
+  return reasons;
 }

@@ -150,8 +150,11 @@ def test_the_panel_shows_tags_and_runs_the_tagged_sample(lab, page):
     (run,) = api.list_runs(lab.root.parent / "runs")
     assert run.status == "succeeded"
     assert row.get_attribute("data-run") == run.id
+    # one metric has a column; the details row has them all
+    row.locator("button.cp-expand").click()
+    details = panel.locator(f".cp-run-details[data-details-of='{run.id}']")
     for name, value in run.metrics.items():
-        shown = row.locator(f"td[data-metric='{name}']").inner_text()
+        shown = details.locator(f"dd[data-fact='{name}']").inner_text()
         assert float(shown) == pytest.approx(value, rel=1e-3)
     # the run's details: a step's log
     panel.locator(".cp-run-steps li[data-step='evaluate'] button", has_text="Log").click()

@@ -8,7 +8,12 @@ import type { Selector } from '../store';
 /** What the components ask the panel to do (the panel's controller does it). */
 export interface PanelActions {
   refresh(): Promise<void>;
-  startRun(): Promise<void>;
+  /** Start a run; `parameters` (name → value or text) override the notebook's. */
+  startRun(parameters?: Record<string, unknown>): Promise<void>;
+  /** Stop run `id` (the run being followed, by default). */
+  cancelRun(id?: string): Promise<void>;
+  /** Fill the parameters form with `values`; start a run with them when `run`. */
+  useParameters(values: Record<string, unknown>, run: boolean): Promise<void>;
   compile(): Promise<void>;
   submit(): Promise<void>;
   selectRun(id: string): Promise<void>;

@@ -3,7 +3,7 @@
  */
 import { renderDag } from '../dag';
 import { h, replaceKeepingFocus } from '../dom';
-import { PanelState, stepStates, stepStatesKey } from '../state';
+import { PanelState, stepReasons, stepStates, stepStatesKey } from '../state';
 import { Component } from './component';
 
 const LEGEND = ['pending', 'running', 'succeeded', 'cached', 'failed', 'skipped'];
@@ -13,6 +13,7 @@ export class DagComponent extends Component {
     s.analysis?.steps,
     s.analysis?.edges,
     stepStatesKey(s.run),
+    JSON.stringify(stepReasons(s.run)),
     s.run?.id,
     s.run?.status
   ];
@@ -25,6 +26,7 @@ export class DagComponent extends Component {
     }
     const graph = renderDag(analysis.steps, analysis.edges, {
       states: stepStates(s.run),
+      reasons: stepReasons(s.run),
       onSelect: step => {
         const info = analysis.steps.find(candidate => candidate.name === step);
         if (info?.cells.length) {

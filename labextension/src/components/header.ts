@@ -12,6 +12,7 @@ export class HeaderComponent extends Component {
     s.analysis,
     s.analysisError,
     s.editedSinceAnalysis,
+    s.analysisSource,
     s.cellsVersion
   ];
 
@@ -26,7 +27,11 @@ export class HeaderComponent extends Component {
     }
     const summary = s.analysis
       ? `${s.analysis.steps.length} steps, ${s.analysis.diagnostics.length} diagnostics` +
-        (s.editedSinceAnalysis && nb.context.model.dirty ? ' — cells changed: save to re-analyze' : '')
+        (s.editedSinceAnalysis && nb.context.model.dirty
+          ? ' — analyzing the edits…'
+          : s.analysisSource === 'editor' && nb.context.model.dirty
+            ? ' — as in the editor (unsaved)'
+            : '')
       : s.analysisError ?? 'analyzing…';
     this.body.append(
       h(
@@ -43,8 +48,9 @@ export class HeaderComponent extends Component {
 
 /** The pipeline's actions; built once, so a button keeps the focus while it is disabled. */
 export class ToolbarComponent extends Component {
-  protected select = (s: Readonly<PanelState>) => [s.notebook, s.busy];
+  protected select = (s: Readonly<PanelState>) => [s.notebook, s.busy, s.polling];
   private readonly buttons: HTMLButtonElement[] = [];
+  private stop: HTMLButtonElement | null = null;
 
   render(s: Readonly<PanelState>): void {
     if (!this.buttons.length) {
@@ -60,10 +66,16 @@ export class ToolbarComponent extends Component {
         button('Submit', 'Submit the pipeline to the cluster', () => void this.actions.submit(), 'cp-submit'),
         button('Refresh', 'Analyze the saved notebook again', () => void this.actions.refresh(), 'cp-refresh')
       );
-      this.body.replaceChildren(...this.buttons);
+      // shown while a run is followed; last, so Tab order of the others stays the same
+      this.stop = button('Stop', 'Stop the running run (finished steps stay cached)', () => void this.actions.cancelRun(), 'jp-mod-warn cp-stop');
+      this.body.replaceChildren(...this.buttons, this.stop);
     }
     for (const button of this.buttons) {
       button.disabled = !s.notebook || s.busy;
+    }
+    if (this.stop) {
+      this.stop.hidden = !s.polling;
+      this.stop.setAttribute('aria-label', s.polling ? `Stop run ${s.polling} (finished steps stay cached)` : 'Stop the running run');
     }
   }
 }

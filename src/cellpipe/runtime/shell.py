@@ -6,6 +6,8 @@ reported with the cell and the line of the user's own code it came from.
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import sys
 import traceback
@@ -100,6 +102,30 @@ def _inline_figures() -> None:
         matplotlib.rcParams["backend"] = INLINE_BACKEND
 
 
+class _Tee:
+    """A text stream writing to ``kept`` (the report's capture) and to ``log`` at once."""
+
+    def __init__(self, kept: Any, log: Any) -> None:
+        self._kept = kept
+        self._log = log
+
+    def write(self, text: str) -> int:
+        self._kept.write(text)
+        with contextlib.suppress(Exception):  # a closed log must not fail the cell
+            self._log.write(text)
+            if "\n" in text:
+                self._log.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._kept.flush()
+        with contextlib.suppress(Exception):
+            self._log.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kept, name)
+
+
 @dataclass
 class CellRun:
     """One cell as it ran: its outputs, and its error when it raised."""
@@ -117,15 +143,17 @@ def run_cell(shell: Any, index: int, source: str) -> CellRun:
 
     run = CellRun(index=index, source=source)
     shell.displayhook.formatted = None
+    log_out, log_err = sys.stdout, sys.stderr
     with capture_output(stdout=True, stderr=True, display=True) as captured:
+        # What the cell prints goes to the report and, as it prints it, to the step's log
+        # (the panel follows the log of a running step).
+        sys.stdout = _Tee(sys.stdout, log_out)
+        sys.stderr = _Tee(sys.stderr, log_err)
         outcome = shell.run_cell(source, store_history=True)
     run.execution_count = outcome.execution_count
-    # Echo what the cell printed to the step's log, as the notebook would show it.
     if captured.stdout:
-        sys.stdout.write(captured.stdout)
         run.outputs.append({"output_type": "stream", "name": "stdout", "text": captured.stdout})
     if captured.stderr:
-        sys.stderr.write(captured.stderr)
         run.outputs.append({"output_type": "stream", "name": "stderr", "text": captured.stderr})
     for output in captured.outputs:
         run.outputs.append(

@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunk_cellpipe_labextension=self.rspackChunk_cellpipe_labextension||[]).push([[232],{8475(e,o,r){var p=r(1601),a=r.n(p),c=r(6314),t=(r.n(c))()(a());t.push([e.id,`/*
+"use strict";(self.rspackChunk_cellpipe_labextension=self.rspackChunk_cellpipe_labextension||[]).push([[232],{8475(e,r,o){var p=o(1601),a=o.n(p),c=o(6314),t=(o.n(c))()(a());t.push([e.id,`/*
  * cellpipe side panel. Colors come from JupyterLab's theme variables only, so the light
  * and the dark themes both work.
  */
@@ -562,4 +562,220 @@
   color: var(--jp-content-link-color);
   text-decoration: underline;
 }
-`,""]),r.d(o,{},{A:t})},6314(e){e.exports=function(e){var o=[];return o.toString=function(){return this.map(function(o){var r="",p=void 0!==o[5];return o[4]&&(r+="@supports (".concat(o[4],") {")),o[2]&&(r+="@media ".concat(o[2]," {")),p&&(r+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),r+=e(o),p&&(r+="}"),o[2]&&(r+="}"),o[4]&&(r+="}"),r}).join("")},o.i=function(e,r,p,a,c){"string"==typeof e&&(e=[[null,e,void 0]]);var t={};if(p)for(var n=0;n<this.length;n++){var l=this[n][0];null!=l&&(t[l]=!0)}for(var i=0;i<e.length;i++){var s=[].concat(e[i]);p&&t[s[0]]||(void 0!==c&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=c),r&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=r),a&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=a):s[4]="".concat(a)),o.push(s))}},o}},1601(e){e.exports=function(e){return e[1]}},5072(e){var o=[];function r(e){for(var r=-1,p=0;p<o.length;p++)if(o[p].identifier===e){r=p;break}return r}function p(e,p){for(var a={},c=[],t=0;t<e.length;t++){var n=e[t],l=p.base?n[0]+p.base:n[0],i=a[l]||0,s="".concat(l," ").concat(i);a[l]=i+1;var d=r(s),u={css:n[1],media:n[2],sourceMap:n[3],supports:n[4],layer:n[5]};if(-1!==d)o[d].references++,o[d].updater(u);else{var f=function(e,o){var r=o.domAPI(o);return r.update(e),function(o){o?(o.css!==e.css||o.media!==e.media||o.sourceMap!==e.sourceMap||o.supports!==e.supports||o.layer!==e.layer)&&r.update(e=o):r.remove()}}(u,p);p.byIndex=t,o.splice(t,0,{identifier:s,updater:f,references:1})}c.push(s)}return c}e.exports=function(e,a){var c=p(e=e||[],a=a||{});return function(e){e=e||[];for(var t=0;t<c.length;t++){var n=r(c[t]);o[n].references--}for(var l=p(e,a),i=0;i<c.length;i++){var s=r(c[i]);0===o[s].references&&(o[s].updater(),o.splice(s,1))}c=l}}},7659(e){var o={};e.exports=function(e,r){var p=function(e){if(void 0===o[e]){var r=document.querySelector(e);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(e){r=null}o[e]=r}return o[e]}(e);if(!p)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");p.appendChild(r)}},540(e){e.exports=function(e){var o=document.createElement("style");return e.setAttributes(o,e.attributes),e.insert(o,e.options),o}},5056(e,o,r){e.exports=function(e){var o=r.nc;o&&e.setAttribute("nonce",o)}},7825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=e.insertStyleElement(e);return{update:function(r){var p,a,c;p="",r.supports&&(p+="@supports (".concat(r.supports,") {")),r.media&&(p+="@media ".concat(r.media," {")),(a=void 0!==r.layer)&&(p+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),p+=r.css,a&&(p+="}"),r.media&&(p+="}"),r.supports&&(p+="}"),(c=r.sourceMap)&&"u">typeof btoa&&(p+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(c))))," */")),e.styleTagTransform(p,o,e.options)},remove:function(){var e;null===(e=o).parentNode||e.parentNode.removeChild(e)}}}},1113(e){e.exports=function(e,o){if(o.styleSheet)o.styleSheet.cssText=e;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(e))}}},8579(e,o,r){var p=r(5072),a=r.n(p),c=r(7825),t=r.n(c),n=r(7659),l=r.n(n),i=r(5056),s=r.n(i),d=r(540),u=r.n(d),f=r(1113),v=r.n(f),g=r(8475),b={};b.styleTagTransform=v(),b.setAttributes=s(),b.insert=l().bind(null,"head"),b.domAPI=t(),b.insertStyleElement=u(),a()(g.A,b),g.A&&g.A.locals&&g.A.locals}}]);
+
+/* -- parameters form ------------------------------------------------------------------- */
+
+.cp-panel .cp-param label .cp-param-kind {
+  color: var(--jp-ui-font-color2);
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-ui-font-size0);
+}
+
+.cp-panel .cp-param-help {
+  display: block;
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size0);
+  overflow-wrap: anywhere;
+}
+
+.cp-panel .cp-field.cp-checkbox.cp-param {
+  flex-wrap: wrap;
+}
+
+/* -- runs: the compact table, its details rows, the metrics charts ----------------------- */
+
+.cp-panel .cp-expand {
+  width: 1.4em;
+  text-align: center;
+}
+
+.cp-panel .cp-run-details td {
+  background: var(--jp-layout-color2);
+  white-space: normal;
+}
+
+.cp-panel .cp-facts {
+  display: grid;
+  grid-template-columns: max-content 1fr;
+  gap: 1px 8px;
+  margin: 2px 0 6px;
+}
+
+.cp-panel .cp-facts dt {
+  color: var(--jp-ui-font-color2);
+}
+
+.cp-panel .cp-facts dt.cp-metric,
+.cp-panel .cp-facts dt.cp-param {
+  font-family: var(--jp-code-font-family);
+}
+
+.cp-panel .cp-facts dd {
+  margin: 0;
+  font-family: var(--jp-code-font-family);
+  overflow-wrap: anywhere;
+}
+
+.cp-panel .cp-chart {
+  margin: 0 0 6px;
+}
+
+.cp-panel .cp-chart figcaption {
+  display: flex;
+  justify-content: space-between;
+  gap: 6px;
+  flex-wrap: wrap;
+}
+
+.cp-panel .cp-chart-name {
+  font-family: var(--jp-code-font-family);
+  font-weight: 600;
+}
+
+.cp-panel .cp-chart-range {
+  color: var(--jp-ui-font-color2);
+  font-size: var(--jp-ui-font-size0);
+}
+
+.cp-panel .cp-chart-svg {
+  display: block;
+  width: 100%;
+  height: auto;
+  max-width: 520px;
+  background: var(--jp-layout-color2);
+  border-radius: 3px;
+}
+
+.cp-panel .cp-chart-axis {
+  stroke: var(--jp-border-color1);
+  stroke-width: 1;
+}
+
+.cp-panel .cp-chart-line {
+  fill: none;
+  stroke: var(--jp-brand-color1);
+  stroke-width: 1.5;
+}
+
+.cp-panel .cp-chart-point {
+  fill: var(--jp-brand-color1);
+  stroke: var(--jp-layout-color1);
+  stroke-width: 1;
+  cursor: pointer;
+}
+
+.cp-panel .cp-chart-point.cp-state-failed,
+.cp-panel .cp-chart-point.cp-state-cancelled {
+  fill: var(--jp-error-color1);
+}
+
+.cp-panel .cp-chart-point.cp-selected {
+  stroke: var(--jp-ui-font-color0);
+  stroke-width: 2;
+}
+
+.cp-panel .cp-chart-point:hover,
+.cp-panel .cp-chart-point:focus-visible {
+  outline: none;
+  stroke: var(--jp-ui-font-color0);
+  stroke-width: 2.5;
+}
+
+/* -- run details: errors, tracebacks, figures -------------------------------------------- */
+
+.cp-panel .cp-run-parameters {
+  color: var(--jp-ui-font-color2);
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-ui-font-size0);
+  margin: 0 0 4px;
+  overflow-wrap: anywhere;
+}
+
+.cp-panel .cp-run-steps li .cp-goto-cell,
+.cp-panel .cp-run-steps li .cp-traceback,
+.cp-panel .cp-run-steps li .cp-thumbs {
+  display: block;
+  margin: 2px 0 0;
+}
+
+.cp-panel .cp-traceback pre {
+  max-height: 220px;
+  overflow: auto;
+  margin: 2px 0;
+  padding: 4px 6px;
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-code-font-size);
+  background: var(--jp-layout-color2);
+  border: 1px solid var(--jp-border-color2);
+  white-space: pre;
+}
+
+.cp-panel .cp-thumbs:empty {
+  display: none;
+}
+
+.cp-panel .cp-thumbs {
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px;
+}
+
+.cp-panel .cp-thumb {
+  padding: 1px;
+  border: 1px solid var(--jp-border-color1);
+  background: var(--jp-layout-color0);
+  border-radius: 2px;
+  cursor: zoom-in;
+  line-height: 0;
+}
+
+.cp-panel .cp-thumb img {
+  width: 72px;
+  height: 54px;
+  object-fit: contain;
+}
+
+.cp-panel .cp-thumb:hover,
+.cp-panel .cp-thumb:focus-visible {
+  border-color: var(--jp-brand-color1);
+}
+
+.cp-figure-large img {
+  display: block;
+  max-width: min(80vw, 1000px);
+  max-height: 70vh;
+  background: white; /* figures are drawn for a white page */
+}
+
+/* -- diagnostics on their cells ---------------------------------------------------------- */
+
+.jp-Cell.cp-has-diagnostic {
+  box-shadow: inset 3px 0 0 var(--jp-warn-color1);
+}
+
+.jp-Cell.cp-has-diagnostic[data-cp-severity='error'] {
+  box-shadow: inset 3px 0 0 var(--jp-error-color1);
+}
+
+.jp-Cell .cp-cell-diagnostics {
+  margin: 2px 0 2px calc(var(--jp-cell-prompt-width, 64px) + var(--jp-cell-padding, 5px));
+  font-family: var(--jp-ui-font-family);
+  font-size: var(--jp-ui-font-size1);
+}
+
+.jp-Cell .cp-cell-diagnostic {
+  color: var(--jp-warn-color1);
+}
+
+.jp-Cell .cp-cell-diagnostic.cp-error {
+  color: var(--jp-error-color1);
+}
+
+.jp-Cell .cp-cell-diagnostic::before {
+  content: '⚠ ';
+}
+
+.cp-panel [hidden] {
+  display: none !important;
+}
+`,""]),o.d(r,{},{A:t})},6314(e){e.exports=function(e){var r=[];return r.toString=function(){return this.map(function(r){var o="",p=void 0!==r[5];return r[4]&&(o+="@supports (".concat(r[4],") {")),r[2]&&(o+="@media ".concat(r[2]," {")),p&&(o+="@layer".concat(r[5].length>0?" ".concat(r[5]):""," {")),o+=e(r),p&&(o+="}"),r[2]&&(o+="}"),r[4]&&(o+="}"),o}).join("")},r.i=function(e,o,p,a,c){"string"==typeof e&&(e=[[null,e,void 0]]);var t={};if(p)for(var l=0;l<this.length;l++){var n=this[l][0];null!=n&&(t[n]=!0)}for(var i=0;i<e.length;i++){var s=[].concat(e[i]);p&&t[s[0]]||(void 0!==c&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=c),o&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=o),a&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=a):s[4]="".concat(a)),r.push(s))}},r}},1601(e){e.exports=function(e){return e[1]}},5072(e){var r=[];function o(e){for(var o=-1,p=0;p<r.length;p++)if(r[p].identifier===e){o=p;break}return o}function p(e,p){for(var a={},c=[],t=0;t<e.length;t++){var l=e[t],n=p.base?l[0]+p.base:l[0],i=a[n]||0,s="".concat(n," ").concat(i);a[n]=i+1;var d=o(s),f={css:l[1],media:l[2],sourceMap:l[3],supports:l[4],layer:l[5]};if(-1!==d)r[d].references++,r[d].updater(f);else{var u=function(e,r){var o=r.domAPI(r);return o.update(e),function(r){r?(r.css!==e.css||r.media!==e.media||r.sourceMap!==e.sourceMap||r.supports!==e.supports||r.layer!==e.layer)&&o.update(e=r):o.remove()}}(f,p);p.byIndex=t,r.splice(t,0,{identifier:s,updater:u,references:1})}c.push(s)}return c}e.exports=function(e,a){var c=p(e=e||[],a=a||{});return function(e){e=e||[];for(var t=0;t<c.length;t++){var l=o(c[t]);r[l].references--}for(var n=p(e,a),i=0;i<c.length;i++){var s=o(c[i]);0===r[s].references&&(r[s].updater(),r.splice(s,1))}c=n}}},7659(e){var r={};e.exports=function(e,o){var p=function(e){if(void 0===r[e]){var o=document.querySelector(e);if(window.HTMLIFrameElement&&o instanceof window.HTMLIFrameElement)try{o=o.contentDocument.head}catch(e){o=null}r[e]=o}return r[e]}(e);if(!p)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");p.appendChild(o)}},540(e){e.exports=function(e){var r=document.createElement("style");return e.setAttributes(r,e.attributes),e.insert(r,e.options),r}},5056(e,r,o){e.exports=function(e){var r=o.nc;r&&e.setAttribute("nonce",r)}},7825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var r=e.insertStyleElement(e);return{update:function(o){var p,a,c;p="",o.supports&&(p+="@supports (".concat(o.supports,") {")),o.media&&(p+="@media ".concat(o.media," {")),(a=void 0!==o.layer)&&(p+="@layer".concat(o.layer.length>0?" ".concat(o.layer):""," {")),p+=o.css,a&&(p+="}"),o.media&&(p+="}"),o.supports&&(p+="}"),(c=o.sourceMap)&&"u">typeof btoa&&(p+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(c))))," */")),e.styleTagTransform(p,r,e.options)},remove:function(){var e;null===(e=r).parentNode||e.parentNode.removeChild(e)}}}},1113(e){e.exports=function(e,r){if(r.styleSheet)r.styleSheet.cssText=e;else{for(;r.firstChild;)r.removeChild(r.firstChild);r.appendChild(document.createTextNode(e))}}},8579(e,r,o){var p=o(5072),a=o.n(p),c=o(7825),t=o.n(c),l=o(7659),n=o.n(l),i=o(5056),s=o.n(i),d=o(540),f=o.n(d),u=o(1113),v=o.n(u),g=o(8475),h={};h.styleTagTransform=v(),h.setAttributes=s(),h.insert=n().bind(null,"head"),h.domAPI=t(),h.insertStyleElement=f(),a()(g.A,h),g.A&&g.A.locals&&g.A.locals}}]);
