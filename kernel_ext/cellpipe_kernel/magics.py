@@ -115,6 +115,8 @@ class CellpipeMagics(Magics):
                 notebook = Path(given or ".")  # `run -h` prints its help without one
             from cellpipe_kernel.run_view import run_command
 
+            if not {"-h", "--help"} & set(rest):
+                self._say_drift(notebook, "run")
             return run_command(self.shell, rest, notebook)
         parser = build_parser()
         try:
@@ -132,6 +134,7 @@ class CellpipeMagics(Magics):
             return None
         notebook = self._notebook(args.notebook)
         if args.command == "lint":
+            self._say_drift(notebook, "lint")
             show_lint(api.lint(notebook, target=args.target), notebook)
         elif args.command == "graph":
             show_graph(notebook, args.format)
@@ -140,6 +143,15 @@ class CellpipeMagics(Magics):
         else:
             show_runs(notebook)
         return None
+
+    def _say_drift(self, notebook: Path, command: str) -> None:
+        """Say when the saved file differs from what this kernel ran (see drift.py)."""
+        from cellpipe_kernel.drift import note
+
+        if self.shell is not None:
+            line = note(self.shell, notebook, command)
+            if line:
+                print(line, file=sys.stderr)
 
     def _notebook(self, given: str | None) -> Path:
         user_ns = self.shell.user_ns if self.shell is not None else {}
@@ -172,7 +184,10 @@ class CellpipeMagics(Magics):
 
 def register(ipython: InteractiveShell) -> None:
     """Register the magics on ``ipython``; registering again just replaces them."""
+    from cellpipe_kernel.drift import install
+
     ipython.register_magics(CellpipeMagics)
+    install(ipython)  # remember what runs: %cellpipe lint/run compare it with the file
 
 
 # -- %%step -------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ notebook computes. The ended ``Run`` is put in the namespace as ``_cellpipe_run`
 ``--background`` runs in a daemon thread and returns at once: the view keeps updating
 while other cells run, ``_cellpipe_background`` (a :class:`RunHandle`) can be waited
 on, and ``_cellpipe_run`` is set when the run ends. The thread never raises: an error
-shows in the view. It cannot be interrupted (Ctrl-C reaches only the main thread); its
-steps end with the run or with the kernel.
+shows in the view. Ctrl-C reaches only the main thread, so the view has a Stop button
+(and the handle a :meth:`RunHandle.stop`): the running steps end, the run is recorded
+``cancelled`` and the steps that finished stay cached.
 """
 
 from __future__ import annotations
@@ -77,7 +78,12 @@ class RunHandle:
         self.run: Any = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.cancel = threading.Event()  # set by stop() or the view's Stop button
         self._ended = threading.Event()
+
+    def stop(self) -> None:
+        """Stop the run: its running steps end, the finished ones stay cached."""
+        self.cancel.set()
 
     @property
     def done(self) -> bool:
@@ -167,13 +173,17 @@ def run_command(shell: Any, argv: list[str], notebook: Path) -> Any:
     if kernel and view.widget is not None:
         view.display()
 
+    cancel: threading.Event | None = None
+
     def start() -> Any:
         return api.run(notebook, parameters, engine=args.engine, cache=not args.no_cache,
                        step=args.steps, start=args.start, stop=args.stop, root=root,
-                       on_event=view.on_event)
+                       on_event=view.on_event, cancel=cancel)
 
     if args.background:
         handle = RunHandle(view)
+        cancel = handle.cancel
+        view.allow_stop(handle.stop)  # the kernel reads the button's clicks between cells
         shell.user_ns["_cellpipe_background"] = handle
 
         def main() -> None:

@@ -79,6 +79,7 @@ class RunView:
         outcome: ``succeeded``, ``failed``, ``cancelled`` or ``error`` once ended.
         summary: The one-line summary printed at the end.
         report_source: What the report area shows: ``report``, ``log`` or ``none``.
+        stopping: Stop was clicked (the run is ending its steps).
         widget: The top-level ``VBox`` (None without ipywidgets).
     """
 
@@ -112,6 +113,8 @@ class RunView:
         self._choices: list[str] = []
         self._quiet = False
         self._lock = threading.RLock()
+        self._stop: Any = None
+        self.stopping = False
         self.widget: Any = None
         if widgets is not None:
             self._build()
@@ -132,15 +135,39 @@ class RunView:
                                        disabled=True, layout=widgets.Layout(width="360px"))
         self.picker.observe(self._picked, names="value")
         self.report = widgets.HTML("")
+        # shown for a run in the background (allow_stop): a foreground run blocks the
+        # kernel, which then reads no click until the run has ended
+        self.stop_button = widgets.Button(description="Stop", button_style="warning",
+                                          icon="stop", tooltip="stop the run; the steps "
+                                          "that finished stay cached",
+                                          layout=widgets.Layout(display="none"))
+        self.stop_button.on_click(self._stop_clicked)
         self.widget = widgets.VBox([
             self.header,
-            widgets.HBox([self.progress, self.progress_label]),
+            widgets.HBox([self.progress, self.progress_label, self.stop_button]),
             self.table, self.status, self.metrics, self.picker, self.report,
         ])
+
+    def allow_stop(self, stop: Any) -> None:
+        """Show a Stop button that calls ``stop()`` (a run in the background)."""
+        self._stop = stop
+        if self.widget is not None:
+            self.stop_button.layout.display = None
+
+    def _stop_clicked(self, _button: Any = None) -> None:
+        if self._stop is None or self.outcome:
+            return
+        self._stop()
+        self.stopping = True
+        if self.widget is not None:
+            self.stop_button.disabled = True
+            self.stop_button.description = "Stopping…"
 
     def _refresh(self) -> None:
         if self.widget is None:
             return
+        if self.outcome:
+            self.stop_button.layout.display = "none"  # ended: nothing to stop
         self.header.value = self._header_html()
         self.progress.value = self.finished_count
         self.progress_label.value = self._progress_text()

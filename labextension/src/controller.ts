@@ -63,33 +63,37 @@ export class PanelController implements PanelActions {
       const nb = this.store.get().notebook;
       // unsaved edits: analyze what the editor shows, not the older file
       const live = nb && nb.context.isReady && nb.context.model.dirty;
-      const [analysis, runs] = await Promise.all([
+      const runsLoaded = api.listRuns(path).then(runs => {
+        // the runs are shown even when a newer (live) analysis replaced this one
+        if (path !== this.path) {
+          return;
+        }
+        const { polling, run } = this.store.get();
+        const latest = runs.runs[0];
+        const recolor = !polling && latest && (!run || run.id !== latest.id);
+        this.store.update({
+          runs: runs.runs,
+          // color the DAG by the latest run until a new one starts
+          ...(recolor
+            ? {
+                run: {
+                  ...latest,
+                  notebook: null,
+                  live: false,
+                  steps: Object.fromEntries(Object.entries(latest.steps).map(([name, status]) => [name, { status }]))
+                }
+              }
+            : {})
+        });
+      });
+      const [analysis] = await Promise.all([
         live ? api.analyzeContent(path, editorContent(nb)) : api.analyze(path),
-        api.listRuns(path)
+        runsLoaded
       ]);
       if (ticket !== this.ticket || path !== this.path) {
         return;
       }
-      const { polling, run } = this.store.get();
-      const latest = runs.runs[0];
-      const recolor = !polling && latest && (!run || run.id !== latest.id);
-      this.store.update({
-        analysis,
-        analysisError: null,
-        analysisSource: live ? 'editor' : 'saved',
-        runs: runs.runs,
-        // color the DAG by the latest run until a new one starts
-        ...(recolor
-          ? {
-              run: {
-                ...latest,
-                notebook: null,
-                live: false,
-                steps: Object.fromEntries(Object.entries(latest.steps).map(([name, status]) => [name, { status }]))
-              }
-            }
-          : {})
-      });
+      this.store.update({ analysis, analysisError: null, analysisSource: live ? 'editor' : 'saved' });
     } catch (error) {
       if (ticket === this.ticket) {
         this.store.update({ analysisError: describe(error) });

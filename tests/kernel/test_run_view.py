@@ -4,6 +4,7 @@ and metrics, step reports, and `run_command` driven from a real IPython shell.""
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -418,6 +419,40 @@ def test_background_errors_show_in_the_view_not_the_thread(shell, sums_nb, monke
     assert "the docker daemon is not running (start it)" in handle.view.status.value
     assert "_cellpipe_run" not in shell.user_ns
     assert "the run stopped: the docker daemon" in capsys.readouterr().err
+
+
+def test_the_stop_button_stops_a_background_run_and_keeps_what_finished(shell, tmp_path):
+    path = write_nb(
+        tmp_path,
+        ("step:first", "xs = [1, 2]"),
+        ("step:hold", "import time\nfor _ in range(3000):\n    time.sleep(0.1)\ntotal = sum(xs)"),
+        ("step:after", "double = total * 2"),
+    )
+    run_command(shell, ["--background"], path)
+    handle = shell.user_ns["_cellpipe_background"]
+    view = handle.view
+    assert view.stop_button.layout.display is None  # shown: the kernel reads its clicks
+    deadline = time.monotonic() + 60
+    while view.states["hold"]["status"] != "running":
+        assert time.monotonic() < deadline and not handle.done, view.states
+        time.sleep(0.1)
+
+    view.stop_button.click()
+    assert view.stopping and view.stop_button.disabled
+    assert view.stop_button.description == "Stopping…"
+    began = time.monotonic()
+    run = handle.wait(60)
+    assert time.monotonic() - began < 30  # not the step's five minutes
+    assert run.status == "cancelled" and view.outcome == "cancelled"
+    assert run.steps["first"]["status"] == "succeeded"  # kept, for the cache
+    assert run.steps["hold"]["status"] == "cancelled"
+    assert view.stop_button.layout.display == "none"
+    view.stop_button.click()  # after the end: nothing to stop, nothing happens
+
+
+def test_a_foreground_run_has_no_stop_button(tmp_path):
+    view = RunView(tmp_path / "nb.ipynb", ["a"])
+    assert view.stop_button.layout.display == "none"
 
 
 def test_wait_times_out_while_running(shell, tmp_path):

@@ -144,7 +144,7 @@ def test_the_panel_shows_tags_and_runs_the_tagged_sample(lab, page):
             " && p.querySelector(`.cp-dag-node[data-step=\"${s}\"][data-state=\"succeeded\"]`));"
             " }", arg=steps, timeout=300_000)
         row = panel.locator(".cp-runs-table tbody tr").first
-        row.locator("td[data-metric='best_f1']").wait_for(timeout=30_000)
+        row.locator("td.cp-metric").wait_for(timeout=30_000)  # the first metric's column
     finally:
         page.screenshot(path=str(artifacts_dir() / "panel-run.png"))
     (run,) = api.list_runs(lab.root.parent / "runs")

@@ -240,7 +240,10 @@ def test_figures_the_metrics_chart_and_a_failed_step(shared_lab, page):
     panel = open_panel(page)
     # the metrics chart: one chart per metric, one point per run with a metric
     chart = panel.locator(".cp-chart[data-metric='accuracy']")
-    chart.wait_for(timeout=30_000)
+    try:
+        chart.wait_for(timeout=30_000)
+    finally:
+        shot(page, "work-metrics-chart.png")
     assert panel.locator(".cp-chart").count() == 2
     points = chart.locator("circle.cp-chart-point")
     assert points.count() == 4
@@ -310,6 +313,8 @@ def test_figures_the_metrics_chart_and_a_failed_step(shared_lab, page):
     width = panel.evaluate("p => p.getBoundingClientRect().width")
     overflow = panel.evaluate("p => p.scrollWidth - p.clientWidth")
     assert overflow <= 1, (width, overflow)  # nothing wider than the sidebar
+    table = panel.locator(".cp-table-wrap")
+    assert table.evaluate("t => t.scrollWidth - t.clientWidth") <= 1  # no column cut off
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme',"
                   " {theme: 'JupyterLab Light'})")
     wait_until(lambda: page.evaluate("() => document.body.dataset.jpThemeLight") == "true",

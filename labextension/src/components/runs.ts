@@ -41,7 +41,7 @@ export class RunsComponent extends Component {
       {},
       h('th', { scope: 'col' }, 'run'),
       h('th', { scope: 'col' }, 'status'),
-      main ? h('th', { scope: 'col', className: 'cp-metric' }, main) : null
+      main ? h('th', { scope: 'col', className: 'cp-metric', title: main }, main) : null
     );
     const rows = runs.flatMap(run => {
       const selected = run.id === s.selectedRun;
@@ -153,10 +153,10 @@ export class RunsComponent extends Component {
   }
 }
 
-/** `20261203-112301-c74e30` → `11:23:01 c74e` (the whole id is the title). */
+/** `20261203-112301-c74e30` → `11:23 c74e` (the whole id is the title). */
 export function shortId(id: string): string {
-  const m = /^\d{8}-(\d{2})(\d{2})(\d{2})-([0-9a-f]{4})/.exec(id);
-  return m ? `${m[1]}:${m[2]}:${m[3]} ${m[4]}` : id;
+  const m = /^\d{8}-(\d{2})(\d{2})\d{2}-([0-9a-f]{4})/.exec(id);
+  return m ? `${m[1]}:${m[2]} ${m[3]}` : id;
 }
 
 type Shown = { kind: 'log' | 'report'; run: string; step: string } | null;
