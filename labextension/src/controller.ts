@@ -118,7 +118,11 @@ export class PanelController implements PanelActions {
     const content = editorContent(nb);
     const key = JSON.stringify(content);
     if (key === this.lastSent) {
-      return; // outputs changed, not what the analysis reads
+      // outputs changed, not what the analysis reads: the analysis shown is current
+      if (this.store.get().editedSinceAnalysis) {
+        this.store.update({ editedSinceAnalysis: false });
+      }
+      return;
     }
     this.lastSent = key;
     const ticket = ++this.ticket;

@@ -21,7 +21,7 @@ import pytest
 from cellpipe import api
 from tests.conftest import make_nb
 from tests.ui.conftest import Lab, artifacts_dir, start_lab
-from tests.ui.test_panel import open_notebook, open_panel, wait_until
+from tests.ui.test_panel import open_notebook, open_panel, wait_until, widen_sidebar
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,6 +31,20 @@ def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One JupyterLab for the module's tests (runs under ``<tmp>/runs``)."""
     with start_lab(tmp_path_factory.mktemp("lab")) as running:
         yield running
+
+
+class _Fresh:
+    """The shared lab, opening a notebook in a reset workspace (no earlier test's tabs)."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def notebook_url(self, name: str) -> str:
+        return self.lab.notebook_url(name) + "&reset"
+
+
+def open_fresh(page: Any, lab: Lab, name: str) -> None:
+    open_notebook(page, _Fresh(lab), name)
 
 
 def runs_of(lab: Lab, name: str) -> list[Any]:
@@ -58,7 +72,7 @@ def test_the_notebook_is_analyzed_as_it_is_typed(shared_lab, page):
     nbformat.write(make_nb(*cells), shared_lab.root / "big.ipynb")
     saved = (shared_lab.root / "big.ipynb").read_text()
 
-    open_notebook(page, shared_lab, "big.ipynb")
+    open_fresh(page, shared_lab, "big.ipynb")
     panel = open_panel(page)
     panel.locator(".cp-step[data-step='late']").wait_for(timeout=30_000)
     assert panel.locator(".cp-diagnostic").count() == 0
@@ -126,7 +140,7 @@ def test_run_with_parameters_stop_a_running_run_and_run_again(shared_lab, page, 
     ]
     nbformat.write(make_nb(*cells), shared_lab.root / "params.ipynb")
 
-    open_notebook(page, shared_lab, "params.ipynb")
+    open_fresh(page, shared_lab, "params.ipynb")
     panel = open_panel(page)
     form = panel.locator(".cp-parameters-form")
     form.wait_for(timeout=30_000)
@@ -236,7 +250,7 @@ def test_figures_the_metrics_chart_and_a_failed_step(shared_lab, page):
     failed = api.run(notebook, {"depth": 4, "fail": True}, root=root)
     assert failed.status == "failed"
 
-    open_notebook(page, shared_lab, "charts.ipynb")
+    open_fresh(page, shared_lab, "charts.ipynb")
     panel = open_panel(page)
     # the metrics chart: one chart per metric, one point per run with a metric
     chart = panel.locator(".cp-chart[data-metric='accuracy']")
@@ -319,3 +333,14 @@ def test_figures_the_metrics_chart_and_a_failed_step(shared_lab, page):
                   " {theme: 'JupyterLab Light'})")
     wait_until(lambda: page.evaluate("() => document.body.dataset.jpThemeLight") == "true",
                30, "the light theme")
+
+    # the README's picture: the runs with their chart, and a run's figures
+    widen_sidebar(page, 180)
+    for name in ("editor", "parameters", "dag"):
+        panel.locator(f".cp-section.cp-{name} > summary").click()
+    panel.locator(".cp-section.cp-history").evaluate("s => s.scrollIntoView()")
+    page.wait_for_timeout(500)
+    box = panel.bounding_box()
+    page.screenshot(path=str(artifacts_dir() / "panel-readme.png"),
+                    clip={"x": 0, "y": 0, "width": box["x"] + box["width"] + 420,
+                          "height": 1000})
