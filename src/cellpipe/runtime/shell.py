@@ -7,7 +7,6 @@ reported with the cell and the line of the user's own code it came from.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import sys
 import traceback
