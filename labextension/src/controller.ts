@@ -133,7 +133,10 @@ export class PanelController implements PanelActions {
       }
       this.store.update({ analysis, analysisError: null, analysisSource: 'editor', editedSinceAnalysis: false });
     } catch (error) {
-      if (ticket === this.ticket) {
+      if (ticket === this.ticket && error instanceof api.ApiError && error.status === 413) {
+        // too large to send as it is typed: keep what the saved file's analysis shows
+        this.setStatus(`Not analyzed as you type: ${error.describe()}. Save to re-analyze.`, 'info');
+      } else if (ticket === this.ticket) {
         this.lastSent = '';
         this.store.update({ analysisError: describe(error) });
       }

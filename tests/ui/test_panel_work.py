@@ -344,3 +344,40 @@ def test_figures_the_metrics_chart_and_a_failed_step(shared_lab, page):
     page.screenshot(path=str(artifacts_dir() / "panel-readme.png"),
                     clip={"x": 0, "y": 0, "width": box["x"] + box["width"] + 420,
                           "height": 1000})
+
+
+def test_a_background_run_in_the_notebook_has_a_stop_button(shared_lab, page):
+    """`%cellpipe run --background`: the view's Stop button (ipywidgets) ends the run while
+    the kernel is free; the run is cancelled, the step that finished stays."""
+    cells = [
+        ("skip", "%load_ext cellpipe"),
+        ("step:first", "xs = [1, 2, 3]"),
+        ("step:hold", "import time\nfor _ in range(3000):\n    time.sleep(0.1)\ntotal = sum(xs)"),
+        ("skip", "%cellpipe run --background"),
+    ]
+    nbformat.write(make_nb(*cells), shared_lab.root / "background.ipynb")
+    open_fresh(page, shared_lab, "background.ipynb")
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+        "?.status === 'idle'", timeout=90_000)
+    # run only the magic cells: the steps run in the pipeline, not in the kernel
+    for index in (0, 3):
+        page.evaluate(f"() => {{ const nb = window.jupyterapp.shell.currentWidget.content;"
+                      f" nb.activeCellIndex = {index}; }}")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+    stop = page.locator(".jp-OutputArea-output button", has_text="Stop")
+    stop.wait_for(timeout=90_000)
+    page.locator(".jp-OutputArea-output", has_text="running").first.wait_for(timeout=60_000)
+    wait_until(lambda: any(run.data["steps"].get("hold", {}).get("status") == "running"
+                           for run in runs_of(shared_lab, "background.ipynb")), 60,
+               "the hold step running")
+    stop.scroll_into_view_if_needed()
+    shot(page, "work-background-stop.png")
+    stop.click()
+    wait_until(lambda: [run.status for run in runs_of(shared_lab, "background.ipynb")]
+               == ["cancelled"], 60, "the run cancelled")
+    (run,) = runs_of(shared_lab, "background.ipynb")
+    assert run.data["steps"]["first"]["status"] == "succeeded"
+    page.locator(".jp-OutputArea-output", has_text="cancelled").first.wait_for(timeout=30_000)
+    assert not stop.is_visible()  # ended: nothing to stop
+    shot(page, "work-background-stopped.png")

@@ -28,7 +28,7 @@ export class HeaderComponent extends Component {
     const summary = s.analysis
       ? `${s.analysis.steps.length} steps, ${s.analysis.diagnostics.length} diagnostics` +
         (s.editedSinceAnalysis && nb.context.model.dirty
-          ? ' — analyzing the edits…'
+          ? ' — cells changed since this analysis'
           : s.analysisSource === 'editor' && nb.context.model.dirty
             ? ' — as in the editor (unsaved)'
             : '')
