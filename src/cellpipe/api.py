@@ -19,8 +19,8 @@ from cellpipe.core.layout import RunLayout as RunLayout  # public here: where a 
 from cellpipe.core.layout import StepLayout as StepLayout
 from cellpipe.core.layout import default_root as default_root
 from cellpipe.core.notebook import Notebook, read_notebook
-from cellpipe.core.notebook import notebook_from_dict as notebook_from_dict
 from cellpipe.core.notebook import NotebookLike as NotebookLike
+from cellpipe.core.notebook import notebook_from_dict as notebook_from_dict
 from cellpipe.core.pipeline import Pipeline, link
 from cellpipe.core.plan import Plan, plan_notebook
 from cellpipe.core.spec import PARAMETERS_GLOBAL as PARAMETERS_GLOBAL
