@@ -11,7 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "analyze", "compare", "compile_spec", "lint", "render_graph", "run",
-           "submit", "sweep"]
+           "submit", "sweep", "tune"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -30,7 +30,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def __getattr__(name: str) -> Any:
     if name in {"analyze", "compile_spec", "lint", "render_graph", "run", "submit", "sweep",
-                "open_run", "Run", "ClusterRun", "compare", "Comparison"}:
+                "open_run", "Run", "ClusterRun", "compare", "Comparison", "tune", "open_study",
+                "Study"}:
         from cellpipe import api
 
         return getattr(api, name)

@@ -359,6 +359,13 @@ from cellpipe.tracking_api import sweep_child as sweep_child  # noqa: E402
 from cellpipe.tracking_api import sweep_tracking as sweep_tracking  # noqa: E402
 from cellpipe.tracking_api import tracked_runs as tracked_runs  # noqa: E402
 from cellpipe.tracking_api import tracking_for as tracking_for  # noqa: E402
+from cellpipe.tune_api import SAMPLERS as SAMPLERS  # noqa: E402
+from cellpipe.tune_api import TuningInterrupted as TuningInterrupted  # noqa: E402
+from cellpipe.tune_api import tune as tune  # noqa: E402
+from cellpipe.tune_study import Study as Study  # noqa: E402
+from cellpipe.tune_study import Trial as Trial  # noqa: E402
+from cellpipe.tune_study import list_studies as list_studies  # noqa: E402
+from cellpipe.tune_study import open_study as open_study  # noqa: E402
 
 # What the front ends (CLI, server, magics) and users may use: everything else is private.
 __all__ = [
@@ -374,12 +381,16 @@ __all__ = [
     "Run",
     "RunLayout",
     "RunStatus",
+    "SAMPLERS",
     "Schedule",
     "ScheduleOptions",
     "StepLayout",
     "StepSpec",
     "Tracking",
     "TrackingWarning",
+    "Study",
+    "Trial",
+    "TuningInterrupted",
     "analyze",
     "build_images",
     "build_spec",
@@ -397,10 +408,12 @@ __all__ = [
     "lint",
     "list_runs",
     "list_schedules",
+    "list_studies",
     "load_notebook",
     "load_target",
     "notebook_from_dict",
     "open_run",
+    "open_study",
     "parse_cell",
     "read_image_map",
     "render_graph",
@@ -426,6 +439,7 @@ __all__ = [
     "target_status",
     "tracked_runs",
     "tracking_for",
+    "tune",
     "unschedule",
     "warm_servers",
     "write_text_atomic",

@@ -15,6 +15,9 @@
           report.ipynb    the step's cells as executed (report.html rendered on demand)
           result.json     what the step's process left (status, outputs, metrics, error)
       cache/              cache entries, the file-hash memo, the distribution map
+      tune/
+        studies.db        the tuning studies (Optuna's SQLite schema); a trial names its run
+        <study>/history.png   the optimization-history plot (cellpipe tune --show)
 
 A step on a cluster also leaves files for the cluster's UI in its outputs directory
 (``python -m cellpipe.runtime --outputs-dir DIR``; the rest only with ``--artifacts``)::
@@ -38,12 +41,14 @@ from pathlib import Path
 __all__ = ["CACHE_DIR", "EVENTS_FILE", "LOG_FILE", "OUTPUT_CLASSIFICATION",
            "OUTPUT_FIGURES", "OUTPUT_FIGURES_PAGE", "OUTPUT_METRICS", "OUTPUT_MODELS",
            "OUTPUT_REPORT", "PARAMETERS_FILE", "REPORT_HTML", "REPORT_NOTEBOOK", "RESULT_FILE",
-           "RUNS_DIR", "RUN_FILE", "SPEC_FILE", "RunLayout", "StepLayout", "StepOutputs",
-           "default_root"]
+           "RUNS_DIR", "RUN_FILE", "SPEC_FILE", "TUNE_DIR", "RunLayout", "StepLayout",
+           "StepOutputs", "default_root", "tune_storage"]
 
 ROOT_NAME = ".cellpipe"
 RUNS_DIR = "runs"
 CACHE_DIR = "cache"
+TUNE_DIR = "tune"
+STUDIES_FILE = "studies.db"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
 SPEC_FILE = "spec.json"
@@ -83,6 +88,11 @@ def default_root(notebook: str | Path | None) -> Path:
         return Path(home)
     base = Path(notebook).resolve().parent if notebook else Path.cwd()
     return base / ROOT_NAME
+
+
+def tune_storage(root: str | Path) -> Path:
+    """The SQLite file of the tuning studies under the root ``root``."""
+    return Path(root) / TUNE_DIR / STUDIES_FILE
 
 
 @dataclass(frozen=True)
