@@ -211,11 +211,18 @@ class DropTrialFailures(logging.Filter):
         return not (message.startswith("Trial ") and " failed " in message)
 
 
+# Where Optuna logs each failed trial (with a traceback); records are dropped at the source.
+_TRIAL_LOGGERS = ("optuna.study._optimize", "optuna.study._tell")
+
+
 @contextlib.contextmanager
 def quiet_optuna() -> Iterator[None]:
+    """Optuna's "Trial N failed" warnings left out while trials run (cellpipe says why)."""
     dropped = DropTrialFailures()
-    logging.getLogger("optuna").addFilter(dropped)
+    for name in _TRIAL_LOGGERS:
+        logging.getLogger(name).addFilter(dropped)
     try:
         yield
     finally:
-        logging.getLogger("optuna").removeFilter(dropped)
+        for name in _TRIAL_LOGGERS:
+            logging.getLogger(name).removeFilter(dropped)

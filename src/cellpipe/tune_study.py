@@ -46,8 +46,8 @@ def import_optuna() -> Any:
         import optuna
     except ImportError as exc:
         raise MissingDependencyError.for_extra("optuna", "tune", "Tuning") from exc
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.logging.disable_propagation()
+    if optuna.logging.get_verbosity() < optuna.logging.WARNING:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
 

@@ -279,6 +279,7 @@ def _register() -> None:
         cluster_commands,
         compare_commands,
         run_commands,
+        tune_commands,
     )
 
 
