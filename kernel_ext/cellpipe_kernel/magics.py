@@ -36,7 +36,7 @@ from cellpipe_kernel.display import show_comparison, show_graph, show_lint, show
 from cellpipe_kernel.notebook import find_notebook
 from cellpipe_kernel.parsing import HelpShown, MagicParser
 
-COMMANDS = ("lint", "graph", "params", "runs", "run", "submit", "compare")
+COMMANDS = ("lint", "graph", "params", "runs", "run", "submit", "compare", "tune")
 
 
 @contextmanager
@@ -81,7 +81,7 @@ class CellpipeMagics(Magics):
 
     @line_magic
     def cellpipe(self, line: str) -> Any:
-        """``%cellpipe lint|graph|params|runs|run|submit|compare [--notebook PATH] ...`` (-h)."""
+        """``%cellpipe lint|graph|params|runs|run|submit|compare|tune ...`` (``-h``)."""
         with usage_errors():
             return self._dispatch(line)
 
@@ -104,6 +104,13 @@ class CellpipeMagics(Magics):
             if {"-h", "--help"} & set(rest):
                 return submit_command(self.shell, rest, Path(given or "."))
             return submit_command(self.shell, rest, self._notebook(given))
+        if words and words[0] == "tune":
+            given, rest = take_notebook_option(words[1:])
+            from cellpipe_kernel.tune_view import tune_command
+
+            if {"-h", "--help"} & set(rest):
+                return tune_command(self.shell, rest, Path(given or "."))
+            return tune_command(self.shell, rest, self._notebook(given))
         if words and words[0] == "run":
             # `run` has its options in run_view; only --notebook is read here.
             given, rest = take_notebook_option(words[1:])
@@ -332,6 +339,8 @@ def build_parser() -> MagicParser:
     command.add_argument("--notebook", metavar="PATH", help=notebook_help)
     commands.add_parser("run", help="run the pipeline with a live view (%%cellpipe run -h)",
                         add_help=False)
+    commands.add_parser("tune", help="tune parameters for the best metric, with a live table "
+                        "of trials (%%cellpipe tune -h)", add_help=False)
     return parser
 
 

@@ -371,6 +371,7 @@ from cellpipe.tune_study import open_study as open_study  # noqa: E402
 __all__ = [
     "GRAPH_FORMATS",
     "PARAMETERS_GLOBAL",
+    "SAMPLERS",
     "ClusterRun",
     "Comparison",
     "Diagnostic",
@@ -381,7 +382,6 @@ __all__ = [
     "Run",
     "RunLayout",
     "RunStatus",
-    "SAMPLERS",
     "Schedule",
     "ScheduleOptions",
     "StepLayout",

@@ -16,6 +16,7 @@ import io
 import os
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,23 @@ def storage_url(root: str | Path) -> str:
 
 
 def open_storage(root: str | Path) -> Any:
-    """Optuna's storage for ``root``; concurrent trials wait for SQLite's lock, not fail."""
+    """Optuna's storage for ``root``; concurrent trials wait for SQLite's lock, not fail.
+
+    Two processes opening a new file at once (a tuning session starting while ``--list``
+    looks) both create Optuna's tables; the one that loses that race opens it again.
+    """
     optuna = import_optuna()
-    return optuna.storages.RDBStorage(storage_url(root),
-                                      engine_kwargs={"connect_args": {"timeout": 60}})
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(storage_url(root),
+                                              engine_kwargs={"connect_args": {"timeout": 60}})
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -280,6 +294,10 @@ def open_study(name: str, root: str | Path) -> Study:
     Raises:
         CellpipeError: there is no such study (the hint names the closest, or lists them).
     """
+    if not tune_storage(root).is_file():
+        raise CellpipeError(f"there is no study {name!r}: {root} has no studies yet",
+                            hint="start one with `cellpipe tune NOTEBOOK --objective METRIC "
+                            "-p NAME=SPACE`")
     optuna = import_optuna()
     storage = open_storage(root)
     try:
