@@ -200,7 +200,6 @@ def tune(
     spec = compile_spec(nb)
     path = None if nb.path == "<memory>" else nb.path
     runs_root = Path(root) if root else default_root(path)
-    optuna = import_optuna()
     if resume is not None:
         existing = open_study(resume, runs_root)
         settings = _resumed_settings(existing, nb, spec, objective=objective,
@@ -212,8 +211,9 @@ def tune(
         settings = resolve_settings(nb, spec, objective=objective, direction=direction,
                                     space=space, trials=trials, sampler=sampler, seed=seed,
                                     parameters=parameters, config=config)
-        handle = _create_study(optuna, study or _default_name(nb, settings.objective),
+        handle = _create_study(import_optuna(), study or _default_name(nb, settings.objective),
                                runs_root, settings)
+    optuna = import_optuna()  # imported once the settings hold: a typo is told at once
     _close_stale(optuna, handle)
     done = [t for t in handle.trials if t.state != "RUNNING" and not t.interrupted]
     handle.optuna_study.sampler = _sampler(optuna, settings, seed_offset=len(handle.trials))
@@ -284,6 +284,11 @@ def _resumed_settings(study: Study, notebook: Notebook, spec: PipelineSpec,
             raise CellpipeError(
                 f"study {study.name!r} was started with {key} {stored[key]!r}, not "
                 f"{now[key]!r}", hint="resume it as it was started, or start a new study")
+    if now["parameters"] != (kept.get("parameters") or {}):
+        raise CellpipeError(
+            f"study {study.name!r} sets {kept.get('parameters') or 'no other parameters'} in "
+            f"every trial, not {now['parameters']}", hint="resume it without --set (it keeps "
+            "its own), or start a new study")
     if now["dimensions"] != kept.get("dimensions"):
         was = ", ".join(f"{k}={v}" for k, v in (stored["space"] or {}).items())
         raise CellpipeError(f"study {study.name!r} searches {was}; a resumed study keeps its "

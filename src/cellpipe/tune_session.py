@@ -75,7 +75,7 @@ class TrialSession:
             TuningInterrupted: Ctrl-C; the trials it stopped are recorded as interrupted.
         """
         self.budget = count
-        self.deadline = time.monotonic() + timeout if timeout else None
+        self.deadline = None if timeout is None else time.monotonic() + timeout
         with quiet_optuna():
             try:
                 if parallel == 1 or count <= 1:

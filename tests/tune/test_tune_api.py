@@ -223,3 +223,25 @@ def assert_real_png(path):
     assert pixels.shape[0] > 200 and pixels.shape[1] > 300
     assert pixels.std() > 0.05  # not one flat colour: axes, points and a line are drawn
 
+
+
+def test_no_trial_starts_after_the_timeout(quadratic_nb):
+    started = []
+    study = api.tune(quadratic_nb, "loss", "minimize", {"x": "uniform(-3, 3)"}, trials=10,
+                     timeout=1.5, parameters={"pause": 1.0},
+                     on_trial=lambda s, t: started.append(t.number) if t.state == "RUNNING"
+                     else None)
+    assert 1 <= len(study.trials) <= 2, [t.duration for t in study.trials]
+    assert started == [t.number for t in study.trials]
+    assert all(t.state == "COMPLETE" for t in study.trials)
+    assert api.tune(quadratic_nb, "loss", space={"x": "uniform(-3, 3)"}, trials=3,
+                    timeout=0).trials == []
+
+
+def test_a_resumed_study_keeps_its_fixed_parameters(quadratic_nb):
+    api.tune(quadratic_nb, "loss", "minimize", {"x": "uniform(-3, 3)"}, trials=1,
+             parameters={"y": 1}, study="fixed")
+    with pytest.raises(CellpipeError, match=r"sets \{'y': 1\} in every trial, not \{'y': 2\}"):
+        api.tune(quadratic_nb, resume="fixed", trials=2, parameters={"y": 2})
+    resumed = api.tune(quadratic_nb, resume="fixed", trials=2)
+    assert [t.run.parameters["y"] for t in resumed.trials] == [1, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -38,6 +39,7 @@ def test_tune_prints_each_trial_and_the_best(quadratic_nb):
     assert "Traceback" not in result.stderr and "[I " not in result.stderr  # Optuna's INFO
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_finished_trials_and_resume_completes_the_study(quadratic_nb):
     root = quadratic_nb.parent / ".cellpipe"
     args = ["tune", quadratic_nb, *QUADRATIC_ARGS, "--trials", 4, "--seed", 9, "--study", "cut",
@@ -76,23 +78,24 @@ def test_ctrl_c_keeps_the_finished_trials_and_resume_completes_the_study(quadrat
 def wait_for_a_trial_in_its_step(root, name, process, timeout=120):
     """The number of a trial, after at least one completed, whose run has started."""
     deadline = time.monotonic() + timeout
+    study = None
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
-        if (root / "tune" / "studies.db").exists():
-            try:
-                trials = api.open_study(name, root).trials
-            except CellpipeError:  # not created yet
-                trials = []
-            complete = [t for t in trials if t.state == "COMPLETE"]
-            if complete and trials[-1].state == "RUNNING" and trials[-1].run_id:
-                return trials[-1].number
+        if study is None and (root / "tune" / "studies.db").exists():
+            with contextlib.suppress(CellpipeError):  # not created yet
+                study = api.open_study(name, root)
+        trials = study.trials if study is not None else []
+        running = [t for t in trials if t.state == "RUNNING" and t.run_id]
+        if running and any(t.state == "COMPLETE" for t in trials):
+            return running[-1].number
         time.sleep(0.05)
     pytest.fail("no trial reached its run in time")
 
 
 def test_show_prints_the_trials_importances_and_writes_the_plot(model_nb, tmp_path):
-    cellpipe("tune", model_nb, "--objective", "accuracy", "-p", "C=loguniform(1e-3, 10)",
-             "-p", "max_depth=int(1, 6)", "--trials", 4, "--seed", 1, "--study", "shown")
+    api.tune(model_nb, "accuracy", space={"C": "loguniform(1e-3, 10)",
+                                          "max_depth": "int(1, 6)"}, trials=4, seed=1,
+             study="shown")
     plot = tmp_path / "plots" / "history.png"
     shown = cellpipe("tune", "--show", "shown", "--root", model_nb.parent / ".cellpipe",
                      "-o", plot)
@@ -112,23 +115,30 @@ def test_show_prints_the_trials_importances_and_writes_the_plot(model_nb, tmp_pa
     assert as_json["best"]["value"] == study.best_value
     assert [t["run"] for t in as_json["trials"]] == [t.run_id for t in study.trials]
     assert as_json["importances"] == pytest.approx(importances)
+    assert as_json["plot"] == str(model_nb.parent / ".cellpipe" / "tune" / "shown" /
+                                  "history.png")
 
 
 def test_show_says_why_there_are_no_importances_yet(quadratic_nb):
-    cellpipe("tune", quadratic_nb, *QUADRATIC_ARGS, "--trials", 1, "--study", "one")
+    api.tune(quadratic_nb, "loss", "minimize", {"x": "uniform(-3, 3)"}, trials=1, study="one")
     shown = cellpipe("tune", quadratic_nb, "--show", "one")
     assert "parameter importances: parameter importances need at least 2 completed trials; " \
         "study 'one' has 1" in shown.stdout
+    missing = cellpipe("tune", quadratic_nb, "--show", "onr", check=False)
+    assert missing.returncode == 2
+    assert "error: there is no study 'onr'" in missing.stderr and "did you mean 'one'?" \
+        in missing.stderr
 
 
 def test_list_shows_the_studies(quadratic_nb):
-    empty = cellpipe("tune", quadratic_nb, "--list")
-    assert "no studies yet" in empty.stdout
-    cellpipe("tune", quadratic_nb, *QUADRATIC_ARGS, "--trials", 2, "--study", "listed")
+    assert "no studies yet" in cellpipe("tune", quadratic_nb, "--list").stdout
+    api.tune(quadratic_nb, "loss", "minimize", {"x": "uniform(-3, 3)"}, trials=2,
+             study="listed")
     listed = json.loads(cellpipe("tune", quadratic_nb, "--list", "--format", "json").stdout)
     assert [(s["name"], s["trials"], s["complete"], s["objective"], s["direction"])
             for s in listed] == [("listed", 2, 2, "loss", "minimize")]
-    table = cellpipe("tune", quadratic_nb, "--list").stdout
+    table = cellpipe("tune", quadratic_nb.parent / "other.ipynb", "--list", "--root",
+                     quadratic_nb.parent / ".cellpipe").stdout
     assert "listed" in table and "quadratic.ipynb" in table
 
 
@@ -157,3 +167,29 @@ def test_a_space_file_and_bad_input(quadratic_nb, tmp_path):
         assert bad.stderr.splitlines()[0].startswith(message), bad.stderr
     missing = cellpipe("tune", check=False)
     assert missing.returncode == 2 and "give the NOTEBOOK to tune" in missing.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_parallel_trials_and_leaves_none_running(quadratic_nb):
+    root = quadratic_nb.parent / ".cellpipe"
+    args = ["tune", quadratic_nb, *QUADRATIC_ARGS, "--trials", 8, "--parallel", 2,
+            "--study", "par", "--set", "pause=1.0"]
+    process = subprocess.Popen([sys.executable, "-m", "cellpipe", *map(str, args)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_a_trial_in_its_step(root, "par", process)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, out + err
+    study = api.open_study("par", root)
+    assert [t for t in study.trials if t.state == "RUNNING"] == []
+    stopped = [t for t in study.trials if t.interrupted]
+    assert stopped and all(t.state == "FAIL" for t in stopped)
+    assert all(t.run.status == "cancelled" for t in stopped if t.run_id)
+    assert len(study.trials) < 8  # no trial started after Ctrl-C
+
+    cellpipe("tune", quadratic_nb, "--resume", "par", "--parallel", 2)
+    done = [t for t in api.open_study("par", root).trials if not t.interrupted]
+    assert len(done) == 8 and all(t.state == "COMPLETE" for t in done)
