@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ __all__ = ["DIRECTIONS", "SAMPLERS", "TuneSettings", "TuningInterrupted", "resol
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_TRIALS = 20
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 @dataclass(frozen=True)
 class TuneSettings:
@@ -244,10 +246,15 @@ def _metadata_settings(notebook: Notebook) -> dict[str, Any]:
 
 def _default_name(notebook: Notebook, objective: str) -> str:
     stem = Path(notebook.path).stem if notebook.path != "<memory>" else "notebook"
-    return f"{stem}-{objective}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = f"{stem}-{objective}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).lstrip("-._") or "study"
 
 
 def _create_study(optuna: Any, name: str, root: Path, settings: TuneSettings) -> Study:
+    if not _STUDY_NAME.match(name):
+        raise CellpipeError(f"{name!r} cannot name a study (its plot is a folder of that name)",
+                            hint="use letters, digits, '.', '_' and '-', starting with a "
+                            "letter or digit")
     storage = open_storage(root)
     try:
         created = optuna.create_study(storage=storage, study_name=name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 
@@ -245,3 +246,12 @@ def test_a_resumed_study_keeps_its_fixed_parameters(quadratic_nb):
         api.tune(quadratic_nb, resume="fixed", trials=2, parameters={"y": 2})
     resumed = api.tune(quadratic_nb, resume="fixed", trials=2)
     assert [t.run.parameters["y"] for t in resumed.trials] == [1, 1]
+
+
+def test_study_names_are_safe_folder_names(tmp_path):
+    nb = write_tune_notebook(tmp_path, name="My model (v2).ipynb")
+    with pytest.raises(CellpipeError, match="cannot name a study"):
+        api.tune(nb, "accuracy", space={"C": "choice(1.0)"}, study="../escape")
+    study = api.tune(nb, "accuracy", space={"C": "choice(1.0)"})
+    assert re.fullmatch(r"My-model-v2-+accuracy-\d{8}-\d{6}", study.name), study.name
+    assert study.plot_history().parent == tmp_path / ".cellpipe" / "tune" / study.name
