@@ -146,7 +146,8 @@ def resolve_settings(
     tuned = {d.name for d in dimensions}
     fixed = {k: convert_parameter(spec, k, v) for k, v in (parameters or {}).items()
              if k not in tuned}
-    return TuneSettings(notebook=notebook.path, objective=str(chosen), direction=way,
+    where = notebook.path if notebook.path == "<memory>" else str(Path(notebook.path).resolve())
+    return TuneSettings(notebook=where, objective=str(chosen), direction=way,
                         space=dimensions, trials=count, sampler=kind,
                         seed=None if seeded is None else int(seeded), parameters=fixed)
 

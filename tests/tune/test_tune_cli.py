@@ -18,9 +18,10 @@ from tests.tune.test_tune_api import assert_real_png
 QUADRATIC_ARGS = ["--objective", "loss", "--minimize", "-p", "x=uniform(-3, 3)"]
 
 
-def cellpipe(*args, check=True, timeout=300):
+def cellpipe(*args, check=True, timeout=300, cwd=None):
     result = subprocess.run([sys.executable, "-m", "cellpipe", *map(str, args)],
-                            capture_output=True, text=True, timeout=timeout, check=False)
+                            capture_output=True, text=True, timeout=timeout, check=False,
+                            cwd=cwd)
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -193,3 +194,11 @@ def test_ctrl_c_stops_parallel_trials_and_leaves_none_running(quadratic_nb):
     cellpipe("tune", quadratic_nb, "--resume", "par", "--parallel", 2)
     done = [t for t in api.open_study("par", root).trials if not t.interrupted]
     assert len(done) == 8 and all(t.state == "COMPLETE" for t in done)
+
+
+def test_resume_without_the_notebook_finds_it_in_the_study(quadratic_nb, tmp_path):
+    api.tune(quadratic_nb, "loss", "minimize", {"x": "uniform(-3, 3)"}, trials=1, study="r")
+    result = cellpipe("tune", "--resume", "r", "--trials", 2, cwd=tmp_path)
+    assert "study r: 2 trials, 0 failed" in result.stdout
+    study = api.open_study("r", tmp_path / ".cellpipe")
+    assert study.settings["notebook"] == str(quadratic_nb.resolve())
