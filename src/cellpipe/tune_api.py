@@ -218,14 +218,14 @@ def tune(
                                runs_root, settings)
     optuna = import_optuna()  # imported once the settings hold: a typo is told at once
     _close_stale(optuna, handle)
-    done = [t for t in handle.trials if t.state != "RUNNING" and not t.interrupted]
+    done = [t for t in handle.trials_in("COMPLETE", "FAIL", "PRUNED") if not t.interrupted]
     handle.optuna_study.sampler = _sampler(optuna, settings, seed_offset=len(handle.trials))
     if settings.trials != handle.settings.get("trials"):
         handle.settings["trials"] = settings.trials
         handle.optuna_study.set_user_attr(ATTR_KEY, handle.settings)
     _requeue_interrupted(handle)
     session = TrialSession(handle, nb, settings, runs_root, cache=cache, workers=workers,
-                       on_trial=on_trial)
+                           on_trial=on_trial)
     session.drive(max(0, settings.trials - len(done)), parallel, timeout)
     return handle
 

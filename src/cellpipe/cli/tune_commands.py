@@ -187,7 +187,7 @@ def tune(notebook: Path | None, objective: str | None, maximize: bool | None,
                              config=config, root=runs_root, cache=not no_cache,
                              workers=workers, on_trial=view)
     except api.TuningInterrupted as stopped:
-        done = [t for t in stopped.study.trials if not t.interrupted and t.state != "RUNNING"]
+        done = [t for t in stopped.study.trials_in("COMPLETE", "FAIL") if not t.interrupted]
         click.secho(f"study {stopped.study.name} interrupted: its {len(done)} finished "
                     f"trials are kept; go on with `cellpipe tune {notebook} --resume "
                     f"{stopped.study.name}`", fg="magenta", err=True)
