@@ -4,8 +4,8 @@ Each trial is one ``study.optimize(n_trials=1)`` of Optuna (so its state, values
 sampler bookkeeping are Optuna's own) whose objective is a cellpipe run. Trials run in
 threads when ``parallel > 1``: each run's steps are processes, the threads only wait.
 Ctrl-C in the main thread stops the session: no trial starts after it, and each running
-one stops at its run's next step event (its steps are stopped, the run is cancelled) and
-is recorded ``FAIL`` as interrupted.
+one is cancelled through its run's ``cancel`` event (its steps are stopped within a
+fraction of a second, the run ends ``cancelled``) and is recorded ``FAIL`` as interrupted.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class TrialSession:
                 while not all(f.done() for f in futures):
                     concurrent.futures.wait(futures, timeout=0.25)
             except KeyboardInterrupt:
-                self.stop.set()  # each running trial stops at its run's next step event
+                self.stop.set()  # cancels each running trial's run (RunOptions.cancel)
                 concurrent.futures.wait(futures)
                 raise
             for future in futures:
@@ -153,12 +153,12 @@ class TrialSession:
             if not seen:
                 seen.append(event.run_id)
                 trial.set_user_attr("run_id", event.run_id)
-            if self.stop.is_set():
-                raise KeyboardInterrupt
 
         try:
             result = run(self.notebook, {**self.settings.parameters, **values},
-                         on_event=on_event, **self.run_options)
+                         on_event=on_event, cancel=self.stop, **self.run_options)
+            if result.status == "cancelled" and self.stop.is_set():
+                raise KeyboardInterrupt  # the session's Ctrl-C, in a trial thread
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             trial.set_user_attr("reason", INTERRUPTED)

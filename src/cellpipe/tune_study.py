@@ -13,15 +13,14 @@ Optuna is imported on first use (the ``tune`` extra), never when cellpipe is imp
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cellpipe.core.atomic import write_bytes_atomic
 from cellpipe.core.layout import TUNE_DIR, tune_storage
 from cellpipe.errors import CellpipeError, MissingDependencyError
 
@@ -262,7 +261,7 @@ class Study:
         figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         plt.close(figure)
         target = Path(path) if path else self.root / TUNE_DIR / self.name / "history.png"
-        _write_bytes_atomic(target, buffer.getvalue())
+        write_bytes_atomic(target, buffer.getvalue())
         return target
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,16 +333,3 @@ def list_studies(root: str | Path) -> list[StudySummary]:
             started=summary.datetime_start.isoformat(timespec="seconds")
             if summary.datetime_start else None))
     return sorted(found, key=lambda s: (s.started or "", s.name))
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
