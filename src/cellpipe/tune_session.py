@@ -84,6 +84,10 @@ class TrialSession:
                     return
                 if not self.study.trials_in("COMPLETE", "FAIL") and self.take():
                     self.one()  # alone: it caches the steps no tuned parameter reaches
+                # Enqueued trials (an interrupted one, again) one at a time: on SQLite two
+                # threads can both take the same waiting trial from Optuna.
+                while self.study.trials_in("WAITING") and self.take():
+                    self.one()
                 self.parallel(parallel)
             except KeyboardInterrupt as exc:
                 raise TuningInterrupted(self.study) from exc

@@ -192,8 +192,10 @@ def test_ctrl_c_stops_parallel_trials_and_leaves_none_running(quadratic_nb):
     assert len(study.trials) < 8  # no trial started after Ctrl-C
 
     cellpipe("tune", quadratic_nb, "--resume", "par", "--parallel", 2)
-    done = [t for t in api.open_study("par", root).trials if not t.interrupted]
-    assert len(done) == 8 and all(t.state == "COMPLETE" for t in done)
+    trials = api.open_study("par", root).trials
+    done = [t for t in trials if not t.interrupted]
+    assert len(done) == 8 and all(t.state == "COMPLETE" for t in done), [
+        (t.number, t.state, t.reason, t.params) for t in trials]
 
 
 def test_resume_without_the_notebook_finds_it_in_the_study(quadratic_nb, tmp_path):
