@@ -18,7 +18,6 @@ notebook's ``metadata.cellpipe.tune`` (``objective``, ``direction``, ``space``, 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import re
 import time
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cellpipe.core.space import Dimension, parse_space
 from cellpipe.errors import CellpipeError, MissingDependencyError
-from cellpipe.tune_session import OnTrial, TrialSession, TuningInterrupted
+from cellpipe.tune_session import OnTrial, TrialSession, TuningInterrupted, close_stale
 from cellpipe.tune_study import ATTR_KEY, Study, import_optuna, open_storage, open_study
 
 if TYPE_CHECKING:
@@ -217,7 +216,7 @@ def tune(
         handle = _create_study(import_optuna(), study or _default_name(nb, settings.objective),
                                runs_root, settings)
     optuna = import_optuna()  # imported once the settings hold: a typo is told at once
-    _close_stale(optuna, handle)
+    close_stale(handle)
     done = [t for t in handle.trials_in("COMPLETE", "FAIL", "PRUNED") if not t.interrupted]
     handle.optuna_study.sampler = _sampler(optuna, settings, seed_offset=len(handle.trials))
     if settings.trials != handle.settings.get("trials"):
@@ -327,15 +326,6 @@ def _grid_size(dimensions: Iterable[Dimension]) -> int:
     for dimension in dimensions:
         size *= len(dimension.grid())
     return size
-
-
-def _close_stale(optuna: Any, study: Study) -> None:
-    """Trials left RUNNING by a session that was killed: FAIL (one session runs a study)."""
-    for trial in study.trials_in("RUNNING"):
-        # the grid sampler may ask to stop, outside optimize(): a RuntimeError, state stored
-        with contextlib.suppress(RuntimeError):
-            study.optuna_study.tell(trial.number, state=optuna.trial.TrialState.FAIL,
-                                    skip_if_finished=True)
 
 
 def _requeue_interrupted(study: Study) -> None:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from cellpipe.runs_api import Run
     from cellpipe.tune_api import TuneSettings
 
-__all__ = ["INTERRUPTED", "OnTrial", "TrialFailed", "TrialSession", "TuningInterrupted"]
+__all__ = ["INTERRUPTED", "OnTrial", "TrialFailed", "TrialSession", "TuningInterrupted",
+           "close_stale"]
 
 INTERRUPTED = "interrupted (Ctrl-C); a resumed study runs it again"
 
@@ -90,6 +91,7 @@ class TrialSession:
                     self.one()
                 self.parallel(parallel)
             except KeyboardInterrupt as exc:
+                close_stale(self.study)  # a trial Ctrl-C caught inside Optuna, not a run
                 raise TuningInterrupted(self.study) from exc
 
     def take(self) -> bool:
@@ -230,3 +232,18 @@ def quiet_optuna() -> Iterator[None]:
     finally:
         for name in _TRIAL_LOGGERS:
             logging.getLogger(name).removeFilter(dropped)
+
+
+def close_stale(study: Study) -> None:
+    """Trials left ``RUNNING`` by a session that ended: ``FAIL``, read as interrupted.
+
+    One session runs a study at a time, so a running trial it does not run is stale: its
+    session was killed, or Ctrl-C came while Optuna (not the trial's run) had it.
+    """
+    from cellpipe.tune_study import import_optuna
+
+    failed = import_optuna().trial.TrialState.FAIL
+    for trial in study.trials_in("RUNNING"):
+        # the grid sampler may ask to stop, outside optimize(): a RuntimeError, state stored
+        with contextlib.suppress(RuntimeError):
+            study.optuna_study.tell(trial.number, state=failed, skip_if_finished=True)
