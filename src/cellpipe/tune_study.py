@@ -62,16 +62,17 @@ def open_storage(root: str | Path) -> Any:
     """Optuna's storage for ``root``; concurrent trials wait for SQLite's lock, not fail.
 
     Two processes opening a new file at once (a tuning session starting while ``--list``
-    looks) both create Optuna's tables; the one that loses that race opens it again.
+    or ``--show`` looks) both create Optuna's tables and stamp its schema version; the one
+    that loses that race opens it again, and finds them made.
     """
     optuna = import_optuna()
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import SQLAlchemyError
 
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(storage_url(root),
                                               engine_kwargs={"connect_args": {"timeout": 60}})
-        except OperationalError:
+        except SQLAlchemyError:  # "table … already exists", the version row inserted twice
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
