@@ -18,10 +18,11 @@ notebook's ``metadata.cellpipe.tune`` (``objective``, ``direction``, ``space``, 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,6 +171,7 @@ def tune(
     cache: bool = True,
     workers: int | None = None,
     on_trial: OnTrial | None = None,
+    track: str | bool | None = None,
 ) -> Study:
     """Search ``space`` for the parameter values with the best ``objective`` metric.
 
@@ -180,6 +182,11 @@ def tune(
     starts (state ``RUNNING``) and when it ends. ``study`` names a new study (default:
     notebook, objective and time); ``resume`` goes on with an existing one, whose
     objective, direction, space and sampler must be the same (``trials`` may grow).
+
+    ``track`` logs the study to MLflow as :func:`cellpipe.run` logs a run (a URI; False:
+    not; None: the notebook's ``cellpipe.tracking`` metadata, else
+    ``$MLFLOW_TRACKING_URI``): one parent run for the study (its space, the best value and
+    parameters, the history plot) with each trial's run a nested child run.
 
     ``space`` maps names to ranges (``{"C": "loguniform(1e-3, 10)"}``, or ``["C=…"]``);
     see :mod:`cellpipe.core.space`. ``parameters`` sets untuned parameters for every trial.
@@ -224,9 +231,43 @@ def tune(
         handle.optuna_study.set_user_attr(ATTR_KEY, handle.settings)
     _requeue_interrupted(handle)
     session = TrialSession(handle, nb, settings, runs_root, cache=cache, workers=workers,
-                           on_trial=on_trial)
-    session.drive(max(0, settings.trials - len(done)), parallel, timeout)
+                           on_trial=on_trial, track=track)
+    with _tracked_study(nb, spec, handle, settings, track) as parent:
+        session.drive(max(0, settings.trials - len(done)), parallel, timeout)
+        if parent is not None:
+            _log_best(parent, handle, settings)
     return handle
+
+
+@contextlib.contextmanager
+def _tracked_study(notebook: Notebook, spec: PipelineSpec, study: Study,
+                   settings: TuneSettings, track: str | bool | None) -> Iterator[Any]:
+    """Inside, the trials' runs are children of one MLflow run of the study (None: untracked)."""
+    from cellpipe.tracking_api import run_tracking
+
+    tracking = run_tracking(notebook.metadata, spec.pipeline.name, track)
+    if tracking is None:
+        yield None
+        return
+    from cellpipe.tracking import parent_run
+
+    space = {d.name: d.text for d in settings.space}
+    with parent_run(tracking, f"tune {study.name}", params={
+            "objective": settings.objective, "direction": settings.direction,
+            "sampler": settings.sampler, **{f"space.{k}": v for k, v in space.items()}},
+            tags={"cellpipe.kind": "tune", "cellpipe.study": study.name,
+                  "cellpipe.notebook": spec.notebook.path,
+                  "mlflow.source.name": spec.notebook.path}) as parent:
+        yield parent
+
+
+def _log_best(parent: Any, study: Study, settings: TuneSettings) -> None:
+    """The study's best value and parameters on its parent run (nothing when none finished)."""
+    best_value, best_params = study.best_value, study.best_params
+    if best_value is None or best_params is None:
+        return
+    parent.log_metrics({f"best_{settings.objective}": best_value})
+    parent.log_params({f"best.{k}": v for k, v in best_params.items()})
 
 
 # -- studies: made, resumed, sampled --------------------------------------------------------

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -56,12 +57,14 @@ class TrialSession:
     """Runs trials of one study, one or ``parallel`` at a time, until the budget is spent."""
 
     def __init__(self, study: Study, notebook: Notebook, settings: TuneSettings, root: Path,
-                 *, cache: bool, workers: int | None, on_trial: OnTrial | None) -> None:
+                 *, cache: bool, workers: int | None, on_trial: OnTrial | None,
+                 track: str | bool | None = None) -> None:
         self.study = study
         self.notebook = notebook
         self.settings = settings
         self.root = root
-        self.run_options: dict[str, Any] = {"root": root, "cache": cache, "workers": workers}
+        self.run_options: dict[str, Any] = {"root": root, "cache": cache, "workers": workers,
+                                            "track": track}
         self.on_trial = on_trial
         self.stop = threading.Event()
         self.lock = threading.Lock()  # the budget
@@ -113,7 +116,10 @@ class TrialSession:
                 return  # self.stop stopped its run; the trial is recorded
 
         with concurrent.futures.ThreadPoolExecutor(parallel, "cellpipe-trial") as pool:
-            futures = [pool.submit(worker) for _ in range(min(parallel, self.budget))]
+            # each thread in a copy of this context: its trials are children of the
+            # tracked study's MLflow run (cellpipe.tracking.parent_run), as in this thread
+            futures = [pool.submit(contextvars.copy_context().run, worker)
+                       for _ in range(min(parallel, self.budget))]
             try:
                 while not all(f.done() for f in futures):
                     concurrent.futures.wait(futures, timeout=0.25)
@@ -161,8 +167,9 @@ class TrialSession:
                 trial.set_user_attr("run_id", event.run_id)
 
         try:
-            result = run(self.notebook, {**self.settings.parameters, **values},
-                         on_event=on_event, cancel=self.stop, **self.run_options)
+            with self.child(trial.number, values):
+                result = run(self.notebook, {**self.settings.parameters, **values},
+                             on_event=on_event, cancel=self.stop, **self.run_options)
             if result.status == "cancelled" and self.stop.is_set():
                 raise KeyboardInterrupt  # the session's Ctrl-C, in a trial thread
         except KeyboardInterrupt:
@@ -173,6 +180,19 @@ class TrialSession:
             self.fail(trial, f"the run did not start: {exc}")
         trial.set_user_attr("run_id", result.id)
         return self.value_of(trial, result)
+
+    def child(self, number: int, values: Mapping[str, Any]
+              ) -> contextlib.AbstractContextManager[None]:
+        """Inside a tracked study, name the trial's MLflow run after its values."""
+        from cellpipe.tracking import active_parent
+
+        parent = active_parent()
+        if parent is None:
+            return contextlib.nullcontext()
+        shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        return parent.child(name=f"trial {number}: {shown}",
+                            tags={"cellpipe.kind": "tune-trial", "cellpipe.trial": str(number),
+                                  "cellpipe.study": self.study.name})
 
     def value_of(self, trial: Any, result: Run) -> float:
         """The objective's value in ``result``; a failed trial when it has none."""

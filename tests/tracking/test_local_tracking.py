@@ -281,3 +281,48 @@ def test_tracking_failure_never_raises_out_of_parent_run(tmp_path):
             parent.log_metrics({"a": 1})
     assert parent.run_id is None and "cannot be reached" in parent.error
     assert any(issubclass(w.category, TrackingWarning) for w in caught)
+
+
+def test_a_tuning_study_is_one_parent_with_a_nested_run_per_trial(tmp_path, mlflow_server):
+    """Two trials at once (threads): each trial's run still finds the study's parent."""
+    notebook = plotting_notebook(tmp_path, "tuning")
+    study = cellpipe.api.tune(notebook, "accuracy", direction="maximize",
+                              space={"lr": "uniform(0.1, 1.0)"}, trials=4, parallel=2,
+                              sampler="random", seed=3, track=mlflow_server.uri,
+                              root=tmp_path / ".cellpipe")
+    assert [t.state for t in study.trials] == ["COMPLETE"] * 4
+    client = mlflow_server.client()
+    found = only_run(client, "tuning")
+    [parent] = [r for r in found if r.data.tags.get("cellpipe.kind") == "tune"]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["space.lr"] == "uniform(0.1, 1.0)"
+    assert parent.data.params["objective"] == "accuracy"
+    assert parent.data.metrics["best_accuracy"] == pytest.approx(study.best_value)
+    assert float(parent.data.params["best.lr"]) == pytest.approx(study.best_params["lr"])
+    children = {r.data.tags["cellpipe.run_id"]: r for r in found
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == {t.run.id for t in study.trials}
+    for trial in study.trials:
+        child = children[trial.run.id]
+        assert child.data.tags["cellpipe.kind"] == "tune-trial"
+        assert child.data.tags["cellpipe.trial"] == str(trial.number)
+        assert child.info.run_name == f"trial {trial.number}: lr={trial.params['lr']!r}"
+        assert child.data.metrics["accuracy"] == pytest.approx(trial.value)
+
+
+def test_cli_tune_tracks_the_study(tmp_path, mlflow_server):
+    notebook = plotting_notebook(tmp_path, "tuned-cli")
+    done = CliRunner().invoke(main, ["tune", str(notebook), "--objective", "accuracy",
+                                     "-p", "lr=uniform(0.1, 0.5)", "--trials", "2",
+                                     "--seed", "0", "--track", mlflow_server.uri,
+                                     "--root", str(tmp_path / ".cellpipe")])
+    assert done.exit_code == 0, done.output
+    found = only_run(mlflow_server.client(), "tuned-cli")
+    [parent] = [r for r in found if r.data.tags.get("cellpipe.kind") == "tune"]
+    assert sorted(r.data.tags.get("mlflow.parentRunId") for r in found if r is not parent) \
+        == [parent.info.run_id] * 2
+    done = CliRunner().invoke(main, ["tune", str(notebook), "--objective", "accuracy",
+                                     "-p", "lr=uniform(0.1, 0.5)", "--trials", "1",
+                                     "--no-track", "--root", str(tmp_path / ".cellpipe")])
+    assert done.exit_code == 0, done.output
+    assert len(only_run(mlflow_server.client(), "tuned-cli")) == 3  # nothing new

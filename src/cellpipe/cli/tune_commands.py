@@ -12,6 +12,7 @@ import click
 
 from cellpipe.cli.main import errors_to_messages, main
 from cellpipe.cli.run_commands import parse_params, root_option
+from cellpipe.cli.tracking_output import announce, track_options, track_value, tracking_warnings
 
 _STATE_STYLE = {"RUNNING": "yellow", "COMPLETE": "green", "FAIL": "red", "WAITING": "dim",
                 "PRUNED": "magenta"}
@@ -139,6 +140,7 @@ class LiveTrials:
               show_default=True, help="With --show or --list: a table, or JSON for tools.")
 @click.option("--workers", type=click.IntRange(min=1), help="Steps at most at once per run.")
 @click.option("--no-cache", is_flag=True, help="Run every step of every trial.")
+@track_options
 @root_option
 @errors_to_messages
 def tune(notebook: Path | None, objective: str | None, maximize: bool | None,
@@ -146,7 +148,7 @@ def tune(notebook: Path | None, objective: str | None, maximize: bool | None,
          trials: int | None, parallel: int, sampler: str | None, seed: int | None,
          timeout: float | None, study_name: str | None, resume: str | None, show: str | None,
          list_: bool, output: Path | None, fmt: str, workers: int | None, no_cache: bool,
-         root: Path | None) -> None:
+         track: str | None, no_track: bool, root: Path | None) -> None:
     """Tune NOTEBOOK's parameters for the best value of a metric (Optuna, locally).
 
     Each trial is a run; steps that read no tuned parameter come from the cache, so the
@@ -162,6 +164,8 @@ def tune(notebook: Path | None, objective: str | None, maximize: bool | None,
       cellpipe tune train.ipynb --resume train-accuracy-20261203-101500 --trials 40
       cellpipe tune --list
       cellpipe tune --show train-accuracy-20261203-101500
+      cellpipe tune train.ipynb --objective accuracy -p "C=loguniform(1e-3, 10)" \\
+          --track http://127.0.0.1:5000     # one MLflow run, a nested run per trial
     """
     from cellpipe import api
 
@@ -179,13 +183,15 @@ def tune(notebook: Path | None, objective: str | None, maximize: bool | None,
     config = _read_space_file(space_file) if space_file else None
     direction = None if maximize is None else ("maximize" if maximize else "minimize")
     view = LiveTrials(live=sys.stderr.isatty())
+    tracked = track_value(track, no_track)
+    announce(notebook, tracked, None)
     try:
-        with view:
+        with view, tracking_warnings():
             study = api.tune(notebook, objective, direction, list(space) or None, trials,
                              parallel, sampler, seed, timeout=timeout, study=study_name,
                              resume=resume, parameters=parse_params(fixed) or None,
                              config=config, root=runs_root, cache=not no_cache,
-                             workers=workers, on_trial=view)
+                             workers=workers, on_trial=view, track=tracked)
     except api.TuningInterrupted as stopped:
         done = [t for t in stopped.study.trials_in("COMPLETE", "FAIL") if not t.interrupted]
         click.secho(f"study {stopped.study.name} interrupted: its {len(done)} finished "

@@ -63,18 +63,24 @@ class ParentRun:
     error: str | None = None
     children: list[str] = field(default_factory=list)
     client: Any = field(default=None, repr=False)
-    _child: tuple[str | None, dict[str, str]] = (None, {})
+
+    @property
+    def _child(self) -> tuple[str | None, dict[str, str]]:
+        return _CHILD.get()
 
     @contextlib.contextmanager
     def child(self, name: str | None = None,
               tags: Mapping[str, str] | None = None) -> Iterator[None]:
-        """Name (and tag) the run logged inside this block."""
-        saved = self._child
-        self._child = (name, dict(tags or {}))
+        """Name (and tag) the run logged inside this block.
+
+        Kept per context (a :mod:`contextvars` variable), so runs of parallel threads that
+        each copied the context (``contextvars.copy_context().run``) keep their own names.
+        """
+        token = _CHILD.set((name, dict(tags or {})))
         try:
             yield
         finally:
-            self._child = saved
+            _CHILD.reset(token)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log parameters on the parent (a warning when the server refuses)."""
@@ -111,6 +117,8 @@ class ParentRun:
 
 _PARENT: contextvars.ContextVar[ParentRun | None] = contextvars.ContextVar(
     "cellpipe_tracking_parent", default=None)
+_CHILD: contextvars.ContextVar[tuple[str | None, dict[str, str]]] = contextvars.ContextVar(
+    "cellpipe_tracking_child", default=(None, {}))
 
 
 def active_parent() -> ParentRun | None:
