@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ def tune(
     workers: int | None = None,
     on_trial: OnTrial | None = None,
     track: str | bool | None = None,
+    cancel: threading.Event | None = None,
 ) -> Study:
     """Search ``space`` for the parameter values with the best ``objective`` metric.
 
@@ -187,6 +189,10 @@ def tune(
     not; None: the notebook's ``cellpipe.tracking`` metadata, else
     ``$MLFLOW_TRACKING_URI``): one parent run for the study (its space, the best value and
     parameters, the history plot) with each trial's run a nested child run.
+
+    ``cancel``, when set (from another thread), stops the session as Ctrl-C does: no trial
+    starts after it, the running ones' runs are cancelled and recorded as interrupted, and
+    :class:`TuningInterrupted` is raised (the server's ``POST /cellpipe/tune/<study>/cancel``).
 
     ``space`` maps names to ranges (``{"C": "loguniform(1e-3, 10)"}``, or ``["C=…"]``);
     see :mod:`cellpipe.core.space`. ``parameters`` sets untuned parameters for every trial.
@@ -231,7 +237,7 @@ def tune(
         handle.optuna_study.set_user_attr(ATTR_KEY, handle.settings)
     _requeue_interrupted(handle)
     session = TrialSession(handle, nb, settings, runs_root, cache=cache, workers=workers,
-                           on_trial=on_trial, track=track)
+                           on_trial=on_trial, track=track, cancel=cancel)
     with _tracked_study(nb, spec, handle, settings, track) as parent:
         session.drive(max(0, settings.trials - len(done)), parallel, timeout)
         if parent is not None:

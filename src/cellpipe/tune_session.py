@@ -58,7 +58,8 @@ class TrialSession:
 
     def __init__(self, study: Study, notebook: Notebook, settings: TuneSettings, root: Path,
                  *, cache: bool, workers: int | None, on_trial: OnTrial | None,
-                 track: str | bool | None = None) -> None:
+                 track: str | bool | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.study = study
         self.notebook = notebook
         self.settings = settings
@@ -66,7 +67,7 @@ class TrialSession:
         self.run_options: dict[str, Any] = {"root": root, "cache": cache, "workers": workers,
                                             "track": track}
         self.on_trial = on_trial
-        self.stop = threading.Event()
+        self.stop = cancel if cancel is not None else threading.Event()
         self.lock = threading.Lock()  # the budget
         self.notify_lock = threading.Lock()  # on_trial, one call at a time
         self.budget = 0

@@ -9,6 +9,7 @@ from traitlets import Bool, Float, Integer
 
 from cellpipe.server.handlers import routes
 from cellpipe.server.runs import RunRegistry
+from cellpipe.server.studies import StudyRegistry
 
 
 class CellpipeApp(ExtensionApp):
@@ -35,20 +36,24 @@ class CellpipeApp(ExtensionApp):
     ).tag(config=True)
 
     registry: RunRegistry
+    studies: StudyRegistry
 
     def initialize_settings(self) -> None:
-        """Create the registry of the runs this server starts."""
+        """Create the registries of the runs and the tuning studies this server starts."""
         self.registry = RunRegistry(self.log)
+        self.studies = StudyRegistry(self.log)
 
     def initialize_handlers(self) -> None:
         """Add the routes (the server puts its ``base_url`` in front of them)."""
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:
-        """Say which runs the server leaves behind (their steps' processes are not stopped)."""
+        """Say which runs the server leaves behind; stop the tuning studies it runs."""
         for live in self.registry.live():
             self.log.warning("cellpipe: the server stops while run %s of %s is still going; "
                              "its run.json will keep saying 'running'", live.id, live.notebook)
+        for study in self.studies.live():
+            study.cancel.set()  # no trial starts after this; the running ones are cancelled
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
