@@ -17,7 +17,10 @@ import type {
   RunDetail,
   RunList,
   RunStarted,
-  Submitted
+  StudyCancelling,
+  StudyState,
+  Submitted,
+  TuneStarted
 } from './generated/types';
 
 // What the routes answer is typed by src/generated/types.ts, generated from the server's
@@ -40,7 +43,10 @@ export type {
   StepError,
   StepInfo,
   StepState,
-  Submitted
+  StudyState,
+  StudyTrial,
+  Submitted,
+  TuneStarted
 } from './generated/types';
 
 /** An answer other than 2xx, with the server's message and hint. */
@@ -189,3 +195,26 @@ export const stepFigures = (path: string, run: string, step: string): Promise<Fi
 /** The URL of figure `number` of a step (an `<img>` cannot send the token header). */
 export const figureUrl = (path: string, run: string, step: string, number: number): string =>
   routeUrl(['runs', run, 'steps', step, 'figures', `${number}.png`], { path }, true);
+
+/** What a tuning study searches: the body of POST /cellpipe/tune. */
+export interface TuneRequest {
+  objective: string;
+  direction: 'maximize' | 'minimize';
+  /** Parameter name → its range (`uniform(0, 1)`, `int(1, 10)`, `choice(a, b)`, …). */
+  space: Record<string, string>;
+  trials: number;
+  sampler?: string;
+  seed?: number;
+}
+
+/** Start a tuning study of the saved notebook; its trials are runs of it. */
+export const startTune = (path: string, body: TuneRequest): Promise<TuneStarted> =>
+  requestJson(['tune'], { path }, body);
+
+/** A study's settings, trials and best trial; with `wait`, a long poll. */
+export const getStudy = (path: string, study: string, wait?: number, since?: number): Promise<StudyState> =>
+  requestJson<StudyState>(['tune', study], { path, wait, since });
+
+/** Stop a study: no trial starts after it, the running ones are cancelled. */
+export const cancelStudy = (path: string, study: string): Promise<StudyCancelling> =>
+  requestJson(['tune', study, 'cancel'], { path }, {});

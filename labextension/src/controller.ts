@@ -314,6 +314,88 @@ export class PanelController implements PanelActions {
     }
   }
 
+  /** Start a tuning study of the saved notebook and follow its trials until it ends. */
+  async startTune(request: api.TuneRequest): Promise<void> {
+    const path = this.path;
+    if (!path || this.store.get().busy) {
+      return;
+    }
+    this.store.update({ busy: true, tuneError: null });
+    this.setStatus(`Starting a study of ${request.objective} (${request.trials} trials)…`);
+    let name: string | null | undefined;
+    try {
+      await this.saveFirst();
+      name = (await api.startTune(path, request)).study;
+    } catch (error) {
+      this.store.update({ tuneError: describe(error), busy: false });
+      this.setStatus(`The study did not start: ${describe(error)}`, 'error');
+      return;
+    }
+    if (!name) {
+      this.store.update({ busy: false });
+      this.setStatus('The study is starting; its trials will appear under Runs.');
+      return;
+    }
+    try {
+      await this.followStudy(path, name);
+    } finally {
+      this.store.update({ busy: false });
+    }
+  }
+
+  /** Long-poll study `name` until it is not live; its trials' runs join the Runs list. */
+  private async followStudy(path: string, name: string): Promise<void> {
+    let since: number | undefined;
+    let seen = 0;
+    try {
+      for (;;) {
+        const study = await api.getStudy(path, name, since === undefined ? 0 : POLL_WAIT, since);
+        if (path !== this.path) {
+          return;
+        }
+        since = study.version;
+        const done = study.trials.filter(t => t.state !== 'RUNNING' && t.state !== 'WAITING').length;
+        this.store.update({
+          study,
+          status: {
+            text: `Study ${name}: ${done} of ${study.settings.trials ?? '?'} trials${study.best ? `, best ${study.settings.objective} ${study.best.value}` : ''}`,
+            kind: 'info'
+          }
+        });
+        if (done !== seen) {
+          seen = done;
+          await this.loadRuns();
+        }
+        if (!study.live) {
+          break;
+        }
+      }
+      const study = this.store.get().study;
+      this.setStatus(
+        `Study ${name} ended: ${study?.trials.length ?? 0} trials${study?.error ? `; ${study.error}` : ''}.`,
+        study?.best && !study.error ? 'success' : 'error'
+      );
+      await this.loadRuns();
+    } catch (error) {
+      this.store.update({ tuneError: describe(error) });
+    }
+  }
+
+  /** Stop the study the Tune section follows. */
+  async cancelTune(): Promise<void> {
+    const path = this.path;
+    const study = this.store.get().study;
+    if (!path || !study) {
+      return;
+    }
+    try {
+      await api.cancelStudy(path, study.study);
+      this.setStatus(`Study ${study.study}: stopping (the finished trials stay)…`);
+    } catch (error) {
+      this.store.update({ tuneError: describe(error) });
+    }
+  }
+
   async compile(): Promise<void> {
     const path = this.path;
     if (!path || this.store.get().busy) {

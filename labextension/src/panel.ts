@@ -1,7 +1,8 @@
 /**
  * The cellpipe side panel: the active notebook's steps, diagnostics and DAG, the active
- * cell's annotations, the parameters form, the pipeline settings, Run / Compile / Submit /
- * Stop, the run history with its metrics chart, and the selected run's details.
+ * cell's annotations, the parameters form, a tuning study, the pipeline settings, Run /
+ * Compile / Submit / Stop, the run history with its metrics chart, and the selected run's
+ * details.
  *
  * The notebook is analyzed as the user types (the cells as the editor has them, sent
  * LIVE_MS after the last change), so the steps, the DAG and the diagnostics (also shown on
@@ -25,6 +26,7 @@ import { ParametersComponent } from './components/parameters';
 import { RunDetailComponent, RunsComponent } from './components/runs';
 import { SettingsComponent } from './components/settings';
 import { DiagnosticsComponent, StepsComponent } from './components/steps';
+import { TuneComponent } from './components/tune';
 import { PanelController } from './controller';
 import { Destinations, loadDestinations } from './destinations';
 import { h, section } from './dom';
@@ -70,10 +72,10 @@ export class CellpipePanel extends Widget {
     const chart = h('div', { className: 'cp-chart-box' });
     const table = h('div', { className: 'cp-runs-box' });
     history.body.append(chart, table);
+    const tune = section('tune', 'Tune', false);
     const detail = section('detail', 'Run details');
-    // The sections in panel order. A Tune section (a study of runs over a search space)
-    // belongs after Parameters: it starts runs as the parameters form does
-    // (PanelActions.startRun with values) and shows them under Runs.
+    // The sections in panel order; Tune (a study of runs over a search space) after
+    // Parameters: its trials are runs, shown under Runs too.
     this.node.append(
       header,
       actions,
@@ -82,6 +84,7 @@ export class CellpipePanel extends Widget {
       dag.root,
       editor.root,
       parameters.root,
+      tune.root,
       settings.root,
       history.root,
       detail.root
@@ -97,6 +100,7 @@ export class CellpipePanel extends Widget {
       new DagComponent(store, controller, dag.body),
       new EditorComponent(store, controller, editor.body),
       new ParametersComponent(store, controller, parameters.body),
+      new TuneComponent(store, controller, tune.body),
       new SettingsComponent(store, controller, settings.body),
       new MetricsChartComponent(store, controller, chart),
       new RunsComponent(store, controller, table),

@@ -60,6 +60,10 @@ export interface PanelState {
   parameterProblems: Record<string, string>;
   /** Values to put in the parameters form ("run again with these parameters"), counted. */
   parameterFill: { values: Record<string, unknown>; version: number };
+  /** The tuning study the Tune section follows (its trials so far), if any. */
+  study: api.StudyState | null;
+  /** Why the last tuning study could not start (or stop), shown next to its form. */
+  tuneError: string | null;
 }
 
 export type PanelStore = Store<PanelState>;
@@ -85,7 +89,9 @@ export function createStore(): PanelStore {
     cellsVersion: 0,
     fieldProblems: {},
     parameterProblems: {},
-    parameterFill: { values: {}, version: 0 }
+    parameterFill: { values: {}, version: 0 },
+    study: null,
+    tuneError: null
   });
 }
 
@@ -101,6 +107,8 @@ export function freshNotebook(notebook: NotebookPanel | null): Partial<PanelStat
     selectedDetail: null,
     fieldProblems: {},
     parameterProblems: {},
+    study: null,
+    tuneError: null,
     editedSinceAnalysis: false,
     analysisSource: 'saved',
     settings: readSettings(notebook),

@@ -2,6 +2,7 @@
  * A part of the panel that shows one slice of the state: it subscribes to the values it
  * depends on and re-renders its own section when, and only when, one of them changes.
  */
+import type { TuneRequest } from '../api';
 import type { PanelState, PanelStore, StatusKind } from '../state';
 import type { Selector } from '../store';
 
@@ -14,6 +15,10 @@ export interface PanelActions {
   cancelRun(id?: string): Promise<void>;
   /** Fill the parameters form with `values`; start a run with them when `run`. */
   useParameters(values: Record<string, unknown>, run: boolean): Promise<void>;
+  /** Start a tuning study and follow its trials (state.study). */
+  startTune(request: TuneRequest): Promise<void>;
+  /** Stop the study being followed. */
+  cancelTune(): Promise<void>;
   compile(): Promise<void>;
   submit(): Promise<void>;
   selectRun(id: string): Promise<void>;

@@ -681,6 +681,24 @@
   stroke-width: 2.5;
 }
 
+/* -- tune: the study's form, its trials and the objective over them ------------------- */
+
+.cp-panel .cp-trials-table tr.cp-best th,
+.cp-panel .cp-trials-table tr.cp-best td {
+  font-weight: 600;
+  background: var(--jp-brand-color3);
+}
+
+.cp-panel .cp-trial-params {
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-ui-font-size0);
+}
+
+.cp-panel .cp-tune-chart .cp-chart-point.cp-selected {
+  fill: var(--jp-success-color1);
+  stroke-width: 2.5;
+}
+
 /* -- run details: errors, tracebacks, figures -------------------------------------------- */
 
 .cp-panel .cp-run-parameters {
