@@ -253,7 +253,8 @@ export class PanelController implements PanelActions {
           kind: done?.status === 'succeeded' ? 'success' : 'error'
         },
         selectedRun: id,
-        selectedDetail: done
+        selectedDetail: done,
+        polling: null // ended: no Stop while the runs list loads
       });
       await this.loadRuns();
     } finally {
